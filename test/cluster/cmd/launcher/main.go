@@ -339,6 +339,7 @@ func run(o options) int {
 	}
 	flog.Printf("control plane ready in %s", time.Since(started))
 	fmt.Fprintf(os.Stderr, "launcher: control plane %s ready in %s (work dir %s)\n", kubernetesVersion, time.Since(started).Round(time.Millisecond), o.dir)
+	fmt.Fprintf(os.Stderr, "launcher:   export KUBECONFIG=%s   # Ctrl-C (SIGINT/SIGTERM) stops the cluster\n", kubeconfig)
 	fmt.Printf("READY kubeconfig=%s server=%s\n", kubeconfig, server)
 	_ = os.Stdout.Sync()
 

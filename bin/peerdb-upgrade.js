@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// The CLI ships as one bundle (see scripts/build.mjs): start-up time is paid by every CI step.
+import { main } from '../dist/cli.js';
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error) => {
+    // main() maps every error it knows; reaching here is a bug in peerdb-upgrade itself.
+    console.error('peerdb-upgrade: internal error, please report this:', error);
+    process.exitCode = 1;
+  },
+);

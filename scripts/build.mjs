@@ -1,0 +1,26 @@
+// Bundles the CLI. The Kubernetes client stays in a chunk of its own, loaded only by commands that
+// talk to a cluster, so offline commands never pay for it.
+import { build } from 'esbuild';
+import { readFileSync, rmSync } from 'node:fs';
+
+const started = Date.now();
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
+await build({
+  entryPoints: { cli: 'src/cli/main.ts' },
+  outdir: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: 'linked',
+  legalComments: 'none',
+  logLevel: 'warning',
+  define: { __PEERDB_UPGRADE_VERSION__: JSON.stringify(version) },
+  // Bundled CommonJS dependencies call require() for Node built-ins.
+  banner: {
+    js: "import { createRequire as __peerdbCreateRequire } from 'node:module'; const require = __peerdbCreateRequire(import.meta.url);",
+  },
+});
+console.log(`built dist/ in ${Date.now() - started} ms`);

@@ -1,0 +1,68 @@
+import type { ClusterPort, ClusterReader } from '../cluster/port.js';
+import { isClusterError } from '../cluster/cluster-error.js';
+import { MANAGED_BY, LABEL_CLUSTER } from '../plan/build-job.js';
+import type { ObservedState } from '../plan/compute-plan.js';
+import type { ClusterSpec } from '../spec/schema.js';
+import { CHECKPOINT_KEY, firstUnfinishedStep, isUnfinished, parseCheckpoint, serializeCheckpoint, type Checkpoint } from './checkpoint.js';
+
+export interface StoredCheckpoint {
+  readonly checkpoint: Checkpoint;
+  readonly resourceVersion: string;
+}
+
+export async function readCheckpoint(cluster: ClusterReader, spec: ClusterSpec): Promise<StoredCheckpoint | undefined> {
+  const configMap = await cluster.getConfigMap(spec.namespace, spec.checkpointName);
+  if (!configMap) return undefined;
+  const text = configMap.data[CHECKPOINT_KEY];
+  const where = `ConfigMap ${spec.namespace}/${spec.checkpointName}`;
+  if (text === undefined) return undefined;
+  return { checkpoint: parseCheckpoint(text, where), resourceVersion: configMap.resourceVersion };
+}
+
+/** For `plan`: an unfinished run, described in a few words. */
+export async function readUnfinishedRun(cluster: ClusterReader, spec: ClusterSpec): Promise<ObservedState['unfinishedRun']> {
+  const stored = await readCheckpoint(cluster, spec);
+  if (!stored || !isUnfinished(stored.checkpoint)) return undefined;
+  return { to: stored.checkpoint.run.to, stoppedAt: firstUnfinishedStep(stored.checkpoint)?.id };
+}
+
+/**
+ * Writes the checkpoint with optimistic concurrency. A conflict means someone else wrote it since we
+ * read it: re-read, and if it is still our run (same run id), write our copy over the newer
+ * resourceVersion; never overwrite another run's checkpoint blindly.
+ */
+export async function writeCheckpoint(
+  cluster: ClusterPort,
+  spec: ClusterSpec,
+  checkpoint: Checkpoint,
+  resourceVersion: string | undefined,
+  options: { dryRun?: boolean; attempts?: number } = {},
+): Promise<string> {
+  const content = {
+    data: { [CHECKPOINT_KEY]: serializeCheckpoint(checkpoint) },
+    labels: { 'app.kubernetes.io/managed-by': MANAGED_BY, [LABEL_CLUSTER]: spec.name },
+  };
+  let version = resourceVersion;
+  const attempts = options.attempts ?? 5;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const written = await cluster.writeConfigMap(spec.namespace, spec.checkpointName, content, version, { dryRun: options.dryRun ?? false });
+      return options.dryRun ? (version ?? '') : written.resourceVersion;
+    } catch (error) {
+      const conflict = isClusterError(error, 'conflict') || isClusterError(error, 'already-exists');
+      if (!conflict || attempt >= attempts) throw error;
+      const current = await readCheckpoint(cluster, spec);
+      if (current && current.checkpoint.run.id !== checkpoint.run.id) {
+        throw new CheckpointTakenError(current.checkpoint);
+      }
+      version = current?.resourceVersion ?? (await cluster.getConfigMap(spec.namespace, spec.checkpointName))?.resourceVersion;
+    }
+  }
+}
+
+export class CheckpointTakenError extends Error {
+  constructor(readonly other: Checkpoint) {
+    super(`the checkpoint now belongs to run ${other.run.id} (${other.run.holder})`);
+    this.name = 'CheckpointTakenError';
+  }
+}

@@ -1,0 +1,138 @@
+import { z } from 'zod';
+import { UserError } from '../errors.js';
+import { hashOf } from '../plan/hash.js';
+import type { Plan, Step } from '../plan/plan-types.js';
+
+export const CHECKPOINT_FORMAT_VERSION = 1;
+export const CHECKPOINT_KEY = 'checkpoint.json';
+export const HISTORY_LIMIT = 10;
+
+const stepState = z.enum(['pending', 'running', 'done', 'failed']);
+export type StepState = z.infer<typeof stepState>;
+
+const runState = z.enum(['running', 'failed', 'interrupted', 'needs-person', 'done', 'aborted']);
+export type RunState = z.infer<typeof runState>;
+
+/** Short keys: a 1000-replica StatefulSet has 1000 step entries and the ConfigMap holds at most 1 MiB. */
+const stepRecord = z.object({
+  id: z.string(),
+  /** First 12 hex of the step's hash: a finished step must be unchanged to be skipped on resume. */
+  h: z.string(),
+  s: stepState,
+  /** Attempts made. */
+  a: z.number().int().min(0),
+  t0: z.string().optional(),
+  t1: z.string().optional(),
+  err: z.string().optional(),
+});
+export type StepRecord = z.infer<typeof stepRecord>;
+
+const historyEntry = z.object({
+  run: z.string(),
+  from: z.string().nullable(),
+  to: z.string(),
+  plan: z.string(),
+  started: z.string(),
+  finished: z.string(),
+  result: runState,
+});
+
+const checkpointSchema = z.object({
+  format_version: z.literal(CHECKPOINT_FORMAT_VERSION),
+  cluster: z.object({ name: z.string(), namespace: z.string() }),
+  run: z.object({
+    id: z.string(),
+    state: runState,
+    plan_hash: z.string(),
+    spec_hash: z.string(),
+    from: z.string().nullable(),
+    to: z.string(),
+    started_at: z.string(),
+    updated_at: z.string(),
+    host: z.string(),
+    holder: z.string(),
+    /** The last error, for `status` and for the next run's refusal message. */
+    error: z.string().optional(),
+  }),
+  /** Each component's image and partition before the run changed them: the state the plan started from. */
+  initial: z.record(z.string(), z.object({ image: z.string(), partition: z.number().int() })),
+  steps: z.array(stepRecord),
+  history: z.array(historyEntry),
+});
+export type Checkpoint = z.infer<typeof checkpointSchema>;
+export type HistoryEntry = z.infer<typeof historyEntry>;
+
+export function stepHash(step: Step): string {
+  return hashOf(step).slice(0, 12);
+}
+
+export function parseCheckpoint(text: string, where: string): Checkpoint {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new UserError(`${where}: the checkpoint is not valid JSON; inspect it with kubectl, or delete it to start over`);
+  }
+  const version = (value as { format_version?: unknown } | null)?.format_version;
+  if (typeof version === 'number' && version > CHECKPOINT_FORMAT_VERSION) {
+    throw new UserError(`${where}: checkpoint format ${version} was written by a newer peerdb-upgrade; use that version`);
+  }
+  const result = checkpointSchema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new UserError(`${where}: the checkpoint is damaged (${issue.path.join('.') || 'top level'}: ${issue.message}); delete it to start over`);
+  }
+  return result.data;
+}
+
+export function serializeCheckpoint(checkpoint: Checkpoint): string {
+  return JSON.stringify(checkpoint);
+}
+
+export function newCheckpoint(input: {
+  plan: Plan;
+  specHash: string;
+  runId: string;
+  host: string;
+  holder: string;
+  now: Date;
+  initial: Checkpoint['initial'];
+  history: Checkpoint['history'];
+}): Checkpoint {
+  const now = input.now.toISOString();
+  return {
+    format_version: CHECKPOINT_FORMAT_VERSION,
+    cluster: input.plan.cluster,
+    run: {
+      id: input.runId,
+      state: 'running',
+      plan_hash: input.plan.hash,
+      spec_hash: input.specHash,
+      from: input.plan.from ?? null,
+      to: input.plan.to,
+      started_at: now,
+      updated_at: now,
+      host: input.host,
+      holder: input.holder,
+    },
+    initial: input.initial,
+    steps: input.plan.steps.map((step) => ({ id: step.id, h: stepHash(step), s: 'pending', a: 0 })),
+    history: input.history.slice(-HISTORY_LIMIT),
+  };
+}
+
+export function isUnfinished(checkpoint: Checkpoint): boolean {
+  return checkpoint.run.state !== 'done' && checkpoint.run.state !== 'aborted';
+}
+
+/** The first step not done, for "stopped at …" messages. */
+export function firstUnfinishedStep(checkpoint: Checkpoint): StepRecord | undefined {
+  return checkpoint.steps.find((s) => s.s !== 'done');
+}
+
+/** Whether maintenance-start finished and maintenance-end did not: mirrors are paused. */
+export function mirrorsPaused(checkpoint: Checkpoint): boolean {
+  const start = checkpoint.steps.find((s) => s.id === 'maintenance-start');
+  const end = checkpoint.steps.find((s) => s.id === 'maintenance-end');
+  return start?.s === 'done' && end?.s !== 'done';
+}

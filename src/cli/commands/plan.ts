@@ -1,0 +1,75 @@
+import { writeFile } from 'node:fs/promises';
+import { Option, type Command } from 'commander';
+import { readUnfinishedRun } from '../../apply/checkpoint-store.js';
+import { UserError } from '../../errors.js';
+import { ExitCode } from '../../exit-code.js';
+import { computePlan } from '../../plan/compute-plan.js';
+import { observeCluster, observedFingerprint } from '../../plan/observe.js';
+import { renderJson } from '../../plan/render-json.js';
+import { renderMarkdown } from '../../plan/render-markdown.js';
+import { renderText } from '../../plan/render-text.js';
+import { savePlan } from '../../plan/saved-plan.js';
+import type { Plan } from '../../plan/plan-types.js';
+import { loadSpecFile, resolveSpec } from '../../spec/load-spec.js';
+import { connect, printTarget } from '../connect.js';
+import { outputOption, type GlobalOptions } from '../global-options.js';
+import { colourLevel, makeStyle } from '../io.js';
+import type { CommandContext } from '../main.js';
+import { TOOL_VERSION } from '../version.js';
+
+interface PlanFlags {
+  file: string;
+  offline?: boolean;
+  from?: string;
+  output: 'text' | 'json' | 'markdown';
+  out?: string;
+  detailedExitcode?: boolean;
+  allowDowngrade?: boolean;
+}
+
+export function registerPlan(program: Command, context: CommandContext): void {
+  program
+    .command('plan')
+    .description('compute and print the upgrade plan; changes nothing')
+    .requiredOption('-f, --file <spec>', 'cluster spec file (YAML)')
+    .option('--offline', 'plan without a cluster: assume every workload needs the upgrade')
+    .option('--from <version>', 'with --offline: the version the cluster runs now')
+    .addOption(outputOption())
+    .option('--out <file>', 'also save the plan, for `apply --plan FILE`')
+    .option('--detailed-exitcode', 'exit 0 when there is nothing to do, 2 when there are changes')
+    .addOption(new Option('--allow-downgrade', 'plan a downgrade (catalog migrations are forward-only: restore the catalog first)'))
+    .action(async (flags: PlanFlags, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const { io } = context;
+      if (flags.from !== undefined && !flags.offline) throw new UserError('--from goes with --offline (a live plan reads the versions from the cluster)');
+      const loaded = await loadSpecFile(flags.file);
+
+      let plan: Plan;
+      let fingerprint: string | undefined;
+      if (flags.offline) {
+        const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace });
+        plan = computePlan(spec, undefined, { from: flags.from, allowDowngrade: flags.allowDowngrade });
+      } else {
+        const cluster = await connect(globals, io);
+        const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace, fallbackNamespace: cluster.target.namespace });
+        printTarget(cluster, spec.namespace, io, makeStyle(colourLevel(io, io.stderr, globals.color)));
+        const observed = await observeCluster(spec, cluster, (s) => readUnfinishedRun(cluster, s));
+        plan = computePlan(spec, observed, { allowDowngrade: flags.allowDowngrade });
+        fingerprint = observedFingerprint(observed);
+      }
+
+      const style = makeStyle(colourLevel(io, io.stdout, globals.color));
+      const rendered = flags.output === 'json' ? renderJson(plan) : flags.output === 'markdown' ? renderMarkdown(plan) : renderText(plan, style);
+      io.stdout.write(rendered);
+      if (flags.out) {
+        const text = savePlan({ plan, spec: loaded, allowDowngrade: flags.allowDowngrade ?? false, observedFingerprint: fingerprint, toolVersion: TOOL_VERSION, now: new Date() });
+        try {
+          await writeFile(flags.out, text);
+        } catch (error) {
+          throw new UserError(`--out ${flags.out}: cannot write (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+        }
+        io.stderr.write(`saved plan ${plan.hash.slice(0, 12)} to ${flags.out}\n`);
+      }
+      context.setExitCode(flags.detailedExitcode && plan.steps.length > 0 ? ExitCode.ChangesPending : ExitCode.Success);
+    });
+}

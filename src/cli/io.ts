@@ -1,0 +1,42 @@
+import { Chalk } from 'chalk';
+import type { Style } from '../plan/style.js';
+
+export interface Sink {
+  write(text: string): unknown;
+  readonly isTTY?: boolean | undefined;
+}
+
+/** The process edges the CLI touches; tests pass their own. */
+export interface CliIO {
+  readonly stdout: Sink;
+  readonly stderr: Sink;
+  readonly env: NodeJS.ProcessEnv;
+  readonly stdinIsTTY: boolean;
+}
+
+export function processIO(): CliIO {
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, stdinIsTTY: Boolean(process.stdin.isTTY) };
+}
+
+/** Colour only on a terminal, never with NO_COLOR or --no-color, always with FORCE_COLOR. */
+export function colourLevel(io: CliIO, sink: Sink, colourFlag: boolean): 0 | 1 | 2 | 3 {
+  if (!colourFlag) return 0;
+  const force = io.env.FORCE_COLOR;
+  if (force !== undefined && force !== '0' && force !== 'false') return force === '2' ? 2 : force === '3' ? 3 : 1;
+  if (force === '0' || force === 'false') return 0;
+  if (io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '') return 0;
+  if (!sink.isTTY || io.env.TERM === 'dumb') return 0;
+  return 1;
+}
+
+export function makeStyle(level: 0 | 1 | 2 | 3): Style {
+  const chalk = new Chalk({ level });
+  return {
+    bold: (t) => chalk.bold(t),
+    dim: (t) => chalk.dim(t),
+    added: (t) => chalk.green(t),
+    removed: (t) => chalk.red(t),
+    warn: (t) => chalk.yellow(t),
+    error: (t) => chalk.red.bold(t),
+  };
+}

@@ -1,0 +1,52 @@
+import { Command, CommanderError } from 'commander';
+import { UserError } from '../errors.js';
+import { ExitCode } from '../exit-code.js';
+import { registerPlan } from './commands/plan.js';
+import { registerValidate } from './commands/validate.js';
+import { addGlobalOptions } from './global-options.js';
+import { colourLevel, makeStyle, processIO, type CliIO } from './io.js';
+import { reportError } from './report-error.js';
+import { TOOL_VERSION } from './version.js';
+
+/** What each command's action hands back to main(). */
+export interface CommandContext {
+  readonly io: CliIO;
+  setExitCode(code: ExitCode): void;
+}
+
+export function buildProgram(context: CommandContext): Command {
+  const program = new Command('peerdb-upgrade')
+    .description('Upgrade PeerDB on Kubernetes without an operator: plan, apply, resume.')
+    .version(TOOL_VERSION, '--version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => context.io.stdout.write(text),
+      writeErr: (text) => context.io.stderr.write(text),
+    });
+  addGlobalOptions(program);
+  registerValidate(program, context);
+  registerPlan(program, context);
+  return program;
+}
+
+/** Runs the CLI; resolves with the process exit code. Never throws for anything a user did. */
+export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
+  let exitCode: ExitCode = ExitCode.Success;
+  const context: CommandContext = { io, setExitCode: (code) => (exitCode = code) };
+  const program = buildProgram(context);
+  const colour = !argv.includes('--no-color');
+  try {
+    await program.parseAsync([...argv]);
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander already printed its message (unknown option, missing argument, --help).
+      return error.exitCode === 0 ? ExitCode.Success : ExitCode.Error;
+    }
+    const style = makeStyle(colourLevel(io, io.stderr, colour));
+    if (error instanceof UserError) return reportError(error, io.stderr, style);
+    return reportError(error, io.stderr, style);
+  }
+}

@@ -1,0 +1,286 @@
+import type http from 'node:http';
+import { isClusterError } from './cluster-error.js';
+import { loadKubeConfig } from './kube-config.js';
+import { KubeHttp, type RequestLog } from './kube-http.js';
+import type { AccessCheck, ClusterPort, ClusterTarget, ConfigMapState, JobState, LeaseSpec, LeaseState, WatchKind, WorkloadPatch, WriteOptions } from './port.js';
+import { sleep } from './retry.js';
+import { selectorString, toConfigMapState, toJobState, toLeaseState, toPodState, toWorkloadState } from './to-state.js';
+import type { JobManifest, PodState, WorkloadRef, WorkloadState } from './types.js';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const WORKLOAD_PATH = { Deployment: 'deployments', StatefulSet: 'statefulsets' } as const;
+const enc = encodeURIComponent;
+
+export interface ConnectOptions {
+  readonly kubeconfig?: string | undefined;
+  readonly context?: string | undefined;
+  readonly env: NodeJS.ProcessEnv;
+  readonly requestTimeoutMs?: number | undefined;
+  readonly log?: RequestLog;
+}
+
+export function connectKube(options: ConnectOptions): KubeCluster {
+  const { kc } = loadKubeConfig(options);
+  const context = kc.getContextObject(kc.getCurrentContext())!;
+  const httpClient = new KubeHttp(kc, { requestTimeoutMs: options.requestTimeoutMs ?? 30_000, ...(options.log ? { log: options.log } : {}) });
+  return new KubeCluster(httpClient, {
+    context: context.name,
+    server: httpClient.server,
+    namespace: context.namespace ?? 'default',
+    user: context.user,
+  });
+}
+
+/** ClusterPort over the Kubernetes REST API. */
+export class KubeCluster implements ClusterPort {
+  /** The newest resourceVersion read per kind and namespace: watches start there and miss nothing. */
+  private readonly lastSeen = new Map<string, string>();
+
+  constructor(
+    private readonly http: KubeHttp,
+    readonly target: ClusterTarget,
+  ) {}
+
+  close(): void {
+    this.http.close();
+  }
+
+  async getWorkload(namespace: string, ref: WorkloadRef): Promise<WorkloadState | undefined> {
+    const plural = WORKLOAD_PATH[ref.kind];
+    const obj = await this.getOrUndefined<Json>(`/apis/apps/v1/namespaces/${enc(namespace)}/${plural}/${enc(ref.name)}`, `${plural}.apps ${namespace}/${ref.name}`);
+    if (!obj) return undefined;
+    this.seen(plural, namespace, obj.metadata?.resourceVersion);
+    let pods: PodState[] = [];
+    if (ref.kind === 'StatefulSet') {
+      const list = await this.listPodObjects(namespace, selectorString(obj.spec?.selector));
+      const uid = obj.metadata?.uid;
+      pods = list.filter((p) => (p.metadata?.ownerReferences ?? []).some((o: Json) => o.uid === uid)).map(toPodState);
+    }
+    return toWorkloadState(ref.kind, obj, pods);
+  }
+
+  async patchWorkload(namespace: string, ref: WorkloadRef, patch: WorkloadPatch, options: WriteOptions = {}): Promise<void> {
+    const plural = WORKLOAD_PATH[ref.kind];
+    const spec: Json = {};
+    if (patch.image) spec.template = { spec: { containers: [{ name: patch.image.container, image: patch.image.image }] } };
+    if (patch.partition !== undefined) spec.updateStrategy = { type: 'RollingUpdate', rollingUpdate: { partition: patch.partition } };
+    // Strategic merge: containers merge by name, so only the one container's image changes.
+    const obj = await this.http.call<Json>('PATCH', `/apis/apps/v1/namespaces/${enc(namespace)}/${plural}/${enc(ref.name)}`, {
+      body: { spec },
+      patch: 'strategic',
+      what: `${plural}.apps ${namespace}/${ref.name}`,
+      dryRun: options.dryRun,
+    });
+    if (!options.dryRun) this.seen(plural, namespace, obj?.metadata?.resourceVersion);
+  }
+
+  async listPods(namespace: string, labelSelector: string): Promise<readonly PodState[]> {
+    return (await this.listPodObjects(namespace, labelSelector)).map(toPodState);
+  }
+
+  async deletePod(namespace: string, name: string, options: WriteOptions = {}): Promise<void> {
+    await this.deleteOrIgnore(`/api/v1/namespaces/${enc(namespace)}/pods/${enc(name)}`, `pod ${namespace}/${name}`, options);
+  }
+
+  async getJob(namespace: string, name: string): Promise<JobState | undefined> {
+    const obj = await this.getOrUndefined<Json>(`/apis/batch/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}`, `jobs.batch ${namespace}/${name}`);
+    if (!obj) return undefined;
+    this.seen('jobs', namespace, obj.metadata?.resourceVersion);
+    return toJobState(obj);
+  }
+
+  async createJob(namespace: string, manifest: JobManifest, options: WriteOptions = {}): Promise<JobState> {
+    const obj = await this.http.call<Json>('POST', `/apis/batch/v1/namespaces/${enc(namespace)}/jobs`, {
+      body: manifest,
+      what: `jobs.batch ${namespace}/${manifest.metadata.name}`,
+      dryRun: options.dryRun,
+    });
+    if (!options.dryRun) this.seen('jobs', namespace, obj.metadata?.resourceVersion);
+    return toJobState(obj);
+  }
+
+  async deleteJob(namespace: string, name: string, options: WriteOptions = {}): Promise<void> {
+    await this.deleteOrIgnore(`/apis/batch/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}`, `jobs.batch ${namespace}/${name}`, options, { propagationPolicy: 'Background' });
+  }
+
+  async listJobPods(namespace: string, jobName: string): Promise<readonly PodState[]> {
+    return this.listPods(namespace, `job-name=${jobName}`);
+  }
+
+  async jobLogTail(namespace: string, jobName: string, lines: number): Promise<string | undefined> {
+    try {
+      const pods = await this.listPodObjects(namespace, `job-name=${jobName}`);
+      if (pods.length === 0) return undefined;
+      const newest = [...pods].sort((a, b) => String(b.metadata?.creationTimestamp).localeCompare(String(a.metadata?.creationTimestamp)));
+      const pod = newest.find((p) => p.status?.phase === 'Failed') ?? newest[0]!;
+      const text = await this.http.call<unknown>('GET', `/api/v1/namespaces/${enc(namespace)}/pods/${enc(pod.metadata.name)}/log`, {
+        query: { tailLines: lines },
+        what: `log of pod ${namespace}/${pod.metadata.name}`,
+        noRetry: true,
+        timeoutMs: 10_000,
+      });
+      return typeof text === 'string' ? text : typeof (text as Json)?.message === 'string' ? (text as Json).message : undefined;
+    } catch (error) {
+      // Logs are a courtesy in an error message: without a kubelet (or permission) there are none.
+      if (isClusterError(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async getConfigMap(namespace: string, name: string): Promise<ConfigMapState | undefined> {
+    const obj = await this.getOrUndefined<Json>(`/api/v1/namespaces/${enc(namespace)}/configmaps/${enc(name)}`, `configmap ${namespace}/${name}`);
+    return obj ? toConfigMapState(obj) : undefined;
+  }
+
+  async writeConfigMap(
+    namespace: string,
+    name: string,
+    content: { data: Record<string, string>; labels: Record<string, string> },
+    resourceVersion: string | undefined,
+    options: WriteOptions = {},
+  ): Promise<ConfigMapState> {
+    const body = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace, labels: content.labels, ...(resourceVersion ? { resourceVersion } : {}) }, data: content.data };
+    const base = `/api/v1/namespaces/${enc(namespace)}/configmaps`;
+    const what = `configmap ${namespace}/${name}`;
+    const obj = resourceVersion
+      ? await this.http.call<Json>('PUT', `${base}/${enc(name)}`, { body, what, dryRun: options.dryRun })
+      : await this.http.call<Json>('POST', base, { body, what, dryRun: options.dryRun });
+    return toConfigMapState(obj);
+  }
+
+  async deleteConfigMap(namespace: string, name: string, options: WriteOptions = {}): Promise<void> {
+    await this.deleteOrIgnore(`/api/v1/namespaces/${enc(namespace)}/configmaps/${enc(name)}`, `configmap ${namespace}/${name}`, options);
+  }
+
+  async getLease(namespace: string, name: string): Promise<LeaseState | undefined> {
+    const obj = await this.getOrUndefined<Json>(`/apis/coordination.k8s.io/v1/namespaces/${enc(namespace)}/leases/${enc(name)}`, `lease ${namespace}/${name}`);
+    return obj ? toLeaseState(obj) : undefined;
+  }
+
+  async writeLease(namespace: string, name: string, lease: LeaseSpec, resourceVersion: string | undefined, options: WriteOptions = {}): Promise<LeaseState> {
+    const body = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name, namespace, labels: lease.labels, annotations: lease.annotations, ...(resourceVersion ? { resourceVersion } : {}) },
+      spec: {
+        holderIdentity: lease.holderIdentity,
+        leaseDurationSeconds: lease.leaseDurationSeconds,
+        acquireTime: microTime(lease.acquireTime),
+        renewTime: microTime(lease.renewTime),
+      },
+    };
+    const base = `/apis/coordination.k8s.io/v1/namespaces/${enc(namespace)}/leases`;
+    const what = `lease ${namespace}/${name}`;
+    const obj = resourceVersion
+      ? await this.http.call<Json>('PUT', `${base}/${enc(name)}`, { body, what, dryRun: options.dryRun })
+      : await this.http.call<Json>('POST', base, { body, what, dryRun: options.dryRun });
+    return toLeaseState(obj);
+  }
+
+  async deleteLease(namespace: string, name: string, resourceVersion: string | undefined, options: WriteOptions = {}): Promise<void> {
+    const body = resourceVersion ? { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion } } : undefined;
+    await this.deleteOrIgnore(`/apis/coordination.k8s.io/v1/namespaces/${enc(namespace)}/leases/${enc(name)}`, `lease ${namespace}/${name}`, options, {}, body);
+  }
+
+  async deniedAccess(namespace: string, checks: readonly AccessCheck[]): Promise<readonly AccessCheck[]> {
+    const results = await Promise.all(
+      checks.map(async (check) => {
+        const review = await this.http.call<Json>('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
+          body: {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SelfSubjectAccessReview',
+            spec: { resourceAttributes: { namespace, verb: check.verb, group: check.group, resource: check.resource, subresource: check.subresource, name: check.name } },
+          },
+          what: `access review for ${check.verb} ${check.resource}`,
+        });
+        return review.status?.allowed === true ? undefined : check;
+      }),
+    );
+    return results.filter((c): c is AccessCheck => c !== undefined);
+  }
+
+  async waitForChange(namespace: string, kind: WatchKind, selector: { labelSelector?: string; fieldSelector?: string }, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (timeoutMs <= 0 || signal?.aborted) return;
+    const since = this.lastSeen.get(`${kind}/${namespace}`);
+    if (!since) return sleep(Math.min(timeoutMs, 1_000), signal);
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    signal?.addEventListener('abort', stop, { once: true });
+    const timer = setTimeout(stop, timeoutMs);
+    try {
+      const group = kind === 'pods' ? '/api/v1' : kind === 'jobs' ? '/apis/batch/v1' : '/apis/apps/v1';
+      const response = await this.http.stream(`${group}/namespaces/${enc(namespace)}/${kind}`, {
+        query: {
+          watch: 1,
+          resourceVersion: since,
+          timeoutSeconds: Math.max(1, Math.ceil(timeoutMs / 1000)),
+          labelSelector: selector.labelSelector,
+          fieldSelector: selector.fieldSelector,
+        },
+        what: `watch of ${kind} in ${namespace}`,
+        signal: controller.signal,
+        noRetry: true,
+      });
+      await firstLine(response, controller.signal);
+    } catch {
+      // A broken watch is not an error: poll a little later instead.
+      if (!controller.signal.aborted) await sleep(Math.min(timeoutMs, 500), controller.signal);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', stop);
+      controller.abort();
+    }
+  }
+
+  private async listPodObjects(namespace: string, labelSelector: string): Promise<Json[]> {
+    const list = await this.http.call<Json>('GET', `/api/v1/namespaces/${enc(namespace)}/pods`, {
+      query: { labelSelector: labelSelector || undefined },
+      what: `pods in ${namespace}`,
+    });
+    this.seen('pods', namespace, list.metadata?.resourceVersion);
+    return list.items ?? [];
+  }
+
+  private seen(kind: string, namespace: string, resourceVersion: string | undefined): void {
+    if (resourceVersion) this.lastSeen.set(`${kind}/${namespace}`, resourceVersion);
+  }
+
+  private async getOrUndefined<T>(path: string, what: string): Promise<T | undefined> {
+    try {
+      return await this.http.call<T>('GET', path, { what });
+    } catch (error) {
+      if (isClusterError(error, 'not-found')) return undefined;
+      throw error;
+    }
+  }
+
+  private async deleteOrIgnore(path: string, what: string, options: WriteOptions, query: Record<string, string> = {}, body?: unknown): Promise<void> {
+    try {
+      await this.http.call('DELETE', path, { what, dryRun: options.dryRun, query, ...(body ? { body } : {}) });
+    } catch (error) {
+      if (isClusterError(error, 'not-found')) return;
+      throw error;
+    }
+  }
+}
+
+/** Lease times are MicroTime: RFC 3339 with microseconds. */
+function microTime(iso: string): string {
+  return iso.replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+function firstLine(response: http.IncomingMessage, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.destroy();
+      resolve();
+    };
+    response.on('data', (chunk: Buffer) => {
+      if (chunk.includes(10)) done();
+    });
+    response.on('end', done);
+    response.on('error', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

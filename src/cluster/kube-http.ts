@@ -1,0 +1,174 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { ClusterError, errorFromResponse, errorFromTransport } from './cluster-error.js';
+import { DEFAULT_RETRY, withRetry, type RetryPolicy, type Sleep } from './retry.js';
+
+export type PatchType = 'merge' | 'strategic';
+
+export interface CallOptions {
+  readonly query?: Record<string, string | number | boolean | undefined>;
+  readonly body?: unknown;
+  readonly patch?: PatchType;
+  /** What is acted on, for messages: `statefulsets.apps peerdb/flow-snapshot-worker`. */
+  readonly what: string;
+  readonly dryRun?: boolean | undefined;
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal | undefined;
+  /** Do not retry (a watch has its own fallback). */
+  readonly noRetry?: boolean;
+}
+
+export interface RequestLog {
+  (entry: { method: string; path: string; status: number | undefined; ms: number; attempt: number }): void;
+}
+
+const CONTENT_TYPES: Record<PatchType, string> = {
+  merge: 'application/merge-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+};
+
+/**
+ * JSON over HTTPS to the API server with the kubeconfig's credentials, a timeout on every request,
+ * bounded retries of what is retryable, and every failure mapped to a ClusterError.
+ */
+export class KubeHttp {
+  readonly server: string;
+  private readonly agent: http.Agent | undefined;
+  private readonly url: URL;
+
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly options: { requestTimeoutMs: number; retry?: RetryPolicy; sleep?: Sleep; log?: RequestLog },
+  ) {
+    const cluster = kc.getCurrentCluster()!;
+    this.server = cluster.server.replace(/\/+$/, '');
+    this.url = new URL(this.server);
+    // One keep-alive agent for the run instead of a TLS handshake per request.
+    this.agent = cluster.proxyUrl ? undefined : this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 8 }) : new http.Agent({ keepAlive: true, maxSockets: 8 });
+  }
+
+  async call<T>(method: string, path: string, options: CallOptions): Promise<T> {
+    const attempt = () => this.once<T>(method, path, options);
+    if (options.noRetry) return attempt();
+    return withRetry(attempt, {
+      policy: this.options.retry ?? DEFAULT_RETRY,
+      ...(this.options.sleep ? { sleep: this.options.sleep } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+
+  /** Opens a streaming GET (watch); resolves with the response once headers arrive. */
+  async stream(path: string, options: CallOptions): Promise<http.IncomingMessage> {
+    const request = await this.prepare('GET', path, options);
+    return new Promise((resolve, reject) => {
+      const req = this.send(request, (res) => {
+        if ((res.statusCode ?? 0) >= 300) {
+          readBody(res).then((body) => reject(errorFromResponse(res.statusCode ?? 0, body, { method: 'GET', what: options.what }, header(res, 'retry-after'))), reject);
+          return;
+        }
+        resolve(res);
+      });
+      req.on('error', (error) => reject(isAbort(error) ? new ClusterError('timeout', `watch of ${options.what} was stopped`) : errorFromTransport(error, this.server)));
+      req.end();
+    });
+  }
+
+  close(): void {
+    this.agent?.destroy();
+  }
+
+  private async once<T>(method: string, path: string, options: CallOptions): Promise<T> {
+    const request = await this.prepare(method, path, options);
+    const started = Date.now();
+    let status: number | undefined;
+    try {
+      const { statusCode, body, retryAfter } = await new Promise<{ statusCode: number; body: unknown; retryAfter: string | undefined }>((resolve, reject) => {
+        const req = this.send(request, (res) => {
+          readBody(res).then((parsed) => resolve({ statusCode: res.statusCode ?? 0, body: parsed, retryAfter: header(res, 'retry-after') }), reject);
+        });
+        req.setTimeout(options.timeoutMs ?? this.options.requestTimeoutMs, () => {
+          req.destroy(Object.assign(new Error('request timed out'), { code: 'PEERDB_REQUEST_TIMEOUT' }));
+        });
+        req.on('error', reject);
+        if (request.payload !== undefined) req.write(request.payload);
+        req.end();
+      }).catch((error: unknown) => {
+        if ((error as { code?: string }).code === 'PEERDB_REQUEST_TIMEOUT') {
+          throw new ClusterError('timeout', `no answer from the API server at ${this.server} within ${Math.round((options.timeoutMs ?? this.options.requestTimeoutMs) / 1000)}s (${method} ${options.what})`);
+        }
+        if (isAbort(error)) throw new ClusterError('timeout', `${method} ${options.what} was stopped`);
+        if (error instanceof ClusterError) throw error;
+        throw errorFromTransport(error, this.server);
+      });
+      status = statusCode;
+      if (statusCode >= 300) throw errorFromResponse(statusCode, body, { method, what: options.what }, retryAfter);
+      return body as T;
+    } finally {
+      this.options.log?.({ method, path, status, ms: Date.now() - started, attempt: 1 });
+    }
+  }
+
+  private async prepare(method: string, path: string, options: CallOptions) {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) query.set(key, String(value));
+    if (options.dryRun) query.set('dryRun', 'All');
+    const search = query.toString();
+    const basePath = this.url.pathname === '/' ? '' : this.url.pathname.replace(/\/+$/, '');
+    const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'peerdb-upgrade' };
+    let payload: string | undefined;
+    if (options.body !== undefined) {
+      payload = JSON.stringify(options.body);
+      headers['Content-Type'] = options.patch ? CONTENT_TYPES[options.patch] : 'application/json';
+      headers['Content-Length'] = String(Buffer.byteLength(payload));
+    }
+    const requestOptions: https.RequestOptions = {
+      method,
+      protocol: this.url.protocol,
+      hostname: this.url.hostname.replace(/^\[|\]$/g, ''),
+      port: this.url.port || (this.url.protocol === 'https:' ? 443 : 80),
+      path: `${basePath}${path}${search ? `?${search}` : ''}`,
+      headers,
+      ...(options.signal ? { signal: options.signal } : {}),
+    };
+    try {
+      await this.kc.applyToHTTPSOptions(requestOptions);
+    } catch {
+      throw new ClusterError('unauthorized', 'could not obtain credentials from the kubeconfig (its auth provider or exec plugin failed)', {
+        hint: 'run `kubectl get ns` to see the credential error, then log in again',
+      });
+    }
+    if (this.agent) {
+      // applyToHTTPSOptions also put the TLS material on the request itself and built a throwaway
+      // agent; our keep-alive agent pools sockets by that material instead.
+      (requestOptions.agent as http.Agent | undefined)?.destroy();
+      requestOptions.agent = this.agent;
+    }
+    return { options: requestOptions, payload };
+  }
+
+  private send(request: { options: https.RequestOptions }, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest {
+    return request.options.protocol === 'http:' ? http.request(request.options, onResponse) : https.request(request.options, onResponse);
+  }
+}
+
+function header(res: http.IncomingMessage, name: string): string | undefined {
+  const value = res.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function isAbort(error: unknown): boolean {
+  return (error as { name?: string })?.name === 'AbortError';
+}
+
+async function readBody(res: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { message: text.slice(0, 300) };
+  }
+}

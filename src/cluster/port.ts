@@ -1,0 +1,122 @@
+import type { JobManifest, PodState, WorkloadRef, WorkloadState } from './types.js';
+
+/** Where the tool acts; printed in the header of every live command. */
+export interface ClusterTarget {
+  readonly context: string;
+  readonly server: string;
+  readonly namespace: string;
+  readonly user: string;
+}
+
+export interface ConfigMapState {
+  readonly name: string;
+  readonly resourceVersion: string;
+  readonly data: Readonly<Record<string, string>>;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface LeaseState {
+  readonly name: string;
+  readonly resourceVersion: string;
+  readonly holderIdentity: string | undefined;
+  readonly leaseDurationSeconds: number | undefined;
+  readonly acquireTime: string | undefined;
+  readonly renewTime: string | undefined;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+export interface LeaseSpec {
+  readonly holderIdentity: string;
+  readonly leaseDurationSeconds: number;
+  readonly acquireTime: string;
+  readonly renewTime: string;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface JobCondition {
+  readonly type: string;
+  readonly status: string;
+  readonly reason?: string | undefined;
+  readonly message?: string | undefined;
+}
+
+export interface JobState {
+  readonly name: string;
+  readonly uid: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly active: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly conditions: readonly JobCondition[];
+  readonly deleting: boolean;
+}
+
+export interface WriteOptions {
+  /** Send with dryRun=All: the API server validates and admits, nothing persists. */
+  readonly dryRun?: boolean;
+}
+
+/** A change the executor makes to a workload's pod template or update strategy. */
+export interface WorkloadPatch {
+  readonly image?: { readonly container: string; readonly image: string };
+  /** StatefulSet RollingUpdate partition. */
+  readonly partition?: number;
+}
+
+export interface AccessCheck {
+  readonly verb: string;
+  readonly group: string;
+  readonly resource: string;
+  readonly subresource?: string;
+  readonly name?: string;
+}
+
+export type WatchKind = 'pods' | 'deployments' | 'statefulsets' | 'jobs';
+
+/**
+ * Everything the planner and executor need from Kubernetes. The adapter in kube-adapter.ts is the
+ * only implementation that talks to a real API server; tests use an in-memory one.
+ */
+export interface ClusterPort {
+  readonly target: ClusterTarget;
+
+  getWorkload(namespace: string, ref: WorkloadRef): Promise<WorkloadState | undefined>;
+  patchWorkload(namespace: string, ref: WorkloadRef, patch: WorkloadPatch, options?: WriteOptions): Promise<void>;
+  listPods(namespace: string, labelSelector: string): Promise<readonly PodState[]>;
+  deletePod(namespace: string, name: string, options?: WriteOptions): Promise<void>;
+
+  getJob(namespace: string, name: string): Promise<JobState | undefined>;
+  createJob(namespace: string, manifest: JobManifest, options?: WriteOptions): Promise<JobState>;
+  deleteJob(namespace: string, name: string, options?: WriteOptions): Promise<void>;
+  /** The last lines of the log of the Job's newest failed (or any) pod; undefined when unavailable. */
+  jobLogTail(namespace: string, jobName: string, lines: number): Promise<string | undefined>;
+  /** Pods of a Job, for reasons such as ImagePullBackOff. */
+  listJobPods(namespace: string, jobName: string): Promise<readonly PodState[]>;
+
+  getConfigMap(namespace: string, name: string): Promise<ConfigMapState | undefined>;
+  /** Creates, or replaces at `resourceVersion`; a stale resourceVersion throws a conflict. */
+  writeConfigMap(
+    namespace: string,
+    name: string,
+    content: { data: Record<string, string>; labels: Record<string, string> },
+    resourceVersion: string | undefined,
+    options?: WriteOptions,
+  ): Promise<ConfigMapState>;
+  deleteConfigMap(namespace: string, name: string, options?: WriteOptions): Promise<void>;
+
+  getLease(namespace: string, name: string): Promise<LeaseState | undefined>;
+  writeLease(namespace: string, name: string, lease: LeaseSpec, resourceVersion: string | undefined, options?: WriteOptions): Promise<LeaseState>;
+  deleteLease(namespace: string, name: string, resourceVersion: string | undefined, options?: WriteOptions): Promise<void>;
+
+  /** SelfSubjectAccessReview for each check; returns the ones denied. */
+  deniedAccess(namespace: string, checks: readonly AccessCheck[]): Promise<readonly AccessCheck[]>;
+
+  /**
+   * Resolves when something of `kind` that matches the selector changes, or after `timeoutMs`
+   * (whichever is first). Implementations watch and fall back to a short sleep when a watch breaks.
+   */
+  waitForChange(namespace: string, kind: WatchKind, selector: { labelSelector?: string; fieldSelector?: string }, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+}
+
+export type ClusterReader = Pick<ClusterPort, 'target' | 'getWorkload' | 'getConfigMap'>;

@@ -1,0 +1,50 @@
+import { maskEnv, maskManifest } from './mask.js';
+import type { Plan, Step } from './plan-types.js';
+
+export const PLAN_FORMAT_VERSION = 1;
+
+/**
+ * The machine-readable plan (README "Plan JSON"). Field names are part of the contract: add fields,
+ * never rename or remove them without raising format_version.
+ */
+export function planDocument(plan: Plan): Record<string, unknown> {
+  return {
+    format_version: PLAN_FORMAT_VERSION,
+    kind: 'peerdb-upgrade-plan',
+    cluster: plan.cluster,
+    mode: plan.mode,
+    from: plan.from ?? null,
+    to: plan.to,
+    plan_hash: plan.hash,
+    has_changes: plan.steps.length > 0,
+    component_versions: plan.componentVersions,
+    summary: {
+      steps: plan.summary.steps,
+      jobs: plan.summary.jobs,
+      components: plan.summary.components,
+      pod_restarts: plan.summary.podRestarts,
+    },
+    warnings: plan.warnings,
+    notices: plan.notices,
+    steps: plan.steps.map(stepDocument),
+  };
+}
+
+function stepDocument(step: Step): Record<string, unknown> {
+  const doc: Record<string, unknown> = { id: step.id, kind: step.kind, title: step.title };
+  if (step.component !== undefined) doc.component = step.component;
+  if (step.ordinal !== undefined) doc.ordinal = step.ordinal;
+  if (step.job !== undefined) doc.job = step.job;
+  if (step.workload) doc.workload = step.workload;
+  if (step.image !== undefined) doc.image = step.image;
+  doc.changes = step.changes;
+  if (step.timeoutMs !== undefined) doc.timeout_seconds = Math.round(step.timeoutMs / 1000);
+  if (step.finalPartition !== undefined) doc.final_partition = step.finalPartition;
+  if (step.envSource) doc.env_source = { ...step.envSource, extra: maskEnv(step.envSource.extra) };
+  if (step.manifest) doc.manifest = maskManifest(step.manifest);
+  return doc;
+}
+
+export function renderJson(plan: Plan): string {
+  return `${JSON.stringify(planDocument(plan), null, 2)}\n`;
+}

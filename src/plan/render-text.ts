@@ -1,0 +1,53 @@
+import { formatDuration } from '../spec/duration.js';
+import { describeEnvValue } from './mask.js';
+import type { Change, Plan, Step } from './plan-types.js';
+import { plainStyle, type Style } from './style.js';
+import { summaryLine } from './summary-line.js';
+
+/** The plan for a person at a terminal. */
+export function renderText(plan: Plan, style: Style = plainStyle): string {
+  const lines: string[] = [style.bold(summaryLine(plan))];
+  if (plan.mode === 'offline') lines.push(style.dim('offline: every named workload is assumed to run the current version; apply re-checks the cluster'));
+  for (const notice of plan.notices) lines.push(style.warn(`notice: ${notice}`));
+  for (const warning of plan.warnings) lines.push(style.warn(`warning: ${warning}`));
+  if (plan.steps.length === 0) return `${lines.join('\n')}\n`;
+  lines.push('');
+  const width = String(plan.steps.length).length;
+  plan.steps.forEach((step, index) => {
+    const number = String(index + 1).padStart(width);
+    lines.push(`${number}. ${style.bold(step.kind.padEnd(20))} ${step.title}`);
+    for (const detail of stepDetails(step, style)) lines.push(`${' '.repeat(width + 2)}    ${detail}`);
+  });
+  lines.push('', style.dim(`plan ${plan.hash.slice(0, 12)}`));
+  return `${lines.join('\n')}\n`;
+}
+
+function stepDetails(step: Step, style: Style): string[] {
+  const details: string[] = [];
+  if (step.manifest) {
+    const container = step.manifest.spec.template.spec.containers[0]!;
+    details.push(`Job ${step.manifest.metadata.name}: ${container.image}`);
+    if (container.command?.length) details.push(`command: ${container.command.join(' ')}`);
+    if (container.args?.length) details.push(`args: ${container.args.join(' ')}`);
+    if (step.envSource) {
+      details.push(style.dim(`env: copied from ${step.envSource.workload} container ${step.envSource.container} when applied`));
+    }
+    for (const env of container.env ?? []) details.push(style.dim(`env ${env.name}=${describeEnvValue(env)}`));
+    for (const from of container.envFrom ?? []) {
+      const ref = from.secretRef ? `secret ${from.secretRef.name}` : from.configMapRef ? `configmap ${from.configMapRef.name}` : 'unknown';
+      details.push(style.dim(`envFrom ${ref}${from.prefix ? ` (prefix ${from.prefix})` : ''}`));
+    }
+    details.push(style.dim(`backoffLimit ${step.manifest.spec.backoffLimit}, timeout ${formatDuration(step.manifest.spec.activeDeadlineSeconds * 1000)}`));
+    return details;
+  }
+  for (const change of step.changes) details.push(formatChange(change, style));
+  if (step.timeoutMs !== undefined && (step.kind === 'deployment-rollout' || step.kind === 'statefulset-pod')) {
+    details.push(style.dim(`wait up to ${formatDuration(step.timeoutMs)}`));
+  }
+  return details;
+}
+
+export function formatChange(change: Change, style: Style = plainStyle): string {
+  const from = change.from === null ? '(none)' : String(change.from);
+  return `${change.object} ${change.field}: ${style.removed(from)} → ${style.added(String(change.to))}`;
+}

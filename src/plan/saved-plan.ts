@@ -1,0 +1,64 @@
+import { z } from 'zod';
+import { UserError } from '../errors.js';
+import type { LoadedSpec } from '../spec/load-spec.js';
+import { planDocument } from './render-json.js';
+import type { Plan } from './plan-types.js';
+
+export const SAVED_PLAN_FORMAT_VERSION = 1;
+
+/**
+ * A plan saved by `plan --out`. It carries the spec text so that `apply --plan` can re-plan against
+ * the cluster and apply only if the result is the very same plan (same hash); a plan that the
+ * cluster has moved away from is refused, not half-applied.
+ */
+const savedPlanSchema = z.object({
+  format_version: z.literal(SAVED_PLAN_FORMAT_VERSION),
+  kind: z.literal('peerdb-upgrade-saved-plan'),
+  created_at: z.string(),
+  tool_version: z.string(),
+  spec: z.object({ file: z.string(), sha256: z.string(), text: z.string() }),
+  options: z.object({ allow_downgrade: z.boolean() }),
+  observed_fingerprint: z.string().nullable(),
+  plan: z.looseObject({ plan_hash: z.string(), mode: z.enum(['offline', 'live']) }),
+});
+export type SavedPlan = z.infer<typeof savedPlanSchema>;
+
+export function savePlan(input: {
+  plan: Plan;
+  spec: LoadedSpec;
+  allowDowngrade: boolean;
+  observedFingerprint: string | undefined;
+  toolVersion: string;
+  now: Date;
+}): string {
+  const saved: SavedPlan = {
+    format_version: SAVED_PLAN_FORMAT_VERSION,
+    kind: 'peerdb-upgrade-saved-plan',
+    created_at: input.now.toISOString(),
+    tool_version: input.toolVersion,
+    spec: { file: input.spec.file, sha256: input.spec.hash, text: input.spec.text },
+    options: { allow_downgrade: input.allowDowngrade },
+    observed_fingerprint: input.observedFingerprint ?? null,
+    plan: planDocument(input.plan) as SavedPlan['plan'],
+  };
+  return `${JSON.stringify(saved, null, 2)}\n`;
+}
+
+export function readSavedPlan(file: string, text: string): SavedPlan {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new UserError(`${file}: not a saved plan (not JSON); make one with \`peerdb-upgrade plan -f SPEC --out ${file}\``);
+  }
+  const result = savedPlanSchema.safeParse(value);
+  if (!result.success) {
+    const version = (value as { format_version?: unknown } | null)?.format_version;
+    if (typeof version === 'number' && version !== SAVED_PLAN_FORMAT_VERSION) {
+      throw new UserError(`${file}: saved plan format ${version} is not supported by this version (reads format ${SAVED_PLAN_FORMAT_VERSION})`);
+    }
+    const issue = result.error.issues[0]!;
+    throw new UserError(`${file}: not a valid saved plan: ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
+  }
+  return result.data;
+}

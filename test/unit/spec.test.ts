@@ -1,0 +1,170 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseSpecText, resolveSpec } from '../../src/spec/load-spec.js';
+import { SpecError, type SpecProblem } from '../../src/spec/spec-error.js';
+
+const HEAD = `apiVersion: peerdb-upgrade/v1alpha1
+kind: PeerDBCluster
+metadata:
+  name: prod
+  namespace: peerdb
+spec:
+`;
+
+function problems(text: string): SpecProblem[] {
+  try {
+    parseSpecText('c.yaml', text);
+  } catch (error) {
+    if (error instanceof SpecError) return [...error.problems];
+    throw error;
+  }
+  throw new Error('expected the spec to be refused');
+}
+
+/** One line per problem, the way the CLI prints them. */
+function lines(text: string): string[] {
+  return problems(text).map((p) => `${p.line}:${p.column} ${p.path}: ${p.message}`);
+}
+
+describe('cluster spec: accepted files', () => {
+  it.each(readdirSync('plans').filter((f) => f.endsWith('.yaml')))('plans/%s is valid', (file) => {
+    const loaded = parseSpecText(file, readFileSync(`plans/${file}`, 'utf8'));
+    expect(loaded.document.kind).toBe('PeerDBCluster');
+    expect(loaded.hash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("defaults to the Helm chart's five components, snapshot worker as a StatefulSet", () => {
+    const spec = resolveSpec(parseSpecText('c.yaml', `${HEAD}  version: v0.37.4\n`).document);
+    expect(spec.components.map((c) => c.workload)).toEqual([
+      'Deployment/flow-api',
+      'Deployment/flow-worker',
+      'StatefulSet/flow-snapshot-worker',
+      'Deployment/peerdb-server',
+      'Deployment/peerdb-ui',
+    ]);
+    expect(spec.images).toEqual({ registry: 'ghcr.io/peerdb-io', tagPrefix: 'stable-' });
+    expect(spec.checkpointName).toBe('prod-peerdb-upgrade');
+    expect(spec.maintenance).toBeUndefined();
+  });
+
+  it('fills maintenance and init job defaults', () => {
+    const spec = resolveSpec(
+      parseSpecText('c.yaml', `${HEAD}  version: v0.37.4\n  maintenance: {}\n  initJobs:\n    - name: m\n      preset: catalog-migrations\n`).document,
+    );
+    expect(spec.maintenance).toEqual({ envFrom: 'flow-worker', timeout: '2h', backoffLimit: 4, useMaintenanceTaskQueue: false, skipOnNoMirrors: false });
+    expect(spec.initJobs[0]).toMatchObject({ backoffLimit: 1, timeout: '30m' });
+  });
+
+  it('takes the namespace from --namespace when the spec has none, and refuses a contradiction', () => {
+    const noNamespace = parseSpecText('c.yaml', HEAD.replace('  namespace: peerdb\n', '') + '  version: v0.37.4\n').document;
+    expect(resolveSpec(noNamespace, { namespaceFlag: 'x' }).namespace).toBe('x');
+    expect(resolveSpec(noNamespace, { fallbackNamespace: 'ctx' }).namespace).toBe('ctx');
+    const withNamespace = parseSpecText('c.yaml', `${HEAD}  version: v0.37.4\n`).document;
+    expect(() => resolveSpec(withNamespace, { namespaceFlag: 'other' })).toThrow('contradicts metadata.namespace peerdb');
+  });
+});
+
+describe('cluster spec: every error with file, line, column and field path', () => {
+  it('reports a type error at the line of the value', () => {
+    expect(lines(`${HEAD}  version: v0.37.4\n  maintenance:\n    backoffLimit: "four"\n`)).toEqual([
+      '9:19 spec.maintenance.backoffLimit: expected a number, found "four"',
+    ]);
+  });
+
+  it('reports every problem in one go, in file order', () => {
+    const text = `${HEAD}  version: latest-stable
+  maintenance:
+    timeout: 2 hours
+  components:
+    - name: flow-api
+      workload: Deployment/flow-api
+      readyTimeout: 15 minutes
+    - name: Flow_Worker
+      workload: ReplicaSet/flow-worker
+      replicas: -1
+`;
+    expect(lines(text)).toEqual([
+      '7:12 spec.version: "latest-stable" is a mutable tag, not a version; name the release, e.g. v0.37.4; found "latest-stable"',
+      '9:5 spec.maintenance.envFrom: names component "flow-worker", which is not in spec.components: flow-api, Flow_Worker',
+      '9:14 spec.maintenance.timeout: a duration such as 90s, 15m or 2h; found "2 hours"',
+      '13:21 spec.components[0].readyTimeout: a duration such as 90s, 15m or 2h; found "15 minutes"',
+      '14:13 spec.components[1].name: a lowercase DNS label (a-z, 0-9 and -, starting and ending with a letter or digit); found "Flow_Worker"',
+      '15:17 spec.components[1].workload: Deployment/<name> or StatefulSet/<name>; found "ReplicaSet/flow-worker"',
+      '16:17 spec.components[1].replicas: expected at least 0, found the number -1',
+    ]);
+  });
+
+  it('refuses unknown fields and suggests the near name', () => {
+    expect(lines(`${HEAD}  version: v0.37.4\n  maintenence: {}\n  components:\n    - name: a\n      workload: Deployment/a\n      readyTimout: 5m\n`)).toEqual([
+      '8:3 spec: unknown field "maintenence"; did you mean "maintenance"? (expected one of: version, images, maintenance, initJobs, components, checkpoint)',
+      '12:7 spec.components[0]: unknown field "readyTimout"; did you mean "readyTimeout"? (expected one of: name, workload, container, image, replicas, readyTimeout)',
+    ]);
+  });
+
+  it('names missing required fields at their parent', () => {
+    expect(lines('apiVersion: peerdb-upgrade/v1alpha1\nkind: PeerDBCluster\nmetadata: {}\nspec: {}\n')).toEqual([
+      '3:11 metadata.name: required field is missing (expected a string)',
+      '4:7 spec.version: required field is missing (expected a string)',
+    ]);
+  });
+
+  it('refuses a wrong apiVersion or kind with the expected value', () => {
+    expect(lines(HEAD.replace('peerdb-upgrade/v1alpha1', 'v1').replace('PeerDBCluster', 'Deployment') + '  version: v0.37.4\n')).toEqual([
+      '1:13 apiVersion: expected "peerdb-upgrade/v1alpha1", found "v1"',
+      '2:7 kind: expected "PeerDBCluster", found "Deployment"',
+    ]);
+  });
+
+  it('refuses duplicate component names, duplicate workloads and duplicate init jobs', () => {
+    const text = `${HEAD}  version: v0.37.4
+  initJobs:
+    - { name: m, preset: catalog-migrations }
+    - { name: m, image: busybox:1 }
+  components:
+    - { name: peerdb-server, workload: Deployment/a }
+    - { name: peerdb-server, workload: Deployment/a }
+`;
+    expect(lines(text)).toEqual([
+      '10:15 spec.initJobs[1].name: duplicate init job name "m" (also spec.initJobs[0]); found "m"',
+      '13:15 spec.components[1].name: duplicate component name "peerdb-server" (also spec.components[0]); found "peerdb-server"',
+      '13:40 spec.components[1].workload: Deployment/a is already named by spec.components[0]; found "Deployment/a"',
+    ]);
+  });
+
+  it('refuses references to components that do not exist', () => {
+    const text = `${HEAD}  version: v0.37.4\n  maintenance:\n    envFrom: flow-workers\n  initJobs:\n    - name: t\n      image: busybox:1\n      envFrom: nope\n`;
+    expect(lines(text)).toEqual([
+      '9:14 spec.maintenance.envFrom: names component "flow-workers", which is not in the default components (the Helm chart\'s): flow-api, flow-worker, flow-snapshot-worker, peerdb-server, peerdb-ui; found "flow-workers"',
+      '13:16 spec.initJobs[0].envFrom: names component "nope", which is not in the default components (the Helm chart\'s): flow-api, flow-worker, flow-snapshot-worker, peerdb-server, peerdb-ui; found "nope"',
+    ]);
+  });
+
+  it('requires an image or a preset on an init job, not both', () => {
+    expect(lines(`${HEAD}  version: v0.37.4\n  initJobs:\n    - name: a\n    - name: b\n      preset: catalog-migrations\n      image: x:1\n`)).toEqual([
+      '9:7 spec.initJobs[0].image: an init job needs an image, or a preset such as catalog-migrations',
+      '12:14 spec.initJobs[1].image: a preset job (catalog-migrations) takes its image from the preset; remove image; found "x:1"',
+    ]);
+  });
+
+  it('reports YAML syntax errors and duplicate keys with their position', () => {
+    expect(lines(`${HEAD}  version: [v0.37.4\n`)[0]).toMatch(/^8:1 : /);
+    expect(lines(`${HEAD}  version: v0.37.4\n  version: v0.37.5\n`)).toEqual(['8:3 : Map keys must be unique']);
+  });
+
+  it('refuses an empty file, a comment-only file and several documents', () => {
+    expect(lines('')).toEqual(['1:1 : the file is empty; expected a PeerDBCluster spec (see plans/helm-default.yaml)']);
+    expect(lines('# nothing\n')).toEqual(['1:1 : the file is empty; expected a PeerDBCluster spec (see plans/helm-default.yaml)']);
+    expect(lines(`${HEAD}  version: v0.37.4\n---\n${HEAD}  version: v0.37.4\n`)[0]).toContain('2 YAML documents');
+  });
+
+  it('refuses a document that is not a mapping', () => {
+    expect(lines('- a\n- b\n')).toEqual(['1:1 : expected a mapping, found a list of 2']);
+    expect(lines('just text\n')).toEqual(['1:1 : expected a mapping, found "just text"']);
+  });
+
+  it('keeps the needs of maintenance flags together', () => {
+    expect(lines(`${HEAD}  version: v0.37.4\n  maintenance:\n    skipOnNoMirrors: true\n`)).toEqual([
+      '9:5 spec.maintenance.flowGrpcAddress: skipOnNoMirrors needs flowGrpcAddress (e.g. flow-api:8112)',
+    ]);
+  });
+});
