@@ -245,8 +245,10 @@ export async function request<T = any>(kubeconfig: string, method: string, apiPa
   };
   await kc.applyToHTTPSOptions(req);
   if (opts.token !== undefined) {
+    // the client certificate would win over the token: use an agent that only trusts the CA
     delete req.cert;
     delete req.key;
+    req.agent = new https.Agent({ ca: req.ca });
     req.headers = { ...req.headers, Authorization: `Bearer ${opts.token}` };
   }
   let payload: string | undefined;
