@@ -36,6 +36,8 @@ export class KubeHttp {
   readonly server: string;
   private readonly agent: http.Agent | undefined;
   private readonly url: URL;
+  /** Until one request got an answer, an unreachable server fails fast instead of being retried. */
+  private answered = false;
 
   constructor(
     private readonly kc: KubeConfig,
@@ -51,8 +53,9 @@ export class KubeHttp {
   async call<T>(method: string, path: string, options: CallOptions): Promise<T> {
     const attempt = () => this.once<T>(method, path, options);
     if (options.noRetry) return attempt();
+    const policy = this.options.retry ?? DEFAULT_RETRY;
     return withRetry(attempt, {
-      policy: this.options.retry ?? DEFAULT_RETRY,
+      policy: this.answered ? policy : { ...policy, attempts: Math.min(policy.attempts, 2) },
       ...(this.options.sleep ? { sleep: this.options.sleep } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
@@ -102,6 +105,7 @@ export class KubeHttp {
         throw errorFromTransport(error, this.server);
       });
       status = statusCode;
+      this.answered = true;
       if (statusCode >= 300) throw errorFromResponse(statusCode, body, { method, what: options.what }, retryAfter);
       return body as T;
     } finally {

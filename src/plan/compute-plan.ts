@@ -240,6 +240,8 @@ function componentStepsFor(component: ComponentSpec, r: ResolvedComponent): Step
 
   // StatefulSet: partitioned rolling, highest ordinal first, one pod at a time.
   const s = r.state;
+  // Offline, a StatefulSet already on the target image is assumed rolled.
+  if (!s && !needsImage) return [];
   const onDelete = workload.strategy === 'OnDelete';
   const finalPartition = needsImage && s && !onDelete ? Math.min(s.partition, r.replicas) : 0;
   const steps: Step[] = [];

@@ -1,0 +1,214 @@
+import { describe, expect, it } from 'vitest';
+import { computePlan, type ObservedState } from '../../src/plan/compute-plan.js';
+import { LABEL_PLAN } from '../../src/plan/build-job.js';
+import type { WorkloadState } from '../../src/cluster/types.js';
+import { specFromPlans, specFromText } from './fakes/specs.js';
+import { deployment, helmInstallation, image, pod, statefulSet } from './fakes/workloads.js';
+
+const observed = (workloads: Map<string, WorkloadState | undefined>): ObservedState => ({ workloads });
+const ids = (plan: { steps: readonly { id: string }[] }) => plan.steps.map((s) => s.id);
+
+describe('offline plans', () => {
+  it('orders maintenance, init jobs, components and the end of maintenance', () => {
+    const plan = computePlan(specFromPlans('helm-default.yaml'), undefined, { from: 'v0.36.7' });
+    expect(ids(plan)).toEqual([
+      'preflight',
+      'maintenance-start',
+      'init-job/catalog-migrations',
+      'deployment-rollout/flow-api',
+      'deployment-rollout/flow-worker',
+      'statefulset-prepare/flow-snapshot-worker',
+      'statefulset-pod/flow-snapshot-worker/0',
+      'deployment-rollout/peerdb-server',
+      'deployment-rollout/peerdb-ui',
+      'maintenance-end',
+      'complete',
+    ]);
+    expect(plan.mode).toBe('offline');
+    expect(plan.from).toBe('v0.36.7');
+    expect(plan.summary).toEqual({ steps: 11, jobs: 3, components: 5, podRestarts: 5 });
+  });
+
+  it.each([
+    [0, []],
+    [1, ['statefulset-pod/w/0']],
+    [5, ['statefulset-pod/w/4', 'statefulset-pod/w/3', 'statefulset-pod/w/2', 'statefulset-pod/w/1', 'statefulset-pod/w/0']],
+  ])('a StatefulSet with %i replicas gets a prepare step and one step per pod, highest ordinal first', (replicas, podSteps) => {
+    const spec = specFromText(`  version: v0.37.4\n  components:\n    - { name: w, workload: StatefulSet/w, replicas: ${replicas} }\n`);
+    const plan = computePlan(spec, undefined, { from: 'v0.36.7' });
+    expect(ids(plan)).toEqual(['preflight', 'statefulset-prepare/w', ...podSteps, 'complete']);
+    const prepare = plan.steps[1]!;
+    expect(prepare.changes).toContainEqual({ object: 'StatefulSet/w', field: 'updateStrategy.rollingUpdate.partition', from: 0, to: replicas });
+    const partitions = plan.steps.filter((s) => s.kind === 'statefulset-pod').map((s) => s.changes[0]);
+    expect(partitions.map((c) => [c?.from, c?.to])).toEqual(podSteps.map((_, i) => [replicas - i, replicas - i - 1]));
+  });
+
+  it('without --from warns that downgrades cannot be checked and shows unknown current images', () => {
+    const plan = computePlan(specFromPlans('no-maintenance.yaml'), undefined, {});
+    expect(plan.warnings[0]).toContain('without --from');
+    expect(plan.steps.find((s) => s.id === 'deployment-rollout/flow-api')?.changes[0]?.from).toBeNull();
+  });
+
+  it('refuses a downgrade offline unless allowed', () => {
+    expect(() => computePlan(specFromPlans('helm-default.yaml'), undefined, { from: 'v0.38.0' })).toThrow('downgrade');
+    expect(computePlan(specFromPlans('helm-default.yaml'), undefined, { from: 'v0.38.0', allowDowngrade: true }).warnings.join()).toContain('--allow-downgrade');
+  });
+
+  it('leaves env to be copied at apply time and says from where', () => {
+    const plan = computePlan(specFromPlans('helm-default.yaml'), undefined, { from: 'v0.36.7' });
+    const start = plan.steps.find((s) => s.id === 'maintenance-start')!;
+    expect(start.envSource).toMatchObject({ component: 'flow-worker', workload: 'Deployment/flow-worker', container: 'flow-worker' });
+  });
+});
+
+describe('live plans', () => {
+  const spec = specFromPlans('helm-default.yaml');
+
+  it('plans every component of an installation on the previous version, reading replicas from the cluster', () => {
+    const plan = computePlan(spec, observed(helmInstallation('v0.36.7', 3)));
+    expect(ids(plan)).toEqual([
+      'preflight',
+      'maintenance-start',
+      'init-job/catalog-migrations',
+      'deployment-rollout/flow-api',
+      'deployment-rollout/flow-worker',
+      'statefulset-prepare/flow-snapshot-worker',
+      'statefulset-pod/flow-snapshot-worker/2',
+      'statefulset-pod/flow-snapshot-worker/1',
+      'statefulset-pod/flow-snapshot-worker/0',
+      'deployment-rollout/peerdb-server',
+      'deployment-rollout/peerdb-ui',
+      'maintenance-end',
+      'complete',
+    ]);
+    expect(plan.mode).toBe('live');
+    expect(plan.summary.podRestarts).toBe(7);
+    expect(plan.componentVersions).toEqual({ 'flow-api': 'v0.36.7', 'flow-worker': 'v0.36.7', 'flow-snapshot-worker': 'v0.36.7', 'peerdb-server': 'v0.36.7', 'peerdb-ui': 'v0.36.7' });
+  });
+
+  it('builds the maintenance Jobs as PeerDB needs them: flag not positional, target image, env copied by reference', () => {
+    const plan = computePlan(spec, observed(helmInstallation('v0.36.7')));
+    const start = plan.steps.find((s) => s.id === 'maintenance-start')!.manifest!;
+    const end = plan.steps.find((s) => s.id === 'maintenance-end')!.manifest!;
+    const container = start.spec.template.spec.containers[0]!;
+    expect(container.image).toBe('ghcr.io/peerdb-io/flow-maintenance:stable-v0.37.4');
+    expect(container.command).toBeUndefined();
+    expect(container.args).toEqual(['--run-maintenance-flow', 'start']);
+    expect(end.spec.template.spec.containers[0]!.args).toEqual(['--run-maintenance-flow', 'end']);
+    expect(container.env).toContainEqual({ name: 'PEERDB_CATALOG_PASSWORD', valueFrom: { secretKeyRef: { name: 'peerdb-catalog', key: 'password' } } });
+    expect(container.env).toContainEqual({ name: 'PEERDB_DEPLOYMENT_UID', value: 'uid-1234' });
+    expect(container.envFrom).toEqual([{ configMapRef: { name: 'peerdb-config' } }]);
+    expect(start.spec.template.spec.imagePullSecrets).toEqual([{ name: 'ghcr' }]);
+    expect(start.spec).toMatchObject({ backoffLimit: 4, activeDeadlineSeconds: 7200 });
+    expect(start.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'peerdb-upgrade', [LABEL_PLAN]: plan.hash.slice(0, 12) });
+    expect(start.metadata.name).toMatch(/^peerdb-maintenance-start-v0-37-4-[0-9a-f]{6}$/);
+  });
+
+  it('runs catalog migrations with the target peerdb-server image, MIGRATIONS_ONLY set and MIGRATIONS_DISABLED dropped', () => {
+    const plan = computePlan(spec, observed(helmInstallation('v0.36.7')));
+    const job = plan.steps.find((s) => s.id === 'init-job/catalog-migrations')!.manifest!;
+    const container = job.spec.template.spec.containers[0]!;
+    expect(container.image).toBe('ghcr.io/peerdb-io/peerdb-server:stable-v0.37.4');
+    expect(container.env?.map((e) => e.name)).toEqual(['PEERDB_CATALOG_HOST', 'PEERDB_CATALOG_PASSWORD', 'PEERDB_MIGRATIONS_ONLY']);
+    expect(container.env?.at(-1)).toEqual({ name: 'PEERDB_MIGRATIONS_ONLY', value: 'true' });
+  });
+
+  it('has no steps when every component already runs the target', () => {
+    const plan = computePlan(spec, observed(helmInstallation('v0.37.4')));
+    expect(plan.steps).toEqual([]);
+    expect(plan.summary.steps).toBe(0);
+  });
+
+  it('leaves out what an interrupted upgrade already did', () => {
+    const workloads = helmInstallation('v0.36.7', 3);
+    for (const name of ['flow-api', 'flow-worker']) {
+      const ref = `Deployment/${name}`;
+      const w = workloads.get(ref)!;
+      workloads.set(ref, { ...w, containers: [{ ...w.containers[0]!, image: image(name, 'v0.37.4') }] });
+    }
+    workloads.set(
+      'StatefulSet/flow-snapshot-worker',
+      statefulSet('flow-snapshot-worker', image('flow-snapshot-worker', 'v0.37.4'), 3, {
+        partition: 1,
+        updateRevision: 'rev-new',
+        pods: [
+          pod('flow-snapshot-worker-2', 2, 'rev-new'),
+          pod('flow-snapshot-worker-1', 1, 'rev-new', { ready: false }),
+          pod('flow-snapshot-worker-0', 0, 'rev-old'),
+        ],
+      }),
+    );
+    const plan = computePlan(spec, observed(workloads));
+    expect(ids(plan)).toEqual([
+      'preflight',
+      'maintenance-start',
+      'init-job/catalog-migrations',
+      'statefulset-pod/flow-snapshot-worker/1',
+      'statefulset-pod/flow-snapshot-worker/0',
+      'deployment-rollout/peerdb-server',
+      'deployment-rollout/peerdb-ui',
+      'maintenance-end',
+      'complete',
+    ]);
+    const pod0 = plan.steps.find((s) => s.id === 'statefulset-pod/flow-snapshot-worker/0')!;
+    expect(pod0.changes[0]).toEqual({ object: 'StatefulSet/flow-snapshot-worker', field: 'updateStrategy.rollingUpdate.partition', from: 1, to: 0 });
+    expect(plan.from).toBe('v0.36.7');
+  });
+
+  it('waits for an unfinished Deployment rollout even when the image is already the target', () => {
+    const workloads = helmInstallation('v0.37.4');
+    workloads.set('Deployment/flow-api', deployment('flow-api', image('flow-api', 'v0.37.4'), { replicas: 2, updatedReplicas: 1 }));
+    const plan = computePlan(spec, observed(workloads));
+    const step = plan.steps.find((s) => s.id === 'deployment-rollout/flow-api')!;
+    expect(step.changes).toEqual([]);
+    expect(step.title).toContain('wait for the rollout');
+  });
+
+  it("keeps the user's own partition: pods below it are not updated and it is where the last step leaves it", () => {
+    const s = specFromText('  version: v0.37.4\n  components:\n    - { name: w, workload: StatefulSet/w }\n');
+    const plan = computePlan(s, observed(new Map([['StatefulSet/w', statefulSet('w', image('w', 'v0.36.7'), 4, { partition: 2 })]])));
+    expect(ids(plan)).toEqual(['preflight', 'statefulset-prepare/w', 'statefulset-pod/w/3', 'statefulset-pod/w/2', 'complete']);
+    expect(plan.steps.at(-2)).toMatchObject({ finalPartition: 2, changes: [{ field: 'updateStrategy.rollingUpdate.partition', from: 3, to: 2 }, { object: 'Pod/w-2' }] });
+  });
+
+  it('rolls an OnDelete StatefulSet pod by pod without partitions', () => {
+    const s = specFromText('  version: v0.37.4\n  components:\n    - { name: w, workload: StatefulSet/w }\n');
+    const plan = computePlan(s, observed(new Map([['StatefulSet/w', statefulSet('w', image('w', 'v0.36.7'), 2, { strategy: 'OnDelete' })]])));
+    expect(ids(plan)).toEqual(['preflight', 'statefulset-prepare/w', 'statefulset-pod/w/1', 'statefulset-pod/w/0', 'complete']);
+    expect(plan.steps.flatMap((st) => st.changes).some((c) => c.field.includes('partition'))).toBe(false);
+    expect(plan.steps[2]!.title).toContain('delete w-1');
+  });
+
+  it('names every missing workload and wrong container at once', () => {
+    const workloads = helmInstallation('v0.36.7');
+    workloads.set('Deployment/flow-api', undefined);
+    workloads.set('StatefulSet/flow-snapshot-worker', undefined);
+    workloads.set('Deployment/peerdb-ui', deployment('peerdb-ui', 'x', { containers: [{ name: 'a', image: 'x', env: [], envFrom: [] }, { name: 'b', image: 'y', env: [], envFrom: [] }] }));
+    expect(() => computePlan(spec, observed(workloads))).toThrow(
+      [
+        'spec.components[0] (flow-api): Deployment peerdb/flow-api not found',
+        'spec.components[2] (flow-snapshot-worker): StatefulSet peerdb/flow-snapshot-worker not found',
+        'spec.components[4] (peerdb-ui): Deployment peerdb/peerdb-ui has no container "peerdb-ui" and several others (a, b); name one with container:',
+      ].join('\n'),
+    );
+  });
+
+  it('refuses to downgrade a component that runs a newer version', () => {
+    const workloads = helmInstallation('v0.36.7');
+    workloads.set('Deployment/peerdb-ui', deployment('peerdb-ui', image('peerdb-ui', 'v0.38.1')));
+    expect(() => computePlan(spec, observed(workloads))).toThrow('peerdb-ui: v0.38.1 → v0.37.4 is a downgrade');
+  });
+
+  it('is deterministic, and a changed init job changes only that Job', () => {
+    const a = computePlan(spec, observed(helmInstallation('v0.36.7')));
+    const b = computePlan(spec, observed(helmInstallation('v0.36.7')));
+    expect(b).toEqual(a);
+    const other = specFromText('  version: v0.37.4\n  maintenance: {}\n  initJobs:\n    - { name: catalog-migrations, preset: catalog-migrations, timeout: 45m }\n');
+    const c = computePlan(other, observed(helmInstallation('v0.36.7')));
+    expect(c.hash).not.toBe(a.hash);
+    // Other cluster name (prod, not peerdb): compare the content hash that ends each Job name.
+    const suffix = (plan: typeof a, id: string) => plan.steps.find((s) => s.id === id)!.job!.slice(-6);
+    expect(suffix(c, 'maintenance-start')).toBe(suffix(a, 'maintenance-start'));
+    expect(suffix(c, 'init-job/catalog-migrations')).not.toBe(suffix(a, 'init-job/catalog-migrations'));
+  });
+});
