@@ -18,6 +18,7 @@ export function toWorkloadState(kind: WorkloadKind, obj: Json, pods: readonly Po
     generation: obj.metadata?.generation ?? 0,
     observedGeneration: status.observedGeneration ?? 0,
     replicas: spec.replicas ?? 1,
+    statusReplicas: status.replicas ?? 0,
     readyReplicas: status.readyReplicas ?? 0,
     updatedReplicas: status.updatedReplicas ?? 0,
     availableReplicas: status.availableReplicas ?? 0,
@@ -29,6 +30,7 @@ export function toWorkloadState(kind: WorkloadKind, obj: Json, pods: readonly Po
     currentRevision: status.currentRevision,
     updateRevision: status.updateRevision,
     conditions: (status.conditions ?? []).map((c: Json) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message })),
+    selector: selectorString(spec.selector),
     pods: [...pods].sort((a, b) => (b.ordinal ?? 0) - (a.ordinal ?? 0)),
   };
 }
@@ -55,6 +57,7 @@ export function toPodState(obj: Json): PodState {
     waitingReason: waiting?.state?.waiting?.reason,
     waitingMessage: waiting?.state?.waiting?.message,
     restartCount: statuses.reduce((sum, s) => sum + (s.restartCount ?? 0), 0),
+    images: (obj.spec?.containers ?? []).map((c: Json) => c.image),
   };
 }
 

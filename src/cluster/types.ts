@@ -55,6 +55,8 @@ export interface PodState {
   readonly waitingReason: string | undefined;
   readonly waitingMessage: string | undefined;
   readonly restartCount: number;
+  /** The images of the pod's containers, as in its spec. */
+  readonly images: readonly string[];
 }
 
 export interface WorkloadState {
@@ -65,6 +67,8 @@ export interface WorkloadState {
   readonly generation: number;
   readonly observedGeneration: number;
   readonly replicas: number;
+  /** status.replicas: every pod the controller counts, old ones included. */
+  readonly statusReplicas: number;
   readonly readyReplicas: number;
   readonly updatedReplicas: number;
   readonly availableReplicas: number;
@@ -79,6 +83,8 @@ export interface WorkloadState {
   readonly updateRevision: string | undefined;
   /** Deployment conditions that matter for a rollout, e.g. Progressing=False/ProgressDeadlineExceeded. */
   readonly conditions: readonly { type: string; status: string; reason?: string; message?: string }[];
+  /** The pod selector in query-string form. */
+  readonly selector: string;
   /** StatefulSet pods, by ordinal; empty for Deployments. */
   readonly pods: readonly PodState[];
 }

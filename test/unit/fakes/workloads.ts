@@ -10,6 +10,7 @@ export function deployment(name: string, image: string, overrides: Partial<Workl
     generation: 1,
     observedGeneration: 1,
     replicas: 1,
+    statusReplicas: 1,
     readyReplicas: 1,
     updatedReplicas: 1,
     availableReplicas: 1,
@@ -21,6 +22,7 @@ export function deployment(name: string, image: string, overrides: Partial<Workl
     currentRevision: undefined,
     updateRevision: undefined,
     conditions: [],
+    selector: `app=${name}`,
     pods: [],
     ...overrides,
   };
@@ -32,6 +34,7 @@ export function statefulSet(name: string, image: string, replicas: number, overr
     ...deployment(name, image),
     kind: 'StatefulSet',
     replicas,
+    statusReplicas: replicas,
     readyReplicas: replicas,
     updatedReplicas: replicas,
     availableReplicas: replicas,
@@ -58,6 +61,7 @@ export function pod(name: string, ordinal: number | undefined, revision: string,
     waitingReason: undefined,
     waitingMessage: undefined,
     restartCount: 0,
+    images: [],
     ...overrides,
   };
 }
