@@ -62,6 +62,16 @@ func logLines(pod *v1.Pod, container string, previous bool) ([]string, bool) {
 	if text, ok := pod.Annotations[annLogPrefix+container]; ok {
 		return strings.Split(strings.TrimRight(text, "\n"), "\n"), true
 	}
+	for _, c := range append(append([]v1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
+		if c.Name != container {
+			continue
+		}
+		for _, e := range c.Env {
+			if e.Name == envLog && e.Value != "" {
+				return strings.Split(strings.TrimRight(e.Value, "\n"), "\n"), true
+			}
+		}
+	}
 	if text, ok := pod.Annotations[annLog]; ok {
 		return strings.Split(strings.TrimRight(text, "\n"), "\n"), true
 	}

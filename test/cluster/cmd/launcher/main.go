@@ -460,4 +460,3 @@ func tailFile(path string, lines int) string {
 	}
 	return strings.Join(all, "\n")
 }
-

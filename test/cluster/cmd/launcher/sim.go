@@ -30,22 +30,26 @@ import (
 )
 
 const (
-	annBehavior        = "sim.peerdb-upgrade/behavior"         // applies to every container of the pod
-	annReadyDelay      = "sim.peerdb-upgrade/ready-delay"      // Go duration, overrides --ready-delay
-	annRunDuration     = "sim.peerdb-upgrade/run-duration"     // Go duration, overrides --run-duration
-	annTerminateDelay  = "sim.peerdb-upgrade/terminate-delay"  // Go duration, overrides --delete-delay
-	annLog             = "sim.peerdb-upgrade/log"              // text served as every container's log
-	annLogPrefix       = "sim.peerdb-upgrade/log."             // + container name: that container's log
-	envBehavior        = "SIM_BEHAVIOR"                        // per-container behaviour
-	envExitCode        = "SIM_EXIT_CODE"                       // non-zero: container exits with this code
-	behaviorOK         = ""                                    // runs (and for run-to-completion pods, succeeds)
-	behaviorCrashLoop  = "crashloop"                           // CrashLoopBackOff, restartCount rising
-	behaviorOOM        = "oomkill"                             // CrashLoopBackOff, last state OOMKilled (137)
-	behaviorBadImage   = "badimage"                            // ErrImagePull, then ImagePullBackOff
-	behaviorImagePull  = "imagepull"                           // same as badimage
-	behaviorConfigErr  = "configerror"                         // CreateContainerConfigError
-	behaviorNotReady   = "notready"                            // running, readiness never passes
-	behaviorFail       = "fail"                                // exits non-zero (Job pods fail; others crash-loop)
+	annBehavior        = "sim.peerdb-upgrade/behavior"        // applies to every container of the pod
+	annReadyDelay      = "sim.peerdb-upgrade/ready-delay"     // Go duration, overrides --ready-delay
+	annRunDuration     = "sim.peerdb-upgrade/run-duration"    // Go duration, overrides --run-duration
+	annTerminateDelay  = "sim.peerdb-upgrade/terminate-delay" // Go duration, overrides --delete-delay
+	annLog             = "sim.peerdb-upgrade/log"             // text served as every container's log
+	annLogPrefix       = "sim.peerdb-upgrade/log."            // + container name: that container's log
+	envBehavior        = "SIM_BEHAVIOR"                       // per-container behaviour
+	envExitCode        = "SIM_EXIT_CODE"                      // non-zero: container exits with this code
+	envReadyDelay      = "SIM_READY_DELAY"                    // Go duration (any container): like annReadyDelay
+	envRunDuration     = "SIM_RUN_DURATION"                   // Go duration (any container): like annRunDuration
+	envTerminateDelay  = "SIM_TERMINATE_DELAY"                // Go duration (any container): like annTerminateDelay
+	envLog             = "SIM_LOG"                            // this container's log text
+	behaviorOK         = ""                                   // runs (and for run-to-completion pods, succeeds)
+	behaviorCrashLoop  = "crashloop"                          // CrashLoopBackOff, restartCount rising
+	behaviorOOM        = "oomkill"                            // CrashLoopBackOff, last state OOMKilled (137)
+	behaviorBadImage   = "badimage"                           // ErrImagePull, then ImagePullBackOff
+	behaviorImagePull  = "imagepull"                          // same as badimage
+	behaviorConfigErr  = "configerror"                        // CreateContainerConfigError
+	behaviorNotReady   = "notready"                           // running, readiness never passes
+	behaviorFail       = "fail"                               // exits non-zero (Job pods fail; others crash-loop)
 	simulatorFieldName = "peerdb-upgrade-sim"
 )
 
@@ -153,7 +157,7 @@ func (s *simulator) createNodes(ctx context.Context) error {
 				cond(v1.NodeDiskPressure, v1.ConditionFalse, "KubeletHasNoDiskPressure"),
 				cond(v1.NodePIDPressure, v1.ConditionFalse, "KubeletHasSufficientPID"),
 			},
-			Addresses: []v1.NodeAddress{{Type: v1.NodeInternalIP, Address: "127.0.0.1"}, {Type: v1.NodeHostName, Address: name}},
+			Addresses:       []v1.NodeAddress{{Type: v1.NodeInternalIP, Address: "127.0.0.1"}, {Type: v1.NodeHostName, Address: name}},
 			DaemonEndpoints: v1.NodeDaemonEndpoints{KubeletEndpoint: v1.DaemonEndpoint{Port: int32(s.cfg.kubeletPort)}},
 			NodeInfo: v1.NodeSystemInfo{
 				KubeletVersion: kubernetesVersion, KubeProxyVersion: kubernetesVersion, OperatingSystem: "linux",
@@ -217,11 +221,26 @@ func (s *simulator) podState(key string, pod *v1.Pod) *podState {
 	return st
 }
 
-func annDuration(pod *v1.Pod, ann string, def time.Duration) time.Duration {
+// podDuration: the pod annotation ann, else the largest value of env var env on any
+// container, else def.
+func podDuration(pod *v1.Pod, ann, env string, def time.Duration) time.Duration {
 	if v, ok := pod.Annotations[ann]; ok {
 		if d, err := time.ParseDuration(v); err == nil {
 			return d
 		}
+	}
+	found, best := false, time.Duration(0)
+	for _, c := range append(append([]v1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
+		for _, e := range c.Env {
+			if e.Name == env {
+				if d, err := time.ParseDuration(e.Value); err == nil && (!found || d > best) {
+					found, best = true, d
+				}
+			}
+		}
+	}
+	if found {
+		return best
 	}
 	return def
 }
@@ -248,7 +267,7 @@ func (s *simulator) sync(ctx context.Context, key string) error {
 		if st.deletingAt.IsZero() {
 			st.deletingAt = now
 		}
-		delay := annDuration(pod, annTerminateDelay, s.cfg.deleteDelay)
+		delay := podDuration(pod, annTerminateDelay, envTerminateDelay, s.cfg.deleteDelay)
 		if left := st.deletingAt.Add(delay).Sub(now); left > 0 {
 			if left > time.Second {
 				// a long shutdown: the pod stops being ready while it terminates
@@ -552,8 +571,8 @@ func (s *simulator) simulateContainer(pod *v1.Pod, c *v1.Container, elapsed time
 // desiredStatus returns the status the pod should have now, and when to look again.
 func (s *simulator) desiredStatus(pod *v1.Pod, st *podState, now time.Time) (*v1.PodStatus, time.Duration) {
 	out := pod.Status.DeepCopy()
-	readyDelay := annDuration(pod, annReadyDelay, s.cfg.readyDelay)
-	runFor := annDuration(pod, annRunDuration, s.cfg.runDuration)
+	readyDelay := podDuration(pod, annReadyDelay, envReadyDelay, s.cfg.readyDelay)
+	runFor := podDuration(pod, annRunDuration, envRunDuration, s.cfg.runDuration)
 	toEnd := runToCompletion(pod)
 	elapsed := now.Sub(st.boundAt)
 	mnow := metav1.NewTime(now)
