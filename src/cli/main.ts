@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.js';
 import { ExitCode } from '../exit-code.js';
 import { registerPlan } from './commands/plan.js';
+import { registerSchema } from './commands/schema.js';
 import { registerValidate } from './commands/validate.js';
 import { addGlobalOptions } from './global-options.js';
 import { colourLevel, makeStyle, processIO, type CliIO } from './io.js';
@@ -28,6 +29,7 @@ export function buildProgram(context: CommandContext): Command {
   addGlobalOptions(program);
   registerValidate(program, context);
   registerPlan(program, context);
+  registerSchema(program, context);
   return program;
 }
 
