@@ -5,6 +5,8 @@ import { UserError } from '../../errors.js';
 import { ExitCode } from '../../exit-code.js';
 import { computePlan } from '../../plan/compute-plan.js';
 import { observeCluster, observedFingerprint } from '../../plan/observe.js';
+import { planFromBase, type BasePlan } from '../../plan/plan-from-base.js';
+import { renderBaseJson, renderBaseMarkdown, renderBaseText } from '../../plan/render-base.js';
 import { renderJson } from '../../plan/render-json.js';
 import { renderMarkdown } from '../../plan/render-markdown.js';
 import { renderText } from '../../plan/render-text.js';
@@ -25,6 +27,7 @@ interface PlanFlags {
   out?: string;
   detailedExitcode?: boolean;
   allowDowngrade?: boolean;
+  base?: string;
 }
 
 export function registerPlan(program: Command, context: CommandContext): void {
@@ -34,6 +37,7 @@ export function registerPlan(program: Command, context: CommandContext): void {
     .requiredOption('-f, --file <spec>', 'cluster spec file (YAML)')
     .option('--offline', 'plan without a cluster: assume every workload needs the upgrade')
     .option('--from <version>', 'with --offline: the version the cluster runs now')
+    .option('--base <spec>', 'plan the change from this earlier revision of the spec, offline (pull requests; see docs/ci.md)')
     .addOption(outputOption())
     .option('--out <file>', 'also save the plan, for `apply --plan FILE`')
     .option('--detailed-exitcode', 'exit 0 when there is nothing to do, 2 when there are changes')
@@ -41,12 +45,24 @@ export function registerPlan(program: Command, context: CommandContext): void {
     .action(async (flags: PlanFlags, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const { io } = context;
+      if (flags.base !== undefined) {
+        const extra = flags.offline ? '--offline' : flags.from !== undefined ? '--from' : flags.out !== undefined ? '--out' : undefined;
+        if (extra) {
+          throw new UserError(`--base does not go with ${extra}: a --base plan is always offline, starts from the base spec's version, and is for review, not for apply`);
+        }
+      }
       if (flags.from !== undefined && !flags.offline) throw new UserError('--from goes with --offline (a live plan reads the versions from the cluster)');
       const loaded = await loadSpecFile(flags.file);
 
       let plan: Plan;
+      let basePlan: BasePlan | undefined;
       let fingerprint: string | undefined;
-      if (flags.offline) {
+      if (flags.base !== undefined) {
+        const base = resolveSpec((await loadSpecFile(flags.base)).document, { namespaceFlag: globals.namespace });
+        const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace });
+        basePlan = planFromBase(base, spec, { baseFile: flags.base, file: flags.file, allowDowngrade: flags.allowDowngrade });
+        plan = basePlan.plan;
+      } else if (flags.offline) {
         const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace });
         plan = computePlan(spec, undefined, { from: flags.from, allowDowngrade: flags.allowDowngrade });
       } else {
@@ -59,7 +75,12 @@ export function registerPlan(program: Command, context: CommandContext): void {
       }
 
       const style = makeStyle(colourLevel(io, io.stdout, globals.color));
-      const rendered = flags.output === 'json' ? renderJson(plan) : flags.output === 'markdown' ? renderMarkdown(plan) : renderText(plan, style);
+      const rendered =
+        flags.output === 'json'
+          ? basePlan ? renderBaseJson(basePlan) : renderJson(plan)
+          : flags.output === 'markdown'
+            ? basePlan ? renderBaseMarkdown(basePlan) : renderMarkdown(plan)
+            : basePlan ? renderBaseText(basePlan, style) : renderText(plan, style);
       io.stdout.write(rendered);
       if (flags.out) {
         const text = savePlan({ plan, spec: loaded, allowDowngrade: flags.allowDowngrade ?? false, observedFingerprint: fingerprint, toolVersion: TOOL_VERSION, now: new Date() });
