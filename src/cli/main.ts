@@ -1,6 +1,6 @@
-import { Command, CommanderError } from 'commander';
-import { UserError } from '../errors.js';
+import { Command, CommanderError, Option } from 'commander';
 import { ExitCode } from '../exit-code.js';
+import { CI_OUTPUT_ENV, CI_OUTPUT_MODES, ciFormat, errorAnnotations, type CiOutputMode } from './ci-output.js';
 import { registerPlan } from './commands/plan.js';
 import { registerSchema } from './commands/schema.js';
 import { registerValidate } from './commands/validate.js';
@@ -27,6 +27,11 @@ export function buildProgram(context: CommandContext): Command {
       writeErr: (text) => context.io.stderr.write(text),
     });
   addGlobalOptions(program);
+  program.addOption(
+    new Option('--ci-output <mode>', `CI log format: groups, annotations, job summary (auto: from GITHUB_ACTIONS / GITLAB_CI; also ${CI_OUTPUT_ENV}=none)`)
+      .choices(CI_OUTPUT_MODES)
+      .default('auto'),
+  );
   registerValidate(program, context);
   registerPlan(program, context);
   registerSchema(program, context);
@@ -48,7 +53,9 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
       return error.exitCode === 0 ? ExitCode.Success : ExitCode.Error;
     }
     const style = makeStyle(colourLevel(io, io.stderr, colour));
-    if (error instanceof UserError) return reportError(error, io.stderr, style);
-    return reportError(error, io.stderr, style);
+    const code = reportError(error, io.stderr, style);
+    // On GitHub the same error also becomes an annotation (at the spec's line when it has one).
+    io.stderr.write(errorAnnotations(ciFormat(io.env, program.opts<{ ciOutput?: CiOutputMode }>().ciOutput), error));
+    return code;
   }
 }

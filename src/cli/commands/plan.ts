@@ -13,6 +13,7 @@ import { renderText } from '../../plan/render-text.js';
 import { savePlan } from '../../plan/saved-plan.js';
 import type { Plan } from '../../plan/plan-types.js';
 import { loadSpecFile, resolveSpec } from '../../spec/load-spec.js';
+import { ciOutput, groupAfterHead, type CiOutputMode } from '../ci-output.js';
 import { connect, printTarget } from '../connect.js';
 import { outputOption, type GlobalOptions } from '../global-options.js';
 import { colourLevel, makeStyle } from '../io.js';
@@ -43,7 +44,7 @@ export function registerPlan(program: Command, context: CommandContext): void {
     .option('--detailed-exitcode', 'exit 0 when there is nothing to do, 2 when there are changes')
     .addOption(new Option('--allow-downgrade', 'plan a downgrade (catalog migrations are forward-only: restore the catalog first)'))
     .action(async (flags: PlanFlags, command: Command) => {
-      const globals = command.optsWithGlobals<GlobalOptions>();
+      const globals = command.optsWithGlobals<GlobalOptions & { ciOutput?: CiOutputMode }>();
       const { io } = context;
       if (flags.base !== undefined) {
         const extra = flags.offline ? '--offline' : flags.from !== undefined ? '--from' : flags.out !== undefined ? '--out' : undefined;
@@ -75,13 +76,19 @@ export function registerPlan(program: Command, context: CommandContext): void {
       }
 
       const style = makeStyle(colourLevel(io, io.stdout, globals.color));
-      const rendered =
-        flags.output === 'json'
-          ? basePlan ? renderBaseJson(basePlan) : renderJson(plan)
-          : flags.output === 'markdown'
-            ? basePlan ? renderBaseMarkdown(basePlan) : renderMarkdown(plan)
-            : basePlan ? renderBaseText(basePlan, style) : renderText(plan, style);
-      io.stdout.write(rendered);
+      const ci = ciOutput(io.env, globals.ciOutput);
+      const markdown = () => (basePlan ? renderBaseMarkdown(basePlan) : renderMarkdown(plan));
+      if (flags.output === 'json') io.stdout.write(basePlan ? renderBaseJson(basePlan) : renderJson(plan));
+      else if (flags.output === 'markdown') io.stdout.write(markdown());
+      else {
+        // Only text is grouped: json and markdown are usually redirected into files that must stay clean.
+        const text = basePlan ? renderBaseText(basePlan, style) : renderText(plan, style);
+        io.stdout.write(groupAfterHead(ci.format, `plan steps (${plan.steps.length})`, text, { id: 'peerdb_upgrade_plan' }));
+      }
+      // Annotations go to stderr: GitHub reads commands there too, and stdout stays the plan alone.
+      for (const warning of plan.warnings) io.stderr.write(ci.warningAnnotation(warning, { title: 'peerdb-upgrade plan' }));
+      const summaryProblem = ci.format === 'github' ? await ci.appendStepSummary(markdown()) : undefined;
+      if (summaryProblem) io.stderr.write(`warning: job summary not written: ${summaryProblem}\n`);
       if (flags.out) {
         const text = savePlan({ plan, spec: loaded, allowDowngrade: flags.allowDowngrade ?? false, observedFingerprint: fingerprint, toolVersion: TOOL_VERSION, now: new Date() });
         try {
