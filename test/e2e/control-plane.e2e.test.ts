@@ -3,13 +3,13 @@
  * the pod simulator. If this fails, every other e2e test would too -- look here first.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ControlPlane, createNamespace, getJson, patchJson, request, serviceAccountKubeconfig, startControlPlane, waitFor } from './harness.js';
+import { type ControlPlane, createNamespace, getJson, patchJson, request, serviceAccountKubeconfig, sharedControlPlane, waitFor } from './harness.js';
 import { installPeerDB, peerdbImage, waitForPeerDBReady, workloadNotReady, type Installation } from './fixture.js';
 
 let cp: ControlPlane;
 
 beforeAll(async () => {
-  cp = await startControlPlane();
+  cp = await sharedControlPlane();
 });
 
 afterAll(async () => {

@@ -4,7 +4,7 @@
  * tag contains a misbehaviour marker (crashloop, badimage, configerror, notready, fail, ...) makes
  * that component misbehave -- see test/cluster/README.md.
  */
-import type { V1Container, V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
+import type { V1Container, V1Deployment, V1EnvVar, V1StatefulSet } from '@kubernetes/client-node';
 import { clients, getJson, waitFor } from './harness.js';
 
 export const COMPONENTS = ['flow-api', 'flow-worker', 'flow-snapshot-worker', 'peerdb-server', 'peerdb-ui'] as const;
@@ -31,6 +31,12 @@ export interface InstallOptions {
   wait?: boolean;
   /** Timeout for the wait. Default 60s. */
   timeoutMs?: number;
+  /**
+   * Extra env per component's container, e.g. { 'flow-worker': [{ name: 'SIM_RUN_DURATION', value: '5s' }] }:
+   * the Jobs that copy a component's env (maintenance from flow-worker, catalog migrations from
+   * peerdb-server) inherit it, which makes them slow or failing on demand.
+   */
+  env?: Partial<Record<Component, V1EnvVar[]>>;
 }
 
 export interface WorkloadRef {
@@ -74,23 +80,23 @@ const PORTS: Record<Component, { name: string; containerPort: number }[]> = {
   'peerdb-ui': [{ name: 'http', containerPort: 3000 }],
 };
 
-function container(component: Component, image: string): V1Container {
+function container(component: Component, image: string, env: V1EnvVar[] = []): V1Container {
   return {
     name: component,
     image,
     imagePullPolicy: 'IfNotPresent',
     ports: PORTS[component].map((p) => ({ ...p, protocol: 'TCP' })),
-    env: [{ name: 'PEERDB_CATALOG_PASSWORD', valueFrom: { secretKeyRef: { name: CATALOG_SECRET, key: 'password' } } }],
+    env: [{ name: 'PEERDB_CATALOG_PASSWORD', valueFrom: { secretKeyRef: { name: CATALOG_SECRET, key: 'password' } } }, ...env],
     envFrom: [{ configMapRef: { name: CONFIG_MAP } }],
     resources: { requests: { cpu: '100m', memory: '128Mi' } },
   };
 }
 
-function podTemplate(component: Component, image: string, instance: string, graceSeconds?: number) {
+function podTemplate(component: Component, image: string, instance: string, env: V1EnvVar[] | undefined, graceSeconds?: number) {
   return {
     metadata: { labels: chartLabels(component, instance) },
     spec: {
-      containers: [container(component, image)],
+      containers: [container(component, image, env)],
       ...(graceSeconds !== undefined ? { terminationGracePeriodSeconds: graceSeconds } : {}),
     },
   };
@@ -100,7 +106,7 @@ function selector(component: Component, instance: string) {
   return { matchLabels: { app: component, 'app.kubernetes.io/instance': instance } };
 }
 
-function deployment(component: Component, image: string, instance: string): V1Deployment {
+function deployment(component: Component, image: string, instance: string, env?: V1EnvVar[]): V1Deployment {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -109,12 +115,12 @@ function deployment(component: Component, image: string, instance: string): V1De
       replicas: 1,
       selector: selector(component, instance),
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } },
-      template: podTemplate(component, image, instance),
+      template: podTemplate(component, image, instance, env),
     },
   };
 }
 
-function statefulSet(component: Component, image: string, instance: string, replicas: number, policy: 'OrderedReady' | 'Parallel', grace?: number): V1StatefulSet {
+function statefulSet(component: Component, image: string, instance: string, replicas: number, policy: 'OrderedReady' | 'Parallel', env?: V1EnvVar[], grace?: number): V1StatefulSet {
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
@@ -125,7 +131,7 @@ function statefulSet(component: Component, image: string, instance: string, repl
       podManagementPolicy: policy,
       selector: selector(component, instance),
       updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 0 } },
-      template: podTemplate(component, image, instance, grace),
+      template: podTemplate(component, image, instance, env, grace),
     },
   };
 }
@@ -184,10 +190,10 @@ export async function installPeerDB(kubeconfig: string, opts: InstallOptions): P
           spec: { clusterIP: 'None', selector: selector(c, instance).matchLabels, ports: [{ name: 'placeholder', port: 80 }] },
         },
       });
-      await apps.createNamespacedStatefulSet({ namespace, body: statefulSet(c, images[c], instance, replicas, policy, grace) });
+      await apps.createNamespacedStatefulSet({ namespace, body: statefulSet(c, images[c], instance, replicas, policy, opts.env?.[c], grace) });
       workloads.push({ kind: 'StatefulSet', name: c });
     } else {
-      await apps.createNamespacedDeployment({ namespace, body: deployment(c, images[c], instance) });
+      await apps.createNamespacedDeployment({ namespace, body: deployment(c, images[c], instance, opts.env?.[c]) });
       if (PORTS[c].length > 0) {
         await core.createNamespacedService({
           namespace,
@@ -257,4 +263,117 @@ export async function waitForPeerDBReady(kubeconfig: string, inst: Pick<Installa
   } catch (e) {
     throw new Error(`${(e as Error).message}: ${last ?? ''}`);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the cluster looks like after a run, as plain data for toEqual.
+
+export interface WorkloadState {
+  /** The image in the pod template. */
+  template: string;
+  /** The image of each live (not terminating) pod, sorted. */
+  pods: string[];
+  /** Why the workload is not ready and rolled out (see workloadNotReady), or undefined. */
+  notReady: string | undefined;
+  /** StatefulSets: the partition and each pod's revision ("update" when on the update revision). */
+  partition?: number;
+  revisions?: { currentIsUpdate: boolean; pods: Record<string, 'update' | string> };
+}
+
+/** Each workload's images, readiness and (StatefulSets) revisions. */
+export async function installationState(kubeconfig: string, inst: Pick<Installation, 'namespace' | 'workloads' | 'instance'>): Promise<Record<string, WorkloadState>> {
+  const out: Record<string, WorkloadState> = {};
+  for (const w of inst.workloads) {
+    const obj = await getJson(kubeconfig, workloadPath(inst.namespace, w));
+    const pods = await livePods(kubeconfig, inst.namespace, w.name, inst.instance);
+    const state: WorkloadState = {
+      template: obj.spec.template.spec.containers.find((c: V1Container) => c.name === w.name)?.image,
+      pods: pods.map((p) => p.spec.containers.find((c: V1Container) => c.name === w.name)?.image).sort(),
+      notReady: await workloadNotReady(kubeconfig, inst.namespace, w),
+    };
+    if (w.kind === 'StatefulSet') {
+      const update: string = obj.status.updateRevision;
+      state.partition = obj.spec.updateStrategy?.rollingUpdate?.partition ?? 0;
+      state.revisions = {
+        currentIsUpdate: obj.status.currentRevision === update,
+        pods: Object.fromEntries(pods.map((p) => [p.metadata.name, p.metadata.labels['controller-revision-hash'] === update ? 'update' : p.metadata.labels['controller-revision-hash']])),
+      };
+    }
+    out[w.name] = state;
+  }
+  return out;
+}
+
+/** installationState of a fully rolled-out installation on `version` (3 snapshot workers by default). */
+export function expectedState(version: string, inst: Pick<Installation, 'workloads'>, snapshotReplicas = 3): Record<string, WorkloadState> {
+  const out: Record<string, WorkloadState> = {};
+  for (const w of inst.workloads) {
+    const replicas = w.kind === 'StatefulSet' && w.name === 'flow-snapshot-worker' ? snapshotReplicas : 1;
+    const image = peerdbImage(w.name, version);
+    out[w.name] = { template: image, pods: Array<string>(replicas).fill(image), notReady: undefined };
+    if (w.kind === 'StatefulSet') {
+      out[w.name]!.partition = 0;
+      out[w.name]!.revisions = { currentIsUpdate: true, pods: Object.fromEntries(Array.from({ length: replicas }, (_, i) => [`${w.name}-${i}`, 'update'])) };
+    }
+  }
+  return out;
+}
+
+/** The live (not terminating) pods of a component, by the chart's selector. */
+export async function livePods(kubeconfig: string, namespace: string, component: string, instance = 'peerdb'): Promise<any[]> {
+  const selector = encodeURIComponent(`app=${component},app.kubernetes.io/instance=${instance}`);
+  const list = await getJson(kubeconfig, `/api/v1/namespaces/${namespace}/pods?labelSelector=${selector}`);
+  return (list?.items ?? []).filter((p: any) => !p.metadata.deletionTimestamp).sort((a: any, b: any) => a.metadata.name.localeCompare(b.metadata.name));
+}
+
+/** Pod name -> uid of every pod in the namespace, to show that nothing restarted. */
+export async function podUids(kubeconfig: string, namespace: string): Promise<Record<string, string>> {
+  const list = await getJson(kubeconfig, `/api/v1/namespaces/${namespace}/pods`);
+  return Object.fromEntries((list?.items ?? []).map((p: any) => [p.metadata.name, p.metadata.uid]));
+}
+
+export const MANAGED_BY_SELECTOR = 'app.kubernetes.io/managed-by=peerdb-upgrade';
+export const STEP_LABEL = 'peerdb-upgrade.peerdb.io/step';
+export const RUN_LABEL = 'peerdb-upgrade.peerdb.io/run';
+
+export interface UpgradeJob {
+  name: string;
+  uid: string;
+  /** The step label: maintenance-start, init-<name>, maintenance-end. */
+  step: string;
+  run: string;
+  image: string;
+  created: string;
+  completed: string | undefined;
+  succeeded: number;
+  failed: number;
+}
+
+/** The Jobs peerdb-upgrade created in a namespace, oldest first. */
+export async function upgradeJobs(kubeconfig: string, namespace: string): Promise<UpgradeJob[]> {
+  const list = await getJson(kubeconfig, `/apis/batch/v1/namespaces/${namespace}/jobs?labelSelector=${encodeURIComponent(MANAGED_BY_SELECTOR)}`);
+  return (list?.items ?? [])
+    .map((j: any) => ({
+      name: j.metadata.name,
+      uid: j.metadata.uid,
+      step: j.metadata.labels?.[STEP_LABEL],
+      run: j.metadata.labels?.[RUN_LABEL],
+      image: j.spec.template.spec.containers[0].image,
+      created: j.metadata.creationTimestamp,
+      completed: j.status?.completionTime,
+      succeeded: j.status?.succeeded ?? 0,
+      failed: j.status?.failed ?? 0,
+    }))
+    .sort((a: UpgradeJob, b: UpgradeJob) => a.created.localeCompare(b.created) || a.name.localeCompare(b.name));
+}
+
+/** The parsed checkpoint (ConfigMap `<name>-peerdb-upgrade`, key checkpoint.json), or undefined. */
+export async function readCheckpoint(kubeconfig: string, namespace: string, name = 'peerdb'): Promise<any | undefined> {
+  const cm = await getJson(kubeconfig, `/api/v1/namespaces/${namespace}/configmaps/${name}-peerdb-upgrade`);
+  return cm ? JSON.parse(cm.data['checkpoint.json']) : undefined;
+}
+
+/** The lock (Lease `<name>-peerdb-upgrade`), or undefined. */
+export async function readLease(kubeconfig: string, namespace: string, name = 'peerdb'): Promise<any | undefined> {
+  return getJson(kubeconfig, `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}-peerdb-upgrade`);
 }

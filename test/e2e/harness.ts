@@ -9,7 +9,8 @@
  * Set PEERDB_E2E_KUBECONFIG to reuse an already running cluster (e.g. from `npm run cluster`);
  * set PEERDB_E2E_KEEP=1 to keep the cluster's work dir (logs, etcd data) after stop().
  *
- * Also exported as vitest globalSetup hooks (`setup`): builds the binaries once before any test.
+ * Also the vitest globalSetup (`setup`/`teardown`): builds the binaries once and starts one control
+ * plane for the whole run; test files share it through `sharedControlPlane()`.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
@@ -86,9 +87,52 @@ export function buildControlPlane(): Promise<string> {
   return binDirPromise;
 }
 
-/** vitest globalSetup hook: build once, before the test files start their clusters. */
-export async function setup(): Promise<void> {
-  if (!process.env.PEERDB_E2E_KUBECONFIG) await buildControlPlane();
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Admin kubeconfig of the control plane the globalSetup started for the whole run. */
+    e2eKubeconfig: string;
+  }
+}
+
+let shared: ControlPlane | undefined;
+
+/**
+ * vitest globalSetup hook: build once, then start one control plane that every test file shares
+ * (each test works in its own namespace), so the suite pays the start-up once. Test files get it
+ * with `sharedControlPlane()`.
+ */
+export async function setup(project: { provide(key: 'e2eKubeconfig', value: string): void }): Promise<void> {
+  const external = process.env.PEERDB_E2E_KUBECONFIG;
+  if (!external) await buildControlPlane();
+  shared = await startControlPlane();
+  project.provide('e2eKubeconfig', shared.kubeconfig);
+  if (process.env.PEERDB_E2E_KEEP === '1') process.stderr.write(`e2e control plane: ${shared.dir} (kept)\n`);
+}
+
+export async function teardown(): Promise<void> {
+  await shared?.stop();
+  shared = undefined;
+}
+
+/**
+ * The control plane started by the globalSetup, for a test file. `stop()` is a no-op: the
+ * globalSetup owns it. Outside the e2e config (no globalSetup), starts a private one.
+ */
+export async function sharedControlPlane(): Promise<ControlPlane> {
+  const { inject } = await import('vitest');
+  const kubeconfig = inject('e2eKubeconfig');
+  if (!kubeconfig) return startControlPlane();
+  const kc = loadKubeConfig(kubeconfig);
+  return {
+    kubeconfig,
+    server: kc.getCurrentCluster()?.server ?? '',
+    dir: path.dirname(kubeconfig),
+    stop: async () => {},
+    logTail: (lines = 30) =>
+      ['kube-apiserver.log', 'kube-controller-manager.log', 'launcher.log']
+        .map((f) => `---- ${f} ----\n${fileTail(path.join(path.dirname(kubeconfig), f), lines)}`)
+        .join('\n'),
+  };
 }
 
 function tail(text: string, lines: number): string {
