@@ -54,16 +54,28 @@ const checkpointSchema = z.object({
     /** The last error, for `status` and for the next run's refusal message. */
     error: z.string().optional(),
   }),
-  /** Each component's image and partition before the run changed them: the state the plan started from. */
-  initial: z.record(z.string(), z.object({ image: z.string(), partition: z.number().int() })),
+  /** What the plan started from (see snapshot.ts), so that --resume plans from the same point. */
+  initial: z.record(
+    z.string(),
+    z.object({
+      state: z.looseObject({ kind: z.enum(['Deployment', 'StatefulSet']), name: z.string() }),
+      containers: z.array(z.object({ name: z.string(), image: z.string() })),
+      pods: z.array(z.tuple([z.number(), z.string(), z.boolean()])),
+    }),
+  ),
   steps: z.array(stepRecord),
   history: z.array(historyEntry),
 });
 export type Checkpoint = z.infer<typeof checkpointSchema>;
 export type HistoryEntry = z.infer<typeof historyEntry>;
 
+/**
+ * A step's identity for resume: what it changes and how. Its timeout is left out, so a longer
+ * timeout is not "a different step".
+ */
 export function stepHash(step: Step): string {
-  return hashOf(step).slice(0, 12);
+  const { timeoutMs: _timeout, ...rest } = step;
+  return hashOf(rest).slice(0, 12);
 }
 
 export function parseCheckpoint(text: string, where: string): Checkpoint {

@@ -1,7 +1,12 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode } from '../exit-code.js';
 import { CI_OUTPUT_ENV, CI_OUTPUT_MODES, ciFormat, errorAnnotations, type CiOutputMode } from './ci-output.js';
+import { registerApply } from './commands/apply.js';
+import { registerMaintenance } from './commands/maintenance.js';
 import { registerPlan } from './commands/plan.js';
+import { registerRbac } from './commands/rbac.js';
+import { registerStatus } from './commands/status.js';
+import { registerUnlock } from './commands/unlock.js';
 import { registerSchema } from './commands/schema.js';
 import { registerValidate } from './commands/validate.js';
 import { addGlobalOptions } from './global-options.js';
@@ -34,6 +39,11 @@ export function buildProgram(context: CommandContext): Command {
   );
   registerValidate(program, context);
   registerPlan(program, context);
+  registerApply(program, context);
+  registerStatus(program, context);
+  registerUnlock(program, context);
+  registerMaintenance(program, context);
+  registerRbac(program, context);
   registerSchema(program, context);
   return program;
 }

@@ -123,6 +123,22 @@ export function computePlan(spec: ClusterSpec, observed: ObservedState | undefin
   };
 }
 
+/**
+ * A maintenance Job step on its own, for `peerdb-upgrade maintenance start|end`: the flow-maintenance
+ * image of `version` (the version the flow workers run now), env copied from the running workload.
+ */
+export function maintenanceStep(spec: ClusterSpec, observed: ObservedState, mode: 'start' | 'end', version: string): Step {
+  if (!spec.maintenance) throw new UserError('the spec has no maintenance section: maintenance mode is not used for this installation');
+  const source = spec.maintenance.envFrom;
+  const index = spec.components.findIndex((c) => c.name === source);
+  const problems: string[] = [];
+  const resolved = new Map<string, ResolvedComponent>();
+  const live = liveComponent(spec, spec.components[index]!, index, `${spec.images.tagPrefix}${version}`, observed, problems);
+  if (!live) throw new UserError(problems.join('\n'));
+  resolved.set(source, live);
+  return new JobFactory(spec, version, resolved, []).maintenance(mode);
+}
+
 interface ResolvedComponent {
   readonly workloadKind: WorkloadKind;
   readonly workloadName: string;

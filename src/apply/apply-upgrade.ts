@@ -1,0 +1,231 @@
+import { randomBytes } from 'node:crypto';
+import type { ClusterPort } from '../cluster/port.js';
+import { UserError } from '../errors.js';
+import { ExitCode } from '../exit-code.js';
+import { computePlan, type ObservedState } from '../plan/compute-plan.js';
+import { observeCluster } from '../plan/observe.js';
+import type { Plan } from '../plan/plan-types.js';
+import type { SavedPlan } from '../plan/saved-plan.js';
+import type { LoadedSpec } from '../spec/load-spec.js';
+import type { ClusterSpec } from '../spec/schema.js';
+import { firstUnfinishedStep, isUnfinished, mirrorsPaused, newCheckpoint, stepHash, HISTORY_LIMIT, type Checkpoint } from './checkpoint.js';
+import { readCheckpoint, writeCheckpoint, type StoredCheckpoint } from './checkpoint-store.js';
+import type { Clock } from './clock.js';
+import { serverDryRun, type DryRunResult } from './dry-run.js';
+import type { EmitEvent } from './events.js';
+import { executePlan } from './execute-plan.js';
+import { lockOwner, UpgradeLock } from './lock.js';
+import { describeStepDiff } from './plan-diff.js';
+import { runPreflight } from './run-preflight.js';
+import { restoreObserved, snapshotObserved, type WorkloadSnapshot } from './snapshot.js';
+import { InterruptedError, StepFailure } from './step-failure.js';
+
+export interface ApplyRequest {
+  readonly cluster: ClusterPort;
+  readonly loaded: LoadedSpec;
+  readonly spec: ClusterSpec;
+  /** How to treat an unfinished run: refuse (fresh), continue it (resume), or discard it (restart). */
+  readonly mode: 'fresh' | 'resume' | 'restart';
+  readonly savedPlan?: SavedPlan | undefined;
+  readonly allowDowngrade: boolean;
+  readonly lockTimeoutMs: number;
+  readonly runTimeoutMs?: number | undefined;
+  readonly dryRun: boolean;
+  readonly clock: Clock;
+  readonly signal: AbortSignal;
+  readonly emit: EmitEvent;
+  /** Asked before anything changes; false stops the run (nothing changed). */
+  readonly confirm: (plan: Plan, resumed: boolean) => Promise<boolean>;
+  /** The spec path as the user gave it, for the commands printed in messages. */
+  readonly specFile: string;
+}
+
+export type ApplyOutcome =
+  | { kind: 'nothing-to-do'; plan: Plan }
+  | { kind: 'not-confirmed'; plan: Plan }
+  | { kind: 'dry-run'; plan: Plan; results: DryRunResult[] }
+  | { kind: 'done'; plan: Plan; runId: string; resumed: boolean };
+
+export async function applyUpgrade(request: ApplyRequest): Promise<ApplyOutcome> {
+  const { cluster, spec, clock, emit } = request;
+  const stored = await readCheckpoint(cluster, spec);
+  const unfinished = stored && isUnfinished(stored.checkpoint) ? stored : undefined;
+  const observed = await observeCluster(spec, cluster, async () => undefined);
+
+  let plan: Plan;
+  let resumed = false;
+  if (unfinished && request.dryRun && request.mode !== 'resume') {
+    throw unfinishedRunError(unfinished.checkpoint, request.specFile);
+  }
+  if (unfinished && request.savedPlan) {
+    throw new UserError(`an unfinished run (${unfinished.checkpoint.run.id}) is recorded; a saved plan cannot be applied over it`, { hint: `continue it: peerdb-upgrade apply -f ${request.specFile} --resume` });
+  }
+  if (unfinished && request.mode === 'fresh') throw unfinishedRunError(unfinished.checkpoint, request.specFile);
+  if (unfinished && request.mode === 'restart' && (mirrorsPaused(unfinished.checkpoint) || maintenanceStarted(unfinished.checkpoint))) {
+    throw new UserError(
+      `the unfinished run ${unfinished.checkpoint.run.id} started maintenance mode and did not end it: starting over would pause no mirrors and later resume none`,
+      { exitCode: ExitCode.NeedsPerson, hint: `continue it (apply -f ${request.specFile} --resume), or end maintenance first (peerdb-upgrade maintenance end -f ${request.specFile})` },
+    );
+  }
+  if (unfinished && request.mode === 'resume') {
+    plan = resumePlan(unfinished.checkpoint, spec, observed, request.allowDowngrade);
+    resumed = true;
+  } else {
+    plan = computePlan(spec, observed, { allowDowngrade: request.allowDowngrade });
+    if (request.savedPlan) assertSavedPlanStillHolds(request.savedPlan, plan);
+  }
+  for (const warning of plan.warnings) emit({ type: 'warning', message: warning, at: clock.now() });
+  if (plan.steps.length === 0) return { kind: 'nothing-to-do', plan };
+  if (request.dryRun) return { kind: 'dry-run', plan, results: await serverDryRun(cluster, spec, plan) };
+  if (!request.savedPlan && !(await request.confirm(plan, resumed))) return { kind: 'not-confirmed', plan };
+
+  if (request.signal.aborted) throw new InterruptedError('interrupted before anything was changed', 'run the command again when ready');
+  // Read-only checks before anything changes, the lock and the checkpoint included.
+  if (!resumed) {
+    try {
+      const message = await runPreflight(cluster, spec, plan, { checkHealth: true });
+      emit({ type: 'info', message: `preflight: ${message}`, at: clock.now() });
+    } catch (error) {
+      if (error instanceof StepFailure) throw new UserError(`preflight: ${error.message}`, error.detail ? { hint: error.detail } : {});
+      throw error;
+    }
+  }
+
+  const runId = unfinished?.checkpoint.run.id ?? newRunId(clock.now());
+  const owner = lockOwner(runId, plan.hash);
+  const lock = new UpgradeLock(cluster, spec, owner, clock, (message) => emit({ type: 'warning', message, at: clock.now() }));
+  await lock.acquire(request.lockTimeoutMs, request.signal);
+  try {
+    const again = await readCheckpoint(cluster, spec);
+    if (again?.resourceVersion !== stored?.resourceVersion) {
+      throw new UserError('the checkpoint changed while this run was planning (another run finished or started); run the command again');
+    }
+    const checkpoint = resumed
+      ? continueCheckpoint(unfinished!.checkpoint, plan, request.loaded.hash)
+      : freshCheckpoint({ plan, request, runId, owner: `${owner.user}@${owner.host}`, observed, previous: stored });
+    const startedAt = clock.now();
+    emit({ type: 'run-start', runId, planHash: plan.hash, steps: plan.steps.length, resumed, at: startedAt });
+    const input = {
+      cluster,
+      spec,
+      plan,
+      checkpoint,
+      resourceVersion: stored?.resourceVersion,
+      lock,
+      clock,
+      signal: request.signal,
+      emit,
+      runDeadline: request.runTimeoutMs === undefined ? undefined : startedAt + request.runTimeoutMs,
+      specFile: request.specFile,
+    };
+    input.resourceVersion = await writeCheckpoint(cluster, spec, checkpoint, input.resourceVersion);
+    lock.startRenewing();
+    await executePlan(input);
+    emit({ type: 'run-done', runId, elapsedMs: clock.now() - startedAt, at: clock.now() });
+    return { kind: 'done', plan, runId, resumed };
+  } finally {
+    await lock.release().catch((error: unknown) => emit({ type: 'warning', message: `could not release the lock: ${(error as Error).message}`, at: clock.now() }));
+  }
+}
+
+/**
+ * The plan for `--resume`: planned again from the state the run began in (so the spec may have been
+ * fixed since), then accepted only if every finished step is still in it unchanged.
+ */
+function resumePlan(checkpoint: Checkpoint, spec: ClusterSpec, observed: ObservedState, allowDowngrade: boolean): Plan {
+  if (checkpoint.run.to !== canonicalTarget(spec)) {
+    throw new UserError(
+      `the unfinished run upgrades to ${checkpoint.run.to}; the spec now says ${spec.version}. A new target is a new upgrade: finish or end the current one first`,
+      { hint: `put version ${checkpoint.run.to} back to finish it, or end maintenance with \`peerdb-upgrade maintenance end\`` },
+    );
+  }
+  const start = restoreObserved(checkpoint.initial as unknown as Record<string, WorkloadSnapshot>, observed);
+  const plan = computePlan(spec, start, { allowDowngrade });
+  const byId = new Map(plan.steps.map((s) => [s.id, s]));
+  const differences: string[] = [];
+  for (const record of checkpoint.steps) {
+    if (record.s !== 'done') continue;
+    const step = byId.get(record.id);
+    if (!step) differences.push(`${record.id} is finished but no longer in the plan`);
+    else if (stepHash(step) !== record.h) differences.push(`${record.id} is finished but the spec now plans it differently`);
+  }
+  if (differences.length > 0) {
+    throw new UserError(`cannot resume with this spec: ${differences.join('; ')}`, {
+      hint: 'undo that change to the spec to finish this run; changes to steps not yet done are fine',
+    });
+  }
+  return plan;
+}
+
+function continueCheckpoint(previous: Checkpoint, plan: Plan, specHash: string): Checkpoint {
+  const records = new Map(previous.steps.map((r) => [r.id, r]));
+  return {
+    ...previous,
+    run: { ...previous.run, state: 'running', plan_hash: plan.hash, spec_hash: specHash },
+    steps: plan.steps.map((step) => {
+      const old = records.get(step.id);
+      const h = stepHash(step);
+      return old && old.h === h ? { ...old } : { id: step.id, h, s: 'pending' as const, a: old?.a ?? 0 };
+    }),
+  };
+}
+
+function freshCheckpoint(input: { plan: Plan; request: ApplyRequest; runId: string; owner: string; observed: ObservedState; previous: StoredCheckpoint | undefined }): Checkpoint {
+  const { plan, request } = input;
+  const history = [...(input.previous?.checkpoint.history ?? [])];
+  const old = input.previous?.checkpoint;
+  if (old && isUnfinished(old)) {
+    history.push({ run: old.run.id, from: old.run.from, to: old.run.to, plan: old.run.plan_hash.slice(0, 12), started: old.run.started_at, finished: new Date(request.clock.now()).toISOString(), result: 'aborted' });
+  }
+  const checkpoint = newCheckpoint({
+    plan,
+    specHash: request.loaded.hash,
+    runId: input.runId,
+    host: input.owner.split('@')[1] ?? '',
+    holder: input.owner,
+    now: new Date(request.clock.now()),
+    initial: snapshotObserved(input.observed) as unknown as Checkpoint["initial"],
+    history: history.slice(-HISTORY_LIMIT),
+  });
+  // Preflight ran (read-only) before the lock was taken.
+  const preflight = checkpoint.steps.find((s) => s.id === 'preflight');
+  if (preflight) Object.assign(preflight, { s: 'done', a: 1, t0: checkpoint.run.started_at, t1: checkpoint.run.started_at });
+  return checkpoint;
+}
+
+function assertSavedPlanStillHolds(saved: SavedPlan, plan: Plan): void {
+  if (saved.plan.mode !== 'live') {
+    throw new UserError('this saved plan was made --offline; apply needs a plan made against the cluster', { hint: 'make one with `peerdb-upgrade plan -f SPEC --out plan.json`' });
+  }
+  if (saved.plan.plan_hash === plan.hash) return;
+  const before = (saved.plan.steps as { id: string; changes: Plan['steps'][number]['changes'][number][] }[] | undefined) ?? [];
+  const diff = describeStepDiff(before, plan.steps);
+  throw new UserError(
+    ['the cluster changed since the plan was made; refusing to apply a stale plan. What differs now:', ...(diff.length ? diff : ['(Job env or other details)']).map((l) => `  ${l}`)].join('\n'),
+    { hint: 'make a new plan and review it' },
+  );
+}
+
+function unfinishedRunError(checkpoint: Checkpoint, specFile: string): UserError {
+  const stopped = firstUnfinishedStep(checkpoint);
+  const paused = mirrorsPaused(checkpoint) ? ' MIRRORS ARE PAUSED.' : '';
+  return new UserError(
+    `an unfinished run ${checkpoint.run.id} (to ${checkpoint.run.to}, ${checkpoint.run.state}) stopped at step ${stopped?.id ?? '?'}${checkpoint.run.error ? `: ${checkpoint.run.error}` : ''}.${paused}`,
+    { hint: `continue it: peerdb-upgrade apply -f ${specFile} --resume (or discard it with --restart)` },
+  );
+}
+
+function maintenanceStarted(checkpoint: Checkpoint): boolean {
+  const start = checkpoint.steps.find((s) => s.id === 'maintenance-start');
+  const end = checkpoint.steps.find((s) => s.id === 'maintenance-end');
+  return start !== undefined && start.a > 0 && end?.s !== 'done';
+}
+
+function canonicalTarget(spec: ClusterSpec): string {
+  return spec.version.startsWith('v') ? spec.version : `v${spec.version}`;
+}
+
+function newRunId(now: number): string {
+  const stamp = new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${stamp}-${randomBytes(3).toString('hex')}`;
+}

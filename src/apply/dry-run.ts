@@ -1,0 +1,73 @@
+import { isClusterError } from '../cluster/cluster-error.js';
+import type { ClusterPort } from '../cluster/port.js';
+import type { Plan, Step } from '../plan/plan-types.js';
+import type { ClusterSpec } from '../spec/schema.js';
+import { runPreflight } from './run-preflight.js';
+import { withRunLabel } from './run-job.js';
+import { StepFailure } from './step-failure.js';
+
+export interface DryRunResult {
+  readonly step: Step;
+  readonly ok: boolean;
+  readonly message: string;
+}
+
+/**
+ * Sends each mutation of the plan with dryRun=All: the API server validates and admits it (RBAC,
+ * admission webhooks, quota, schema) and persists nothing — not even the checkpoint or the lock.
+ */
+export async function serverDryRun(cluster: ClusterPort, spec: ClusterSpec, plan: Plan): Promise<DryRunResult[]> {
+  const ns = spec.namespace;
+  const dry = { dryRun: true };
+  const results: DryRunResult[] = [];
+  for (const step of plan.steps) {
+    try {
+      results.push({ step, ok: true, message: await dryRunStep(step) });
+    } catch (error) {
+      if (error instanceof StepFailure || isClusterError(error)) results.push({ step, ok: false, message: error.message });
+      else throw error;
+    }
+  }
+  return results;
+
+  async function dryRunStep(step: Step): Promise<string> {
+    const w = step.workload;
+    switch (step.kind) {
+      case 'preflight':
+        return runPreflight(cluster, spec, plan, { checkHealth: true });
+      case 'maintenance-start':
+      case 'maintenance-end':
+      case 'init-job':
+        try {
+          await cluster.createJob(ns, withRunLabel(step.manifest!, 'dry-run'), dry);
+          return `would create Job ${step.job}`;
+        } catch (error) {
+          if (isClusterError(error, 'already-exists')) return `Job ${step.job} exists; it would be adopted or replaced`;
+          throw error;
+        }
+      case 'deployment-rollout':
+        await cluster.patchWorkload(ns, { kind: 'Deployment', name: w!.name }, { image: { container: w!.container, image: step.image! } }, dry);
+        return `would set ${w!.container} image to ${step.image}`;
+      case 'statefulset-prepare': {
+        const partition = step.changes.find((c) => c.field.includes('partition'))?.to;
+        await cluster.patchWorkload(ns, { kind: 'StatefulSet', name: w!.name }, { image: { container: w!.container, image: step.image! }, ...(typeof partition === 'number' ? { partition } : {}) }, dry);
+        return `would set ${w!.container} image to ${step.image}${typeof partition === 'number' ? ` and partition ${partition}` : ''}`;
+      }
+      case 'statefulset-pod':
+        if (w!.strategy === 'OnDelete') {
+          await cluster.deletePod(ns, `${w!.name}-${step.ordinal}`, dry);
+          return `would delete pod ${w!.name}-${step.ordinal}`;
+        }
+        await cluster.patchWorkload(ns, { kind: 'StatefulSet', name: w!.name }, { partition: step.ordinal! }, dry);
+        return `would set partition ${step.ordinal}`;
+      case 'complete': {
+        const existing = await cluster.getConfigMap(ns, spec.checkpointName);
+        await cluster.writeConfigMap(ns, spec.checkpointName, { data: { 'checkpoint.json': '{}' }, labels: {} }, existing?.resourceVersion, dry);
+        const lease = await cluster.getLease(ns, spec.leaseName);
+        const now = new Date().toISOString();
+        await cluster.writeLease(ns, spec.leaseName, { holderIdentity: 'dry-run', leaseDurationSeconds: 60, acquireTime: now, renewTime: now, annotations: {}, labels: {} }, lease?.resourceVersion, dry);
+        return `would write ConfigMap ${spec.checkpointName} and Lease ${spec.leaseName}`;
+      }
+    }
+  }
+}

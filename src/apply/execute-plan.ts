@@ -1,0 +1,168 @@
+import { ClusterError } from '../cluster/cluster-error.js';
+import type { ClusterPort } from '../cluster/port.js';
+import type { Plan, Step } from '../plan/plan-types.js';
+import type { ClusterSpec } from '../spec/schema.js';
+import { HISTORY_LIMIT, mirrorsPaused, type Checkpoint, type StepRecord } from './checkpoint.js';
+import { writeCheckpoint } from './checkpoint-store.js';
+import type { Clock } from './clock.js';
+import type { EmitEvent } from './events.js';
+import type { UpgradeLock } from './lock.js';
+import { prepareStatefulSet, rollStatefulSetPod } from './roll-statefulset.js';
+import { rollDeployment } from './roll-deployment.js';
+import { runJobStep } from './run-job.js';
+import { StepAborted, type StepContext } from './step-context.js';
+import { InterruptedError, RunFailedError, StepFailure } from './step-failure.js';
+import { runPreflight } from './run-preflight.js';
+
+export interface ExecuteInput {
+  readonly cluster: ClusterPort;
+  readonly spec: ClusterSpec;
+  readonly plan: Plan;
+  /** Mutated as steps progress and written after every change. */
+  readonly checkpoint: Checkpoint;
+  resourceVersion: string | undefined;
+  readonly lock: Pick<UpgradeLock, 'assertHeld'>;
+  readonly clock: Clock;
+  readonly signal: AbortSignal;
+  readonly emit: EmitEvent;
+  readonly runDeadline: number | undefined;
+  /** For the commands printed in messages. */
+  readonly specFile: string;
+}
+
+/**
+ * Runs the plan's unfinished steps in order, writing the checkpoint after every change. A step
+ * done in an earlier attempt is skipped; every runner is idempotent, so a step that was running
+ * when the previous attempt died is simply run again.
+ */
+export async function executePlan(input: ExecuteInput): Promise<void> {
+  const { plan, checkpoint, clock, emit } = input;
+  const save = async () => {
+    checkpoint.run.updated_at = new Date(clock.now()).toISOString();
+    input.resourceVersion = await writeCheckpoint(input.cluster, input.spec, checkpoint, input.resourceVersion);
+  };
+
+  for (let index = 0; index < plan.steps.length; index++) {
+    const step = plan.steps[index]!;
+    const record = checkpoint.steps.find((r) => r.id === step.id);
+    if (!record) throw new Error(`checkpoint has no record for step ${step.id}`);
+    if (record.s === 'done') {
+      emit({ type: 'step-skip', step, index, reason: 'done in an earlier attempt', at: clock.now() });
+      continue;
+    }
+    if (input.signal.aborted) await stopInterrupted(input, save, record);
+    input.lock.assertHeld();
+
+    const startedAt = clock.now();
+    record.s = 'running';
+    record.a += 1;
+    record.t0 = new Date(startedAt).toISOString();
+    delete record.err;
+    if (step.kind === 'complete') {
+      finishRun(checkpoint, startedAt, record);
+      await save();
+      emit({ type: 'step-done', step, index, message: 'upgrade recorded as done', elapsedMs: 0, at: clock.now() });
+      return;
+    }
+    await save();
+    emit({ type: 'step-start', step, index, attempt: record.a, at: startedAt });
+
+    const context: StepContext = { cluster: input.cluster, spec: input.spec, plan, step, runId: checkpoint.run.id, clock, signal: input.signal, emit, startedAt, runDeadline: input.runDeadline };
+    let message: string;
+    try {
+      message = await runStep(context);
+    } catch (error) {
+      if (error instanceof StepAborted || (input.signal.aborted && !(error instanceof StepFailure))) {
+        await stopInterrupted(input, save, record);
+      }
+      const reason = error instanceof StepFailure || error instanceof ClusterError ? error.message : undefined;
+      if (reason === undefined) throw error;
+      const detail = error instanceof StepFailure ? error.detail : error instanceof ClusterError ? error.hint : undefined;
+      record.s = 'failed';
+      record.err = reason.slice(0, 2_000);
+      record.t1 = new Date(clock.now()).toISOString();
+      const paused = mirrorsPaused(checkpoint) || maintenanceAttempted(checkpoint);
+      checkpoint.run.state = paused ? 'needs-person' : 'failed';
+      checkpoint.run.error = `${step.id}: ${record.err}`;
+      await saveQuietly(save, emit, clock);
+      emit({ type: 'step-failed', step, index, error: reason, detail, at: clock.now() });
+      throw failure(input.specFile, step, reason, detail, paused);
+    }
+    record.s = 'done';
+    record.t1 = new Date(clock.now()).toISOString();
+    await save();
+    emit({ type: 'step-done', step, index, message, elapsedMs: clock.now() - startedAt, at: clock.now() });
+  }
+}
+
+async function runStep(context: StepContext): Promise<string> {
+  switch (context.step.kind) {
+    case 'preflight':
+      return runPreflight(context.cluster, context.spec, context.plan, { checkHealth: false });
+    case 'maintenance-start':
+    case 'maintenance-end':
+    case 'init-job':
+      return runJobStep(context);
+    case 'deployment-rollout':
+      return rollDeployment(context);
+    case 'statefulset-prepare':
+      return prepareStatefulSet(context);
+    case 'statefulset-pod':
+      return rollStatefulSetPod(context);
+    case 'complete':
+      return 'done';
+  }
+}
+
+function finishRun(checkpoint: Checkpoint, now: number, record: StepRecord): void {
+  const finished = new Date(now).toISOString();
+  record.s = 'done';
+  record.t1 = finished;
+  checkpoint.run.state = 'done';
+  delete checkpoint.run.error;
+  checkpoint.history = [
+    ...checkpoint.history,
+    { run: checkpoint.run.id, from: checkpoint.run.from, to: checkpoint.run.to, plan: checkpoint.run.plan_hash.slice(0, 12), started: checkpoint.run.started_at, finished, result: 'done' as const },
+  ].slice(-HISTORY_LIMIT);
+}
+
+/** maintenance-start was tried (and may have paused mirrors) and maintenance-end is not done. */
+function maintenanceAttempted(checkpoint: Checkpoint): boolean {
+  const start = checkpoint.steps.find((s) => s.id === 'maintenance-start');
+  const end = checkpoint.steps.find((s) => s.id === 'maintenance-end');
+  return start !== undefined && start.a > 0 && end?.s !== 'done';
+}
+
+async function stopInterrupted(input: ExecuteInput, save: () => Promise<void>, record: StepRecord): Promise<never> {
+  if (record.s === 'running') record.s = 'pending';
+  input.checkpoint.run.state = 'interrupted';
+  await saveQuietly(save, input.emit, input.clock);
+  const paused = mirrorsPaused(input.checkpoint) || maintenanceAttempted(input.checkpoint);
+  throw new InterruptedError(
+    `interrupted at step ${record.id}; the checkpoint is saved${paused ? '. MIRRORS ARE PAUSED (maintenance mode is on)' : ''}`,
+    `continue with: peerdb-upgrade apply -f ${input.specFile} --resume`,
+  );
+}
+
+/** A failed checkpoint write must not hide the step's own failure. */
+async function saveQuietly(save: () => Promise<void>, emit: EmitEvent, clock: Clock): Promise<void> {
+  try {
+    await save();
+  } catch (error) {
+    emit({ type: 'warning', message: `could not save the checkpoint: ${(error as Error).message}`, at: clock.now() });
+  }
+}
+
+function failure(specFile: string, step: Step, reason: string, detail: string | undefined, paused: boolean): RunFailedError {
+  const lines = [`step ${step.id} failed: ${reason}`];
+  if (detail) lines.push(detail);
+  if (paused) {
+    lines.push(
+      'MIRRORS ARE PAUSED: maintenance mode was started and has not ended. Two ways out:',
+      `  1. fix the cause, then continue the upgrade:  peerdb-upgrade apply -f ${specFile} --resume`,
+      `  2. or end maintenance on the versions now running (resumes the mirrors):  peerdb-upgrade maintenance end -f ${specFile}`,
+    );
+    return new RunFailedError(lines.join('\n'), { mirrorsPaused: true, hint: `the checkpoint is saved; see \`peerdb-upgrade status -f ${specFile}\`` });
+  }
+  return new RunFailedError(lines.join('\n'), { mirrorsPaused: false, hint: `fix the cause, then: peerdb-upgrade apply -f ${specFile} --resume` });
+}

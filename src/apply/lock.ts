@@ -1,0 +1,154 @@
+import { hostname, userInfo } from 'node:os';
+import { isClusterError } from '../cluster/cluster-error.js';
+import type { ClusterPort, LeaseState } from '../cluster/port.js';
+import { LABEL_CLUSTER, MANAGED_BY } from '../plan/build-job.js';
+import type { ClusterSpec } from '../spec/schema.js';
+import { formatDuration } from '../spec/duration.js';
+import type { Clock } from './clock.js';
+import { LockedError } from './step-failure.js';
+
+export const LEASE_DURATION_SECONDS = 60;
+const RENEW_EVERY_MS = 15_000;
+const ANNOTATION = 'peerdb-upgrade.peerdb.io';
+
+export interface LockOwner {
+  readonly runId: string;
+  readonly planHash: string;
+  readonly host: string;
+  readonly user: string;
+  readonly pid: number;
+}
+
+export function lockOwner(runId: string, planHash: string): LockOwner {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (some containers): keep 'unknown'
+  }
+  return { runId, planHash, host: hostname(), user, pid: process.pid };
+}
+
+export function holderIdentity(owner: LockOwner): string {
+  return `${owner.user}@${owner.host}/${owner.pid}/${owner.runId}`;
+}
+
+/** Who holds a Lease, for messages: holder, host, since when, which plan, and whether it is stale. */
+export function describeLease(lease: LeaseState, now: number): string {
+  const since = lease.acquireTime ? new Date(lease.acquireTime).toISOString() : 'unknown time';
+  const plan = lease.annotations[`${ANNOTATION}/plan`];
+  const stale = isExpired(lease, now) ? `; its last renewal was ${formatDuration(now - Date.parse(lease.renewTime ?? ''))} ago, so the run is probably dead` : '';
+  return `${lease.holderIdentity} (host ${lease.annotations[`${ANNOTATION}/host`] ?? 'unknown'}, since ${since}${plan ? `, plan ${plan}` : ''})${stale}`;
+}
+
+export function isExpired(lease: LeaseState, now: number): boolean {
+  if (!lease.holderIdentity) return true;
+  const renewed = Date.parse(lease.renewTime ?? lease.acquireTime ?? '');
+  if (Number.isNaN(renewed)) return true;
+  return now > renewed + (lease.leaseDurationSeconds ?? LEASE_DURATION_SECONDS) * 1000;
+}
+
+/** The run id in a holder identity (`user@host/pid/run`). */
+export function runIdOf(lease: LeaseState): string | undefined {
+  return lease.holderIdentity?.split('/').at(-1);
+}
+
+/**
+ * The run's lock: a coordination.k8s.io Lease, renewed while the run lives so that a crashed run's
+ * lock is recognisably stale. Writes use resourceVersion, so two runs can never both believe they
+ * hold it.
+ */
+export class UpgradeLock {
+  private resourceVersion: string | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private lost: Error | undefined;
+
+  constructor(
+    private readonly cluster: ClusterPort,
+    private readonly spec: ClusterSpec,
+    private readonly owner: LockOwner,
+    private readonly clock: Clock,
+    private readonly onWarning: (message: string) => void,
+  ) {}
+
+  /** Takes the lock, waiting up to `timeoutMs` for another holder; throws LockedError (exit 3). */
+  async acquire(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const { namespace, leaseName } = this.spec;
+    const deadline = this.clock.now() + timeoutMs;
+    for (;;) {
+      const lease = await this.cluster.getLease(namespace, leaseName);
+      const now = this.clock.now();
+      if (lease && lease.holderIdentity && !isExpired(lease, now) && runIdOf(lease) !== this.owner.runId) {
+        if (now >= deadline || signal?.aborted) {
+          throw new LockedError(`another run holds the lock (Lease ${namespace}/${leaseName}): ${describeLease(lease, now)}`, `wait for it (--lock-timeout 10m), or if it is dead: peerdb-upgrade unlock -f SPEC --force ${runIdOf(lease)}`);
+        }
+        await this.clock.sleep(Math.min(2_000, deadline - now), signal);
+        continue;
+      }
+      if (lease?.holderIdentity && isExpired(lease, now) && runIdOf(lease) !== this.owner.runId) {
+        this.onWarning(`taking over an expired lock: ${describeLease(lease, now)}`);
+      }
+      try {
+        this.resourceVersion = (await this.cluster.writeLease(namespace, leaseName, this.leaseSpec(now), lease?.resourceVersion)).resourceVersion;
+        return;
+      } catch (error) {
+        // Someone else wrote the Lease between our read and write: look again.
+        if (isClusterError(error, 'conflict') || isClusterError(error, 'already-exists')) continue;
+        throw error;
+      }
+    }
+  }
+
+  /** Renews every 15 s in the background; a lost lock stops the run at its next step. */
+  startRenewing(): void {
+    this.timer = setInterval(() => {
+      this.renew().catch((error: unknown) => {
+        if (isClusterError(error, 'conflict')) this.lost = new Error('the lock was taken by another run (its Lease changed under us)');
+        // Other errors (a network blip): the next renewal tries again; the lease lasts 60 s.
+      });
+    }, RENEW_EVERY_MS);
+    this.timer.unref();
+  }
+
+  async renew(): Promise<void> {
+    const now = this.clock.now();
+    const lease = await this.cluster.writeLease(this.spec.namespace, this.spec.leaseName, this.leaseSpec(now), this.resourceVersion);
+    this.resourceVersion = lease.resourceVersion;
+  }
+
+  /** Throws if the lock was lost; the executor checks between steps. */
+  assertHeld(): void {
+    if (this.lost) throw this.lost;
+  }
+
+  async release(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.resourceVersion === undefined) return;
+    try {
+      await this.cluster.deleteLease(this.spec.namespace, this.spec.leaseName, this.resourceVersion);
+    } catch (error) {
+      // Conflict: someone took over an expired lease; it is theirs now, leave it.
+      if (!isClusterError(error, 'conflict')) throw error;
+    }
+    this.resourceVersion = undefined;
+  }
+
+  private acquiredAt: string | undefined;
+
+  private leaseSpec(now: number) {
+    this.acquiredAt ??= new Date(now).toISOString();
+    return {
+      holderIdentity: holderIdentity(this.owner),
+      leaseDurationSeconds: LEASE_DURATION_SECONDS,
+      acquireTime: this.acquiredAt,
+      renewTime: new Date(now).toISOString(),
+      annotations: {
+        [`${ANNOTATION}/host`]: this.owner.host,
+        [`${ANNOTATION}/run`]: this.owner.runId,
+        [`${ANNOTATION}/plan`]: this.owner.planHash.slice(0, 12),
+      },
+      labels: { 'app.kubernetes.io/managed-by': MANAGED_BY, [LABEL_CLUSTER]: this.spec.name },
+    };
+  }
+}

@@ -1,0 +1,35 @@
+import type { AccessCheck } from '../cluster/port.js';
+import type { Plan } from '../plan/plan-types.js';
+
+/**
+ * Every API permission an upgrade uses, with why. The single source for preflight's access review
+ * and for the Role that `peerdb-upgrade rbac` prints.
+ */
+export const ACCESS_RULES: readonly { group: string; resource: string; verbs: readonly string[]; why: string }[] = [
+  { group: 'apps', resource: 'deployments', verbs: ['get', 'list', 'watch', 'patch'], why: 'read and roll Deployments' },
+  { group: 'apps', resource: 'statefulsets', verbs: ['get', 'list', 'watch', 'patch'], why: 'read StatefulSets, move partitions, set images' },
+  { group: '', resource: 'pods', verbs: ['get', 'list', 'watch', 'delete'], why: 'judge pods by revision and readiness; delete pods of OnDelete StatefulSets' },
+  { group: '', resource: 'pods/log', verbs: ['get'], why: "show a failed Job pod's log tail (optional)" },
+  { group: 'batch', resource: 'jobs', verbs: ['get', 'list', 'watch', 'create', 'delete'], why: 'maintenance and init Jobs' },
+  { group: '', resource: 'configmaps', verbs: ['get', 'create', 'update'], why: 'the checkpoint' },
+  { group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'create', 'update', 'delete'], why: 'the lock' },
+];
+
+/** The checks preflight makes: what this plan needs (pods/log is optional, not checked). */
+export function accessChecksFor(plan: Plan): AccessCheck[] {
+  const kinds = new Set(plan.steps.map((s) => s.kind));
+  const checks: AccessCheck[] = [];
+  const add = (group: string, resource: string, verbs: readonly string[]) => verbs.forEach((verb) => checks.push({ verb, group, resource }));
+  if (kinds.has('deployment-rollout')) add('apps', 'deployments', ['get', 'watch', 'patch']);
+  if (kinds.has('statefulset-prepare') || kinds.has('statefulset-pod')) add('apps', 'statefulsets', ['get', 'watch', 'patch']);
+  add('', 'pods', ['list', 'watch']);
+  if (plan.steps.some((s) => s.kind === 'statefulset-pod' && s.workload?.strategy === 'OnDelete')) add('', 'pods', ['delete']);
+  if (plan.steps.some((s) => s.manifest)) add('batch', 'jobs', ['get', 'watch', 'create', 'delete']);
+  add('', 'configmaps', ['get', 'create', 'update']);
+  add('coordination.k8s.io', 'leases', ['get', 'create', 'update', 'delete']);
+  return checks;
+}
+
+export function describeCheck(check: AccessCheck): string {
+  return `${check.verb} ${check.resource}${check.group ? `.${check.group}` : ''}`;
+}

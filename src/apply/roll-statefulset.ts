@@ -1,0 +1,87 @@
+import type { PodState, WorkloadState } from '../cluster/types.js';
+import { containerImage } from './roll-deployment.js';
+import { waitUntil, type StepContext } from './step-context.js';
+import { STUCK_REASONS, StepFailure } from './step-failure.js';
+
+/**
+ * statefulset-prepare: hold every pod (partition = replicas) and set the image in one patch, so no
+ * pod can be updated before the partition is in place; then wait for the controller to compute the
+ * update revision. OnDelete StatefulSets get the image only.
+ */
+export async function prepareStatefulSet(context: StepContext): Promise<string> {
+  const { cluster, spec, step } = context;
+  const workload = step.workload!;
+  const ref = { kind: 'StatefulSet' as const, name: workload.name };
+  const target = step.image!;
+  const onDelete = workload.strategy === 'OnDelete';
+
+  const before = await mustGet(context);
+  const needsImage = containerImage(before, workload.container) !== target;
+  const needsHold = !onDelete && needsImage && before.partition < before.replicas;
+  if (needsImage || needsHold) {
+    await cluster.patchWorkload(spec.namespace, ref, {
+      image: { container: workload.container, image: target },
+      ...(onDelete ? {} : { partition: needsImage ? before.replicas : before.partition }),
+    });
+  }
+  const after = await waitUntil(context, { kind: 'statefulsets', fieldSelector: `metadata.name=${workload.name}` }, async () => {
+    const s = await mustGet(context);
+    const seen = s.observedGeneration >= s.generation && s.updateRevision !== undefined;
+    return { done: seen, status: seen ? `update revision ${s.updateRevision}` : `${s.name}: waiting for the controller to see generation ${s.generation}` };
+  });
+  return onDelete ? `${workload.name}: image set (${after.status})` : `${workload.name}: every pod held, image set (${after.status})`;
+}
+
+/**
+ * statefulset-pod: move the partition down to this pod (or delete it, OnDelete) and wait until it
+ * runs the update revision and is Ready. A pod already there is not touched again. Pods are judged
+ * by their controller-revision-hash label against status.updateRevision, not by the StatefulSet's
+ * counters, which are wrong during partitioned updates (kubernetes/kubernetes#121397, #106055).
+ */
+export async function rollStatefulSetPod(context: StepContext): Promise<string> {
+  const { cluster, spec, step } = context;
+  const workload = step.workload!;
+  const ordinal = step.ordinal!;
+  const podName = `${workload.name}-${ordinal}`;
+  const ref = { kind: 'StatefulSet' as const, name: workload.name };
+  const onDelete = workload.strategy === 'OnDelete';
+
+  const s = await mustGet(context);
+  if (containerImage(s, workload.container) !== step.image) {
+    throw new StepFailure(`StatefulSet ${s.name} no longer has image ${step.image} (now ${containerImage(s, workload.container)}): changed by someone else`);
+  }
+  const pod = s.pods.find((p) => p.ordinal === ordinal);
+  const updated = (p: PodState | undefined, set: WorkloadState) => p !== undefined && p.revision === set.updateRevision && !p.deleting;
+
+  if (onDelete) {
+    if (pod && !updated(pod, s) && !pod.deleting) await cluster.deletePod(spec.namespace, podName);
+  } else if (s.partition > ordinal) {
+    await cluster.patchWorkload(spec.namespace, ref, { partition: ordinal });
+  }
+
+  await waitUntil(context, { kind: 'pods', labelSelector: s.selector }, async () => {
+    const current = await mustGet(context);
+    const p = current.pods.find((x) => x.ordinal === ordinal);
+    if (!p) return { done: false, status: `${podName}: not created yet` };
+    if (updated(p, current) && p.ready) return { done: true, status: `${podName} Ready on revision ${current.updateRevision}` };
+    if (p.revision === current.updateRevision && p.waitingReason && STUCK_REASONS.has(p.waitingReason)) {
+      throw new StepFailure(`${podName}: ${p.waitingReason}${p.waitingMessage ? ` (${p.waitingMessage})` : ''}`);
+    }
+    if (!updated(p, current)) return { done: false, status: `${podName}: ${p.deleting ? 'terminating' : 'waiting to be replaced'} (revision ${p.revision ?? 'none'})` };
+    return { done: false, status: `${podName}: not Ready${p.waitingReason ? ` (${p.waitingReason})` : ` (${p.phase})`}` };
+  });
+
+  // The last pod leaves the partition where the user had it (finalPartition, normally 0).
+  if (!onDelete && step.finalPartition !== undefined && ordinal === step.finalPartition) {
+    const last = await mustGet(context);
+    if (last.partition !== step.finalPartition) await cluster.patchWorkload(spec.namespace, ref, { partition: step.finalPartition });
+  }
+  return `${podName} updated and Ready`;
+}
+
+async function mustGet(context: StepContext): Promise<WorkloadState> {
+  const name = context.step.workload!.name;
+  const s = await context.cluster.getWorkload(context.spec.namespace, { kind: 'StatefulSet', name });
+  if (!s) throw new StepFailure(`StatefulSet ${context.spec.namespace}/${name} no longer exists`);
+  return s;
+}

@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import type { ClusterPort } from '../cluster/port.js';
+import { UserError } from '../errors.js';
+import { maintenanceStep } from '../plan/compute-plan.js';
+import { observeCluster } from '../plan/observe.js';
+import { parseImageRef } from '../plan/image-ref.js';
+import { versionFromTag } from '../plan/version.js';
+import type { Plan } from '../plan/plan-types.js';
+import type { ClusterSpec } from '../spec/schema.js';
+import { HISTORY_LIMIT, isUnfinished, mirrorsPaused } from './checkpoint.js';
+import { readCheckpoint, writeCheckpoint } from './checkpoint-store.js';
+import type { Clock } from './clock.js';
+import type { EmitEvent } from './events.js';
+import { lockOwner, UpgradeLock } from './lock.js';
+import { runJobStep } from './run-job.js';
+import { StepAborted } from './step-context.js';
+import { InterruptedError, RunFailedError, StepFailure } from './step-failure.js';
+
+export interface MaintenanceRequest {
+  readonly cluster: ClusterPort;
+  readonly spec: ClusterSpec;
+  readonly mode: 'start' | 'end';
+  readonly lockTimeoutMs: number;
+  readonly clock: Clock;
+  readonly signal: AbortSignal;
+  readonly emit: EmitEvent;
+  readonly specFile: string;
+}
+
+/**
+ * `maintenance start|end` by hand: runs PeerDB's maintenance Job with the version the flow workers
+ * run now (they execute the workflow). Ending maintenance also closes an unfinished upgrade run,
+ * whose remaining steps a later `apply` plans afresh.
+ */
+export async function runMaintenance(request: MaintenanceRequest): Promise<{ version: string; job: string; closedRun: string | undefined }> {
+  const { cluster, spec, clock, emit, mode } = request;
+  const observed = await observeCluster(spec, cluster, async () => undefined);
+  const source = spec.maintenance ? spec.components.find((c) => c.name === spec.maintenance!.envFrom) : undefined;
+  const workload = source ? observed.workloads.get(source.workload) : undefined;
+  const container = workload?.containers.find((c) => c.name === (source?.container ?? source?.name)) ?? (workload?.containers.length === 1 ? workload.containers[0] : undefined);
+  if (!spec.maintenance || !source) throw new UserError('the spec has no maintenance section: maintenance mode is not used for this installation');
+  if (!workload || !container) throw new UserError(`${source.workload} (maintenance.envFrom ${source.name}) was not found in namespace ${spec.namespace}`);
+  const tag = parseImageRef(container.image).tag ?? '';
+  const version = versionFromTag(tag, spec.images.tagPrefix);
+  if (!version) throw new UserError(`cannot tell which version ${source.workload} runs from its image ${container.image}`);
+  const step = { ...maintenanceStep(spec, observed, mode, version.tag), id: `maintenance-${mode}` };
+
+  const runId = `maintenance-${mode}-${new Date(clock.now()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(2).toString('hex')}`;
+  const lock = new UpgradeLock(cluster, spec, lockOwner(runId, `maintenance-${mode}`), clock, (message) => emit({ type: 'warning', message, at: clock.now() }));
+  await lock.acquire(request.lockTimeoutMs, request.signal);
+  try {
+    lock.startRenewing();
+    const startedAt = clock.now();
+    const plan: Plan = { cluster: { name: spec.name, namespace: spec.namespace }, mode: 'live', from: version.tag, to: version.tag, componentVersions: {}, hash: runId, steps: [step], warnings: [], notices: [], summary: { steps: 1, jobs: 1, components: 0, podRestarts: 0 } };
+    emit({ type: 'step-start', step, index: 0, attempt: 1, at: startedAt });
+    try {
+      const message = await runJobStep({ cluster, spec, plan, step, runId, clock, signal: request.signal, emit, startedAt, runDeadline: undefined });
+      emit({ type: 'step-done', step, index: 0, message, elapsedMs: clock.now() - startedAt, at: clock.now() });
+    } catch (error) {
+      if (error instanceof StepAborted) throw new InterruptedError(`interrupted while the maintenance ${mode} Job ran; it goes on in the cluster`, `check it with: kubectl -n ${spec.namespace} get job ${step.job}`);
+      if (!(error instanceof StepFailure)) throw error;
+      emit({ type: 'step-failed', step, index: 0, error: error.message, detail: error.detail, at: clock.now() });
+      throw new RunFailedError(`maintenance ${mode} failed: ${error.message}${error.detail ? `\n${error.detail}` : ''}`, {
+        mirrorsPaused: true,
+        hint: `mirrors may be paused; fix the cause and run \`peerdb-upgrade maintenance ${mode} -f ${request.specFile}\` again`,
+      });
+    }
+    let closedRun: string | undefined;
+    if (mode === 'end') closedRun = await closeUnfinishedRun(cluster, spec, clock);
+    return { version: version.tag, job: step.job!, closedRun };
+  } finally {
+    await lock.release();
+  }
+}
+
+async function closeUnfinishedRun(cluster: ClusterPort, spec: ClusterSpec, clock: Clock): Promise<string | undefined> {
+  const stored = await readCheckpoint(cluster, spec);
+  if (!stored || !isUnfinished(stored.checkpoint)) return undefined;
+  const c = stored.checkpoint;
+  const finished = new Date(clock.now()).toISOString();
+  const closed = {
+    ...c,
+    run: { ...c.run, state: 'aborted' as const, updated_at: finished, error: `maintenance ended by hand${mirrorsPaused(c) ? ' (mirrors resumed)' : ''}; ${c.run.error ?? ''}`.trim() },
+    history: [...c.history, { run: c.run.id, from: c.run.from, to: c.run.to, plan: c.run.plan_hash.slice(0, 12), started: c.run.started_at, finished, result: 'aborted' as const }].slice(-HISTORY_LIMIT),
+  };
+  await writeCheckpoint(cluster, spec, closed, stored.resourceVersion);
+  return c.run.id;
+}

@@ -1,0 +1,73 @@
+import type { ClusterPort, WatchKind } from '../cluster/port.js';
+import { formatDuration } from '../spec/duration.js';
+import type { ClusterSpec } from '../spec/schema.js';
+import type { Plan, Step } from '../plan/plan-types.js';
+import type { Clock } from './clock.js';
+import type { EmitEvent } from './events.js';
+import { StepFailure } from './step-failure.js';
+
+/** What a step runner gets: the cluster, the plan, time, and a way to report. */
+export interface StepContext {
+  readonly cluster: ClusterPort;
+  readonly spec: ClusterSpec;
+  readonly plan: Plan;
+  readonly step: Step;
+  readonly runId: string;
+  readonly clock: Clock;
+  readonly signal: AbortSignal;
+  readonly emit: EmitEvent;
+  /** When the step started (clock ms). */
+  readonly startedAt: number;
+  /** The whole run's deadline (--timeout), if any. */
+  readonly runDeadline: number | undefined;
+}
+
+/** Longest single wait between two looks at the cluster, should a watch miss something. */
+const MAX_WAIT_SLICE_MS = 5_000;
+
+export interface Observation {
+  /** True when the step's goal is reached. */
+  readonly done: boolean;
+  /** What is still not true, for progress lines and the timeout message. */
+  readonly status: string;
+}
+
+/**
+ * Observes until `observe` says done, reacting to changes as they happen (the port's watch), and
+ * failing with what was still not true when the step's or the run's deadline passes.
+ */
+export async function waitUntil(
+  context: StepContext,
+  watch: { kind: WatchKind; labelSelector?: string; fieldSelector?: string },
+  observe: () => Promise<Observation>,
+): Promise<Observation> {
+  const { clock, step } = context;
+  const stepDeadline = step.timeoutMs === undefined ? undefined : context.startedAt + step.timeoutMs;
+  const deadlines = [stepDeadline, context.runDeadline].filter((d): d is number => d !== undefined);
+  const deadline = deadlines.length ? Math.min(...deadlines) : undefined;
+  let lastStatus = '';
+  for (;;) {
+    if (context.signal.aborted) throw new StepAborted();
+    const observation = await observe();
+    if (observation.done) return observation;
+    const now = clock.now();
+    if (observation.status !== lastStatus) {
+      lastStatus = observation.status;
+      context.emit({ type: 'step-progress', step, message: observation.status, elapsedMs: now - context.startedAt, timeoutMs: step.timeoutMs, at: now });
+    }
+    if (deadline !== undefined && now >= deadline) {
+      const which = deadline === stepDeadline ? `the step's timeout (${formatDuration(step.timeoutMs!)})` : 'the run timeout (--timeout)';
+      throw new StepFailure(`timed out after ${formatDuration(now - context.startedAt)}, ${which}: ${observation.status}`);
+    }
+    const slice = Math.min(MAX_WAIT_SLICE_MS, deadline === undefined ? MAX_WAIT_SLICE_MS : Math.max(0, deadline - now));
+    await context.cluster.waitForChange(context.spec.namespace, watch.kind, watch, slice, context.signal);
+  }
+}
+
+/** The run was interrupted while a step waited; the step stays unfinished. */
+export class StepAborted extends Error {
+  constructor() {
+    super('interrupted');
+    this.name = 'StepAborted';
+  }
+}

@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { systemClock } from '../../apply/clock.js';
+import { runMaintenance } from '../../apply/run-maintenance.js';
+import { ExitCode } from '../../exit-code.js';
+import { loadSpecFile, resolveSpec } from '../../spec/load-spec.js';
+import { ciOutput, type CiOutputMode } from '../ci-output.js';
+import { connect, printTarget } from '../connect.js';
+import { durationArgument, type GlobalOptions } from '../global-options.js';
+import { colourLevel, makeStyle } from '../io.js';
+import type { CommandContext } from '../main.js';
+import { PlainProgress } from '../progress/plain-progress.js';
+import { withSignals } from '../signals.js';
+
+export function registerMaintenance(program: Command, context: CommandContext): void {
+  const maintenance = program.command('maintenance').description("PeerDB's maintenance mode by hand (pauses or resumes mirrors)");
+  for (const mode of ['start', 'end'] as const) {
+    maintenance
+      .command(mode)
+      .description(mode === 'start' ? 'enter maintenance mode: wait for snapshots, pause mirrors' : 'leave maintenance mode: resume the paused mirrors, on the versions now running')
+      .requiredOption('-f, --file <spec>', 'cluster spec file (YAML)')
+      .option('--lock-timeout <duration>', 'wait this long for another run to release the lock', durationArgument('--lock-timeout'), 0)
+      .action(async (flags: { file: string; lockTimeout: number }, command: Command) => {
+        const globals = command.optsWithGlobals<GlobalOptions & { ciOutput?: CiOutputMode }>();
+        const { io } = context;
+        const loaded = await loadSpecFile(flags.file);
+        const cluster = await connect(globals, io);
+        const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace, fallbackNamespace: cluster.target.namespace });
+        printTarget(cluster, spec.namespace, io, makeStyle(colourLevel(io, io.stderr, globals.color)));
+        const progress = new PlainProgress(io.stdout, ciOutput(io.env, globals.ciOutput));
+        try {
+          const result = await withSignals(io, (signal) =>
+            runMaintenance({ cluster, spec, mode, lockTimeoutMs: flags.lockTimeout, clock: systemClock, signal, emit: (e) => progress.handle(e), specFile: flags.file }),
+          );
+          io.stdout.write(
+            `Maintenance ${mode === 'start' ? 'started: mirrors are paused' : 'ended: mirrors are resumed'} (Job ${result.job}, flow-maintenance ${result.version}).\n` +
+              (result.closedRun ? `The unfinished upgrade run ${result.closedRun} is closed; \`peerdb-upgrade apply -f ${flags.file}\` plans what is left.\n` : ''),
+          );
+        } finally {
+          progress.close();
+        }
+        context.setExitCode(ExitCode.Success);
+      });
+  }
+}

@@ -1,0 +1,82 @@
+import { Option, type Command } from 'commander';
+import { firstUnfinishedStep, mirrorsPaused, type Checkpoint } from '../../apply/checkpoint.js';
+import { readCheckpoint } from '../../apply/checkpoint-store.js';
+import { describeLease, isExpired, runIdOf } from '../../apply/lock.js';
+import { ExitCode } from '../../exit-code.js';
+import { loadSpecFile, resolveSpec } from '../../spec/load-spec.js';
+import type { LeaseState } from '../../cluster/port.js';
+import { connect, printTarget } from '../connect.js';
+import type { GlobalOptions } from '../global-options.js';
+import { colourLevel, makeStyle } from '../io.js';
+import type { CommandContext } from '../main.js';
+
+export function registerStatus(program: Command, context: CommandContext): void {
+  program
+    .command('status')
+    .description('where the last or current run stands: steps, errors, the lock')
+    .requiredOption('-f, --file <spec>', 'cluster spec file (YAML)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (flags: { file: string; output: 'text' | 'json' }, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const { io } = context;
+      const loaded = await loadSpecFile(flags.file);
+      const cluster = await connect(globals, io);
+      const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace, fallbackNamespace: cluster.target.namespace });
+      printTarget(cluster, spec.namespace, io, makeStyle(colourLevel(io, io.stderr, globals.color)));
+      const [stored, lease] = await Promise.all([readCheckpoint(cluster, spec), cluster.getLease(spec.namespace, spec.leaseName)]);
+      const now = Date.now();
+      if (flags.output === 'json') {
+        io.stdout.write(
+          `${JSON.stringify(
+            {
+              format_version: 1,
+              cluster: { name: spec.name, namespace: spec.namespace },
+              checkpoint: stored?.checkpoint ?? null,
+              mirrors_paused: stored ? mirrorsPaused(stored.checkpoint) : false,
+              lock: lease?.holderIdentity ? { holder: lease.holderIdentity, run: runIdOf(lease), acquired: lease.acquireTime ?? null, renewed: lease.renewTime ?? null, expired: isExpired(lease, now) } : null,
+            },
+            null,
+            2,
+          )}\n`,
+        );
+      } else {
+        io.stdout.write(describeStatus(stored?.checkpoint, lease, now, flags.file));
+      }
+      context.setExitCode(ExitCode.Success);
+    });
+}
+
+const MARK: Record<string, string> = { done: '✓', failed: '✗', running: '…', pending: '·' };
+
+export function describeStatus(checkpoint: Checkpoint | undefined, lease: LeaseState | undefined, now: number, specFile: string): string {
+  const lines: string[] = [];
+  if (!checkpoint) {
+    lines.push('No run recorded (no checkpoint ConfigMap).');
+  } else {
+    const run = checkpoint.run;
+    const counts = ['done', 'running', 'failed', 'pending'].map((s) => [s, checkpoint.steps.filter((x) => x.s === s).length] as const).filter(([, n]) => n > 0);
+    lines.push(`Run ${run.id}: ${run.state} — ${run.from ?? 'unknown'} → ${run.to}, plan ${run.plan_hash.slice(0, 12)}`);
+    lines.push(`started ${run.started_at} by ${run.holder}, last update ${run.updated_at}`);
+    lines.push(`steps: ${counts.map(([s, n]) => `${n} ${s}`).join(', ')}`);
+    const next = firstUnfinishedStep(checkpoint);
+    for (const step of checkpoint.steps) {
+      // Long pod lists: show every step that is not plain done/pending, plus the next one.
+      if ((step.s === 'done' || step.s === 'pending') && step !== next && checkpoint.steps.length > 30) continue;
+      lines.push(`  ${MARK[step.s]} ${step.id}${step.a > 1 ? ` (${step.a} attempts)` : ''}${step.err ? `: ${step.err}` : ''}`);
+    }
+    if (run.error) lines.push(`last error: ${run.error}`);
+    if (mirrorsPaused(checkpoint)) {
+      lines.push('MIRRORS ARE PAUSED: maintenance started and has not ended.');
+      lines.push(`  continue: peerdb-upgrade apply -f ${specFile} --resume`);
+      lines.push(`  or end maintenance: peerdb-upgrade maintenance end -f ${specFile}`);
+    } else if (run.state !== 'done' && run.state !== 'aborted') {
+      lines.push(`continue: peerdb-upgrade apply -f ${specFile} --resume`);
+    }
+    if (checkpoint.history.length > 0) {
+      lines.push('history:');
+      for (const h of checkpoint.history.slice(-5)) lines.push(`  ${h.finished} ${h.run}: ${h.from ?? '?'} → ${h.to} ${h.result}`);
+    }
+  }
+  lines.push(lease?.holderIdentity ? `lock: held by ${describeLease(lease, now)}` : 'lock: free');
+  return `${lines.join('\n')}\n`;
+}
