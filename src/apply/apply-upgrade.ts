@@ -14,7 +14,7 @@ import type { Clock } from './clock.js';
 import { serverDryRun, type DryRunResult } from './dry-run.js';
 import type { EmitEvent } from './events.js';
 import { executePlan } from './execute-plan.js';
-import { lockOwner, UpgradeLock } from './lock.js';
+import { lockOwner, UpgradeLock, waitForLock } from './lock.js';
 import { describeStepDiff } from './plan-diff.js';
 import { runPreflight } from './run-preflight.js';
 import { restoreObserved, snapshotObserved, type WorkloadSnapshot } from './snapshot.js';
@@ -48,6 +48,8 @@ export type ApplyOutcome =
 
 export async function applyUpgrade(request: ApplyRequest): Promise<ApplyOutcome> {
   const { cluster, spec, clock, emit } = request;
+  // A run in progress is the answer to give first: its checkpoint is unfinished because it runs.
+  if (!request.dryRun) await waitForLock(cluster, spec, clock, request.lockTimeoutMs, request.signal);
   const stored = await readCheckpoint(cluster, spec);
   const unfinished = stored && isUnfinished(stored.checkpoint) ? stored : undefined;
   const observed = await observeCluster(spec, cluster, async () => undefined);
@@ -94,7 +96,7 @@ export async function applyUpgrade(request: ApplyRequest): Promise<ApplyOutcome>
   const runId = unfinished?.checkpoint.run.id ?? newRunId(clock.now());
   const owner = lockOwner(runId, plan.hash);
   const lock = new UpgradeLock(cluster, spec, owner, clock, (message) => emit({ type: 'warning', message, at: clock.now() }));
-  await lock.acquire(request.lockTimeoutMs, request.signal);
+  await lock.acquire(0, request.signal);
   try {
     const again = await readCheckpoint(cluster, spec);
     if (again?.resourceVersion !== stored?.resourceVersion) {

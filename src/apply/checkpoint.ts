@@ -144,6 +144,8 @@ export function firstUnfinishedStep(checkpoint: Checkpoint): StepRecord | undefi
 
 /** Whether maintenance-start finished and maintenance-end did not: mirrors are paused. */
 export function mirrorsPaused(checkpoint: Checkpoint): boolean {
+  // A closed run (done, or ended by `maintenance end`) no longer holds maintenance mode.
+  if (!isUnfinished(checkpoint)) return false;
   const start = checkpoint.steps.find((s) => s.id === 'maintenance-start');
   const end = checkpoint.steps.find((s) => s.id === 'maintenance-end');
   return start?.s === 'done' && end?.s !== 'done';

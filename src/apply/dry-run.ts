@@ -39,7 +39,7 @@ export async function serverDryRun(cluster: ClusterPort, spec: ClusterSpec, plan
       case 'maintenance-end':
       case 'init-job':
         try {
-          await cluster.createJob(ns, withRunLabel(step.manifest!, 'dry-run'), dry);
+          await cluster.createJob(ns, withRunLabel(step.manifest!, 'dry-run', plan.hash), dry);
           return `would create Job ${step.job}`;
         } catch (error) {
           if (isClusterError(error, 'already-exists')) return `Job ${step.job} exists; it would be adopted or replaced`;

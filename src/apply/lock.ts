@@ -37,7 +37,8 @@ export function holderIdentity(owner: LockOwner): string {
 export function describeLease(lease: LeaseState, now: number): string {
   const since = lease.acquireTime ? new Date(lease.acquireTime).toISOString() : 'unknown time';
   const plan = lease.annotations[`${ANNOTATION}/plan`];
-  const stale = isExpired(lease, now) ? `; its last renewal was ${formatDuration(now - Date.parse(lease.renewTime ?? ''))} ago, so the run is probably dead` : '';
+  const renewed = Date.parse(lease.renewTime ?? '');
+  const stale = isExpired(lease, now) ? `; its last renewal was ${Number.isNaN(renewed) ? 'never' : `${formatDuration(now - renewed)} ago`}, so the run is probably dead` : '';
   return `${lease.holderIdentity} (host ${lease.annotations[`${ANNOTATION}/host`] ?? 'unknown'}, since ${since}${plan ? `, plan ${plan}` : ''})${stale}`;
 }
 
@@ -46,6 +47,48 @@ export function isExpired(lease: LeaseState, now: number): boolean {
   const renewed = Date.parse(lease.renewTime ?? lease.acquireTime ?? '');
   if (Number.isNaN(renewed)) return true;
   return now > renewed + (lease.leaseDurationSeconds ?? LEASE_DURATION_SECONDS) * 1000;
+}
+
+/**
+ * Whether the holder is certainly gone: its lease expired, or it ran on this very host and its
+ * process no longer exists (a run killed with -9 and resumed on the same machine need not wait for
+ * the lease to expire). A live holder is never taken over, even one of the same run.
+ */
+export function isStale(lease: LeaseState, now: number): boolean {
+  if (isExpired(lease, now)) return true;
+  const match = /^[^@]*@([^/]+)\/(\d+)\//.exec(lease.holderIdentity ?? '');
+  if (!match || match[1] !== hostname()) return false;
+  const pid = Number(match[2]);
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * Waits (reading only) until no live run holds the lock; throws LockedError (exit 3) naming the
+ * holder when `timeoutMs` passes first. Used before planning, so that a second `apply` is told a run
+ * is in progress rather than anything about that run's checkpoint.
+ */
+export async function waitForLock(cluster: ClusterPort, spec: ClusterSpec, clock: Clock, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  const deadline = clock.now() + timeoutMs;
+  for (;;) {
+    const lease = await cluster.getLease(spec.namespace, spec.leaseName);
+    const now = clock.now();
+    if (!lease || !lease.holderIdentity || isStale(lease, now)) return;
+    if (now >= deadline || signal?.aborted) throw lockedError(spec, lease, now);
+    await clock.sleep(Math.min(2_000, deadline - now), signal);
+  }
+}
+
+function lockedError(spec: ClusterSpec, lease: LeaseState, now: number): LockedError {
+  return new LockedError(
+    `another run holds the lock (Lease ${spec.namespace}/${spec.leaseName}): ${describeLease(lease, now)}`,
+    `wait for it (e.g. --lock-timeout 10m), or if it is dead: peerdb-upgrade unlock -f SPEC --force ${runIdOf(lease)}`,
+  );
 }
 
 /** The run id in a holder identity (`user@host/pid/run`). */
@@ -78,15 +121,14 @@ export class UpgradeLock {
     for (;;) {
       const lease = await this.cluster.getLease(namespace, leaseName);
       const now = this.clock.now();
-      if (lease && lease.holderIdentity && !isExpired(lease, now) && runIdOf(lease) !== this.owner.runId) {
-        if (now >= deadline || signal?.aborted) {
-          throw new LockedError(`another run holds the lock (Lease ${namespace}/${leaseName}): ${describeLease(lease, now)}`, `wait for it (--lock-timeout 10m), or if it is dead: peerdb-upgrade unlock -f SPEC --force ${runIdOf(lease)}`);
-        }
+      if (lease && lease.holderIdentity && !isStale(lease, now)) {
+        if (now >= deadline || signal?.aborted) throw lockedError(this.spec, lease, now);
         await this.clock.sleep(Math.min(2_000, deadline - now), signal);
         continue;
       }
-      if (lease?.holderIdentity && isExpired(lease, now) && runIdOf(lease) !== this.owner.runId) {
-        this.onWarning(`taking over an expired lock: ${describeLease(lease, now)}`);
+      if (lease?.holderIdentity) {
+        const whose = runIdOf(lease) === this.owner.runId ? 'this run’s previous attempt' : 'a dead run';
+        this.onWarning(`taking over the lock of ${whose}: ${describeLease(lease, now)}`);
       }
       try {
         this.resourceVersion = (await this.cluster.writeLease(namespace, leaseName, this.leaseSpec(now), lease?.resourceVersion)).resourceVersion;

@@ -1,7 +1,7 @@
 import { isClusterError } from '../cluster/cluster-error.js';
 import type { JobState } from '../cluster/port.js';
 import type { JobManifest } from '../cluster/types.js';
-import { LABEL_RUN } from '../plan/build-job.js';
+import { LABEL_PLAN, LABEL_RUN } from '../plan/build-job.js';
 import { waitUntil, type StepContext } from './step-context.js';
 import { STUCK_REASONS, StepFailure } from './step-failure.js';
 
@@ -31,7 +31,7 @@ export async function runJobStep(context: StepContext): Promise<string> {
     });
     job = undefined;
   }
-  if (!job) job = await create(context, withRunLabel(manifest, context.runId));
+  if (!job) job = await create(context, withRunLabel(manifest, context.runId, context.plan.hash));
 
   const final = await waitUntil(context, { kind: 'jobs', fieldSelector: `metadata.name=${name}` }, async () => {
     const current = await cluster.getJob(namespace, name);
@@ -68,8 +68,12 @@ async function create(context: StepContext, manifest: JobManifest): Promise<JobS
   }
 }
 
-export function withRunLabel(manifest: JobManifest, runId: string): JobManifest {
-  return { ...manifest, metadata: { ...manifest.metadata, labels: { ...manifest.metadata.labels, [LABEL_RUN]: runId } } };
+/**
+ * The labels that tie a Job to its run and plan, added when it is created: the plan itself stays
+ * free of them, so a plan's steps do not change when only another step of the spec changed.
+ */
+export function withRunLabel(manifest: JobManifest, runId: string, planHash: string): JobManifest {
+  return { ...manifest, metadata: { ...manifest.metadata, labels: { ...manifest.metadata.labels, [LABEL_RUN]: runId, [LABEL_PLAN]: planHash.slice(0, 12) } } };
 }
 
 function isComplete(job: JobState): boolean {

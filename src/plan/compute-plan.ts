@@ -1,8 +1,8 @@
-import type { ContainerState, EnvVar, JobManifest, WorkloadKind, WorkloadState } from '../cluster/types.js';
+import type { ContainerState, EnvVar, WorkloadKind, WorkloadState } from '../cluster/types.js';
 import { UserError } from '../errors.js';
 import { durationMs } from '../spec/duration.js';
 import type { ClusterSpec, ComponentSpec, InitJobSpec } from '../spec/schema.js';
-import { buildJob, LABEL_PLAN, mergeEnv } from './build-job.js';
+import { buildJob, mergeEnv } from './build-job.js';
 import { hashOf } from './hash.js';
 import { parseImageRef } from './image-ref.js';
 import type { Change, EnvSource, Plan, Step } from './plan-types.js';
@@ -103,7 +103,6 @@ export function computePlan(spec: ClusterSpec, observed: ObservedState | undefin
   }
 
   const hash = hashOf({ cluster: { name: spec.name, namespace: spec.namespace }, to: to.tag, steps });
-  const labelled = steps.map((step) => (step.manifest ? { ...step, manifest: withPlanLabel(step.manifest, hash) } : step));
   return {
     cluster: { name: spec.name, namespace: spec.namespace },
     mode: observed === undefined ? 'offline' : 'live',
@@ -111,12 +110,12 @@ export function computePlan(spec: ClusterSpec, observed: ObservedState | undefin
     to: to.tag,
     componentVersions,
     hash,
-    steps: labelled,
+    steps,
     warnings,
     notices,
     summary: {
-      steps: labelled.length,
-      jobs: labelled.filter((s) => s.manifest || s.envSource).length,
+      steps: steps.length,
+      jobs: steps.filter((s) => s.manifest || s.envSource).length,
       components: new Set(componentSteps.map((s) => s.component)).size,
       podRestarts: resolvedRestarts(componentSteps, resolved),
     },
@@ -311,10 +310,6 @@ function resolvedRestarts(steps: readonly Step[], resolved: ReadonlyMap<string, 
     if (step.kind === 'deployment-rollout' && step.changes.length > 0) restarts += resolved.get(step.component!)?.replicas ?? 0;
   }
   return restarts;
-}
-
-function withPlanLabel(manifest: JobManifest, hash: string): JobManifest {
-  return { ...manifest, metadata: { ...manifest.metadata, labels: { ...manifest.metadata.labels, [LABEL_PLAN]: hash.slice(0, 12) } } };
 }
 
 function mustParse(text: string): Version {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { computePlan, type ObservedState } from '../../src/plan/compute-plan.js';
 import { LABEL_PLAN } from '../../src/plan/build-job.js';
+import { stepHash } from '../../src/apply/checkpoint.js';
 import type { WorkloadState } from '../../src/cluster/types.js';
 import { specFromPlans, specFromText } from './fakes/specs.js';
 import { deployment, helmInstallation, image, pod, statefulSet } from './fakes/workloads.js';
@@ -100,7 +101,10 @@ describe('live plans', () => {
     expect(container.envFrom).toEqual([{ configMapRef: { name: 'peerdb-config' } }]);
     expect(start.spec.template.spec.imagePullSecrets).toEqual([{ name: 'ghcr' }]);
     expect(start.spec).toMatchObject({ backoffLimit: 4, activeDeadlineSeconds: 7200 });
-    expect(start.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'peerdb-upgrade', [LABEL_PLAN]: plan.hash.slice(0, 12) });
+    expect(start.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'peerdb-upgrade', 'peerdb-upgrade.peerdb.io/step': 'maintenance-start' });
+    // The plan label is added when the Job is created: in the plan it would make every Job step
+    // change whenever anything else in the spec changes.
+    expect(start.metadata.labels[LABEL_PLAN]).toBeUndefined();
     expect(start.metadata.name).toMatch(/^peerdb-maintenance-start-v0-37-4-[0-9a-f]{6}$/);
   });
 
@@ -210,5 +214,13 @@ describe('live plans', () => {
     const suffix = (plan: typeof a, id: string) => plan.steps.find((s) => s.id === id)!.job!.slice(-6);
     expect(suffix(c, 'maintenance-start')).toBe(suffix(a, 'maintenance-start'));
     expect(suffix(c, 'init-job/catalog-migrations')).not.toBe(suffix(a, 'init-job/catalog-migrations'));
+    // What --resume compares: an untouched Job step keeps its identity in the same cluster.
+    const fixed = specFromPlans('helm-default.yaml');
+    const timeoutChanged = { ...fixed, initJobs: [{ ...fixed.initJobs[0]!, timeout: '45m' }] };
+    const d = computePlan(timeoutChanged, observed(helmInstallation('v0.36.7')));
+    const byId = (plan: typeof a, id: string) => plan.steps.find((s) => s.id === id)!;
+    expect(stepHash(byId(d, 'maintenance-start'))).toBe(stepHash(byId(a, 'maintenance-start')));
+    expect(stepHash(byId(d, 'maintenance-end'))).toBe(stepHash(byId(a, 'maintenance-end')));
+    expect(stepHash(byId(d, 'init-job/catalog-migrations'))).not.toBe(stepHash(byId(a, 'init-job/catalog-migrations')));
   });
 });
