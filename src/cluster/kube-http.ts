@@ -137,7 +137,10 @@ export class KubeHttp {
     };
     try {
       await this.kc.applyToHTTPSOptions(requestOptions);
-    } catch {
+    } catch (error) {
+      if (/HTTP protocol is not allowed/.test(String((error as Error)?.message))) {
+        throw new ClusterError('tls', `the kubeconfig's server ${this.server} is plain http:// without insecure-skip-tls-verify: true; refusing to send credentials unencrypted`);
+      }
       throw new ClusterError('unauthorized', 'could not obtain credentials from the kubeconfig (its auth provider or exec plugin failed)', {
         hint: 'run `kubectl get ns` to see the credential error, then log in again',
       });

@@ -1,0 +1,294 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { applyUpgrade, type ApplyRequest } from '../../src/apply/apply-upgrade.js';
+import { CHECKPOINT_KEY, parseCheckpoint, type Checkpoint } from '../../src/apply/checkpoint.js';
+import type { ApplyEvent } from '../../src/apply/events.js';
+import { ExitCode } from '../../src/exit-code.js';
+import { UserError } from '../../src/errors.js';
+import { parseSpecText, resolveSpec, type LoadedSpec } from '../../src/spec/load-spec.js';
+import { fault, MemoryCluster } from './fakes/memory-cluster.js';
+
+const NS = 'peerdb';
+const FROM = 'v0.36.7';
+const TO = 'v0.37.4';
+const img = (name: string, version: string) => `ghcr.io/peerdb-io/${name}:stable-${version}`;
+const HELM_TEXT = readFileSync('plans/helm-default.yaml', 'utf8');
+
+function load(text = HELM_TEXT): LoadedSpec {
+  return parseSpecText('helm-default.yaml', text);
+}
+
+interface Run {
+  events: ApplyEvent[];
+  request: ApplyRequest;
+}
+
+function request(cluster: MemoryCluster, options: Partial<ApplyRequest> & { text?: string; abortAfterStep?: string } = {}): Run {
+  const loaded = load(options.text);
+  const events: ApplyEvent[] = [];
+  const controller = new AbortController();
+  const run: Run = {
+    events,
+    request: {
+      cluster,
+      loaded,
+      spec: resolveSpec(loaded.document),
+      mode: 'fresh',
+      allowDowngrade: false,
+      lockTimeoutMs: 0,
+      dryRun: false,
+      clock: cluster.clock,
+      signal: controller.signal,
+      emit: (event) => {
+        events.push(event);
+        if (options.abortAfterStep && event.type === 'step-done' && event.step.id === options.abortAfterStep) controller.abort();
+      },
+      confirm: async () => true,
+      specFile: 'helm-default.yaml',
+      ...options,
+    },
+  };
+  return run;
+}
+
+async function outcomeOf(promise: Promise<unknown>): Promise<{ code: number; message: string; value?: unknown }> {
+  try {
+    const value = await promise;
+    return { code: 0, message: '', value };
+  } catch (error) {
+    if (error instanceof UserError) return { code: error.exitCode, message: `${error.message}\n${error.hint ?? ''}` };
+    throw error;
+  }
+}
+
+function checkpointOf(cluster: MemoryCluster): Checkpoint {
+  const cm = cluster.peekConfigMap(NS, 'peerdb-peerdb-upgrade');
+  if (!cm) throw new Error('no checkpoint');
+  return parseCheckpoint(cm.data[CHECKPOINT_KEY]!, 'test');
+}
+
+/** The final state every successful upgrade must reach. */
+async function expectUpgraded(cluster: MemoryCluster): Promise<void> {
+  for (const name of ['flow-api', 'flow-worker', 'peerdb-server', 'peerdb-ui']) {
+    const d = (await cluster.getWorkload(NS, { kind: 'Deployment', name }))!;
+    expect(d.containers[0]!.image).toBe(img(name, TO));
+  }
+  const sts = (await cluster.getWorkload(NS, { kind: 'StatefulSet', name: 'flow-snapshot-worker' }))!;
+  expect(sts.containers[0]!.image).toBe(img('flow-snapshot-worker', TO));
+  expect(sts.partition).toBe(0);
+  expect(sts.pods.map((p) => [p.ordinal, p.revision === sts.updateRevision, p.ready])).toEqual([
+    [2, true, true],
+    [1, true, true],
+    [0, true, true],
+  ]);
+  const checkpoint = checkpointOf(cluster);
+  expect(checkpoint.run.state).toBe('done');
+  expect(checkpoint.steps.every((s) => s.s === 'done')).toBe(true);
+  expect(cluster.peekLease(NS, 'peerdb-peerdb-upgrade')).toBeUndefined();
+  for (const [name, count] of Object.entries(cluster.created('Job'))) expect(count, `Job ${name} created ${count} times`).toBe(1);
+}
+
+/** No StatefulSet pod was updated while a pod of a higher ordinal was not Ready. */
+function expectNoPartitionSkipped(cluster: MemoryCluster): void {
+  const updates = cluster.podUpdates(NS, 'flow-snapshot-worker');
+  expect(updates.map((u) => u.ordinal)).toEqual([2, 1, 0]);
+  for (const update of updates) {
+    const higher = [2, 1, 0].filter((o) => o > update.ordinal!);
+    for (const o of higher) expect(update.readyOrdinals, `pod ${update.ordinal} updated before pod ${o} was Ready`).toContain(o);
+  }
+  const partitions = cluster.partitionHistory(NS, 'flow-snapshot-worker');
+  expect(partitions).toEqual([3, 2, 1, 0]);
+}
+
+describe('apply against an in-memory cluster', () => {
+  it('upgrades a Helm installation: Jobs in order, pods one at a time from the highest ordinal', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
+    const { request: r, events } = request(cluster);
+    const outcome = (await applyUpgrade(r)) as { kind: string };
+    expect(outcome.kind).toBe('done');
+    await expectUpgraded(cluster);
+    expectNoPartitionSkipped(cluster);
+    const jobs = cluster.events.filter((e) => e.type === 'job-created').map((e) => e.name);
+    expect(jobs.map((n) => n!.replace(/-v0-37-4-[0-9a-f]{6}$/, ''))).toEqual(['peerdb-maintenance-start', 'peerdb-init-catalog-migrations', 'peerdb-maintenance-end']);
+    expect(events.filter((e) => e.type === 'step-done').map((e) => (e as { step: { id: string } }).step.id).at(-1)).toBe('complete');
+  });
+
+  it('has nothing to do when the installation already runs the target', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, TO);
+    expect(((await applyUpgrade(request(cluster).request)) as { kind: string }).kind).toBe('nothing-to-do');
+    expect(cluster.calls.filter((c) => !c.method.startsWith('get') && c.method !== 'listPods')).toEqual([]);
+  });
+
+  const boundaries = [
+    'preflight',
+    'maintenance-start',
+    'init-job/catalog-migrations',
+    'deployment-rollout/flow-api',
+    'deployment-rollout/flow-worker',
+    'statefulset-prepare/flow-snapshot-worker',
+    'statefulset-pod/flow-snapshot-worker/2',
+    'statefulset-pod/flow-snapshot-worker/1',
+    'statefulset-pod/flow-snapshot-worker/0',
+    'deployment-rollout/peerdb-server',
+    'deployment-rollout/peerdb-ui',
+    'maintenance-end',
+  ];
+
+  it.each(boundaries)('an interruption after %s, then --resume, ends upgraded with every Job created once', async (step) => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
+    const first = await outcomeOf(applyUpgrade(request(cluster, { abortAfterStep: step }).request));
+    if (step === 'preflight') {
+      // Preflight runs before the lock and the checkpoint; the first step boundary after it is the next.
+      expect([0, ExitCode.Interrupted]).toContain(first.code);
+    } else {
+      expect(first.code).toBe(ExitCode.Interrupted);
+      expect(first.message).toContain('apply -f helm-default.yaml --resume');
+      expect(checkpointOf(cluster).run.state).toBe('interrupted');
+      expect(cluster.peekLease(NS, 'peerdb-peerdb-upgrade')).toBeUndefined();
+      const refused = await outcomeOf(applyUpgrade(request(cluster).request));
+      expect(refused.code).toBe(ExitCode.Error);
+      expect(refused.message).toContain('--resume');
+    }
+    const resumed = await outcomeOf(applyUpgrade(request(cluster, { mode: 'resume' }).request));
+    expect(resumed.code).toBe(0);
+    await expectUpgraded(cluster);
+    expectNoPartitionSkipped(cluster);
+  });
+
+  it('survives a crash mid-StatefulSet (every call fails), resuming after the lease expires', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
+    let crashed = false;
+    const heal = cluster.inject((call) => {
+      const podStep = cluster.calls.some((c) => c.method === 'patchWorkload' && (c.args[2] as { partition?: number }).partition === 1);
+      if (podStep) crashed = true;
+      return crashed ? fault('network', `crash during ${call.method}`) : undefined;
+    }, { times: 10_000 });
+    const first = await outcomeOf(applyUpgrade(request(cluster).request));
+    expect(first.code).not.toBe(0);
+    expect(cluster.peekLease(NS, 'peerdb-peerdb-upgrade')).toBeDefined();
+    heal();
+    // The dead run's lease holds until it expires (same process here, so the pid looks alive).
+    const locked = await outcomeOf(applyUpgrade(request(cluster, { mode: 'resume' }).request));
+    expect(locked.code, locked.message).toBe(ExitCode.Locked);
+    cluster.advance(61_000);
+    const resumed = await outcomeOf(applyUpgrade(request(cluster, { mode: 'resume' }).request));
+    expect(resumed.code, resumed.message).toBe(0);
+    await expectUpgraded(cluster);
+  });
+
+  it('retries a checkpoint write that conflicts', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    let conflicts = 0;
+    cluster.inject((call) => {
+      if (call.method === 'writeConfigMap' && conflicts < 2 && cluster.peekConfigMap(NS, 'peerdb-peerdb-upgrade')) {
+        conflicts += 1;
+        cluster.touchConfigMap(NS, 'peerdb-peerdb-upgrade');
+        return fault('conflict');
+      }
+      return undefined;
+    }, { times: 2 });
+    expect(((await applyUpgrade(request(cluster).request)) as { kind: string }).kind).toBe('done');
+    expect(conflicts).toBe(2);
+    await expectUpgraded(cluster);
+  });
+
+  it('exits 3 naming the holder when another run holds the lock', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    const now = new Date(cluster.clock.now()).toISOString();
+    cluster.addLease(NS, 'peerdb-peerdb-upgrade', { holderIdentity: 'ci@runner-7/4242/20250101T000000Z-abcdef', leaseDurationSeconds: 60, acquireTime: now, renewTime: now, annotations: { 'peerdb-upgrade.peerdb.io/host': 'runner-7', 'peerdb-upgrade.peerdb.io/plan': 'abc' } });
+    const result = await outcomeOf(applyUpgrade(request(cluster).request));
+    expect(result.code).toBe(ExitCode.Locked);
+    expect(result.message).toContain('ci@runner-7/4242/20250101T000000Z-abcdef (host runner-7');
+    expect(result.message).toContain('--force 20250101T000000Z-abcdef');
+    expect(cluster.created('Job')).toEqual({});
+  });
+
+  it('a failing init Job after maintenance-start exits 5 with the log tail and both ways out', async () => {
+    const text = HELM_TEXT.replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n    - name: smoke\n      image: busybox:fail\n');
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    const { request: r } = request(cluster, { text });
+    const jobName = r.spec.initJobs.length === 2 ? undefined : 'x';
+    expect(jobName).toBeUndefined();
+    cluster.inject((call) => {
+      if (call.method === 'jobLogTail') cluster.jobLogs.set(call.args[1] as string, 'line 1\nerror: schema check failed');
+      return undefined;
+    }, { times: 100 });
+    const result = await outcomeOf(applyUpgrade(r));
+    expect(result.code).toBe(ExitCode.NeedsPerson);
+    expect(result.message).toContain('step init-job/smoke failed: Job peerdb-init-smoke-v0-37-4-');
+    expect(result.message).toContain('  | error: schema check failed');
+    expect(result.message).toContain('MIRRORS ARE PAUSED');
+    expect(result.message).toContain('peerdb-upgrade apply -f helm-default.yaml --resume');
+    expect(result.message).toContain('peerdb-upgrade maintenance end -f helm-default.yaml');
+    expect(checkpointOf(cluster).run.state).toBe('needs-person');
+  });
+
+  it('a failing Job without maintenance exits 4', async () => {
+    const text = HELM_TEXT.replace(/  maintenance:\n(    .*\n)+/, '').replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n    - name: smoke\n      image: busybox:fail\n');
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    const result = await outcomeOf(applyUpgrade(request(cluster, { text }).request));
+    expect(result.code).toBe(ExitCode.StepFailed);
+    expect(result.message).not.toContain('MIRRORS ARE PAUSED');
+  });
+
+  it('fails a crash-looping pod fast, with the reason, long before its readyTimeout', async () => {
+    const text = HELM_TEXT.replace(/  maintenance:\n(    .*\n)+  initJobs:\n(    .*\n)+/, '').replace('  version: v0.37.4', '  version: v0.37.4\n  images:\n    tagPrefix: crashloop-');
+    // The simulated kubelet crash-loops containers whose image tag says crashloop: the target's.
+    const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 2 });
+    const started = cluster.clock.now();
+    const result = await outcomeOf(applyUpgrade(request(cluster, { text }).request));
+    expect(result.code, result.message).toBe(ExitCode.StepFailed);
+    expect(result.message).toMatch(/^step deployment-rollout\/flow-api failed: pod flow-api-[a-z0-9-]+: CrashLoopBackOff/);
+    expect(cluster.clock.now() - started).toBeLessThan(2 * 60_000);
+  });
+
+  it('resumes after a fix to an unfinished step, and refuses a change to a finished one or to the target', async () => {
+    const broken = HELM_TEXT.replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n    - name: smoke\n      image: busybox:fail\n');
+    const fixed = broken.replace('busybox:fail', 'busybox:1.36');
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    expect((await outcomeOf(applyUpgrade(request(cluster, { text: broken }).request))).code).toBe(ExitCode.NeedsPerson);
+
+    const finishedChanged = fixed.replace('timeout: 2h', 'timeout: 3h').replace('backoffLimit: 4', 'backoffLimit: 5');
+    const refused = await outcomeOf(applyUpgrade(request(cluster, { text: finishedChanged, mode: 'resume' }).request));
+    expect(refused.code).toBe(ExitCode.Error);
+    expect(refused.message).toContain('maintenance-start is finished but the spec now plans it differently');
+
+    const newTarget = fixed.replace('version: v0.37.4', 'version: v0.37.5');
+    const refusedTarget = await outcomeOf(applyUpgrade(request(cluster, { text: newTarget, mode: 'resume' }).request));
+    expect(refusedTarget.message).toContain('the unfinished run upgrades to v0.37.4; the spec now says v0.37.5');
+
+    const resumed = await outcomeOf(applyUpgrade(request(cluster, { text: fixed, mode: 'resume' }).request));
+    expect(resumed.code, resumed.message).toBe(0);
+    await expectUpgraded(cluster);
+    expect(Object.keys(cluster.created('Job')).filter((n) => n.includes('smoke'))).toHaveLength(2);
+  });
+
+  it('a server dry run changes nothing, not even the checkpoint or the lock', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    const before = cluster.resourceVersion;
+    const outcome = (await applyUpgrade(request(cluster, { dryRun: true }).request)) as { kind: string; results: { ok: boolean }[] };
+    expect(outcome.kind).toBe('dry-run');
+    expect(outcome.results.every((r) => r.ok)).toBe(true);
+    expect(cluster.resourceVersion).toBe(before);
+    expect(cluster.peekConfigMap(NS, 'peerdb-peerdb-upgrade')).toBeUndefined();
+  });
+
+  it('refuses in preflight, with nothing changed, when a permission is missing', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM).deny('patch', 'statefulsets', { group: 'apps' });
+    const before = cluster.resourceVersion;
+    const result = await outcomeOf(applyUpgrade(request(cluster).request));
+    expect(result.code).toBe(ExitCode.Error);
+    expect(result.message).toContain('preflight: missing permissions in namespace peerdb: patch statefulsets.apps');
+    expect(cluster.resourceVersion).toBe(before);
+  });
+
+  it('keeps the checkpoint of a 1000-replica StatefulSet far below the 1 MiB ConfigMap limit', async () => {
+    const cluster = new MemoryCluster();
+    cluster.addNamespace(NS).addStatefulSet(NS, 'flow-snapshot-worker', { image: img('flow-snapshot-worker', FROM), replicas: 1000 });
+    const text = HELM_TEXT.replace(/  maintenance:\n(    .*\n)+  initJobs:\n(    .*\n)+/, '  components:\n    - { name: flow-snapshot-worker, workload: StatefulSet/flow-snapshot-worker }\n');
+    const r = request(cluster, { text, abortAfterStep: 'statefulset-prepare/flow-snapshot-worker' }).request;
+    expect((await outcomeOf(applyUpgrade(r))).code).toBe(ExitCode.Interrupted);
+    const size = cluster.peekConfigMap(NS, 'peerdb-peerdb-upgrade')!.data[CHECKPOINT_KEY]!.length;
+    expect(size).toBeLessThan(256 * 1024);
+  }, 60_000);
+});

@@ -1,0 +1,163 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ClusterError, errorFromResponse } from '../../src/cluster/cluster-error.js';
+import { connectKube, type KubeCluster } from '../../src/cluster/kube-adapter.js';
+import { withRetry } from '../../src/cluster/retry.js';
+
+/** Status bodies as kube-apiserver v1.34 sends them. */
+const status = (code: number, reason: string, message: string, details?: unknown) => ({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code });
+
+type Handler = (req: IncomingMessage & { body: string }, res: ServerResponse) => void;
+let handlers: Handler[] = [];
+const seen: { method: string; url: string; contentType: string | undefined; body: string; at: number }[] = [];
+let server: ReturnType<typeof createServer>;
+let kubeconfig: string;
+
+function reply(code: number, body: unknown, headers: Record<string, string> = {}): Handler {
+  return (_req, res) => {
+    res.writeHead(code, { 'Content-Type': 'application/json', ...headers });
+    res.end(JSON.stringify(body));
+  };
+}
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      seen.push({ method: req.method!, url: req.url!, contentType: req.headers['content-type'], body, at: Date.now() });
+      const handler = handlers.shift() ?? reply(500, status(500, 'InternalError', 'no handler left'));
+      handler(Object.assign(req, { body }), res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  kubeconfig = join(mkdtempSync(join(tmpdir(), 'peerdb-upgrade-adapter-')), 'config');
+  writeFileSync(
+    kubeconfig,
+    `apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}\nusers:\n- name: u\n  user: {token: secret-token}\ncontexts:\n- name: t\n  context: {cluster: c, user: u, namespace: peerdb}\ncurrent-context: t\n`,
+  );
+});
+afterAll(() => server.close());
+beforeEach(() => {
+  handlers = [];
+  seen.length = 0;
+});
+
+function cluster(requestTimeoutMs = 2_000): KubeCluster {
+  return connectKube({ kubeconfig, env: {}, requestTimeoutMs });
+}
+
+async function caught(promise: Promise<unknown>): Promise<ClusterError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof ClusterError) return error;
+    throw error;
+  }
+  throw new Error('expected a ClusterError');
+}
+
+const deployment = {
+  kind: 'Deployment',
+  metadata: { name: 'flow-api', namespace: 'peerdb', uid: 'u1', generation: 2, resourceVersion: '41' },
+  spec: { replicas: 2, selector: { matchLabels: { app: 'flow-api' } }, template: { spec: { containers: [{ name: 'flow-api', image: 'ghcr.io/peerdb-io/flow-api:stable-v0.36.7', env: [{ name: 'A', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] }] } } },
+  status: { observedGeneration: 2, replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 2 },
+};
+
+describe('the Kubernetes adapter against real response shapes', () => {
+  it('reads a workload with the bearer token and maps it, env kept by reference', async () => {
+    handlers.push(reply(200, deployment));
+    const w = await cluster().getWorkload('peerdb', { kind: 'Deployment', name: 'flow-api' });
+    expect(w).toMatchObject({ kind: 'Deployment', name: 'flow-api', replicas: 2, statusReplicas: 2, selector: 'app=flow-api', containers: [{ name: 'flow-api', env: [{ name: 'A', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] }] });
+    expect(seen[0]).toMatchObject({ method: 'GET', url: '/apis/apps/v1/namespaces/peerdb/deployments/flow-api' });
+  });
+
+  it('answers undefined for 404 and never retries it', async () => {
+    handlers.push(reply(404, status(404, 'NotFound', 'deployments.apps "flow-api" not found', { name: 'flow-api', group: 'apps', kind: 'deployments' })));
+    expect(await cluster().getWorkload('peerdb', { kind: 'Deployment', name: 'flow-api' })).toBeUndefined();
+    expect(seen).toHaveLength(1);
+  });
+
+  it('patches one container with a strategic merge patch, and passes dryRun=All', async () => {
+    handlers.push(reply(200, deployment));
+    await cluster().patchWorkload('peerdb', { kind: 'StatefulSet', name: 'w' }, { image: { container: 'w', image: 'x:2' }, partition: 3 }, { dryRun: true });
+    expect(seen[0]!.method).toBe('PATCH');
+    expect(seen[0]!.url).toBe('/apis/apps/v1/namespaces/peerdb/statefulsets/w?dryRun=All');
+    expect(seen[0]!.contentType).toBe('application/strategic-merge-patch+json');
+    expect(JSON.parse(seen[0]!.body)).toEqual({ spec: { template: { spec: { containers: [{ name: 'w', image: 'x:2' }] } }, updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 3 } } } });
+  });
+
+  it('maps 403 to forbidden with the server message and a hint, without retrying', async () => {
+    handlers.push(reply(403, status(403, 'Forbidden', 'statefulsets.apps "w" is forbidden: User "system:serviceaccount:peerdb:upgrader" cannot patch resource "statefulsets" in API group "apps" in the namespace "peerdb"')));
+    const error = await caught(cluster().patchWorkload('peerdb', { kind: 'StatefulSet', name: 'w' }, { partition: 1 }));
+    expect(error.kind).toBe('forbidden');
+    expect(error.message).toBe('forbidden: statefulsets.apps "w" is forbidden: User "system:serviceaccount:peerdb:upgrader" cannot patch resource "statefulsets" in API group "apps" in the namespace "peerdb"');
+    expect(error.hint).toContain('peerdb-upgrade rbac');
+    expect(seen).toHaveLength(1);
+  });
+
+  it('tells AlreadyExists from a resourceVersion conflict', async () => {
+    handlers.push(reply(409, status(409, 'AlreadyExists', 'jobs.batch "j" already exists')));
+    expect((await caught(cluster().createJob('peerdb', { metadata: { name: 'j' } } as never))).kind).toBe('already-exists');
+    handlers.push(reply(409, status(409, 'Conflict', 'Operation cannot be fulfilled on configmaps "c": the object has been modified; please apply your changes to the latest version and try again')));
+    expect((await caught(cluster().writeConfigMap('peerdb', 'c', { data: {}, labels: {} }, '5'))).kind).toBe('conflict');
+    expect(JSON.parse(seen[1]!.body).metadata.resourceVersion).toBe('5');
+  });
+
+  it('maps 422 to invalid, naming the fields', async () => {
+    handlers.push(reply(422, status(422, 'Invalid', 'Job.batch "J" is invalid: metadata.name: Invalid value: "J"', { causes: [{ reason: 'FieldValueInvalid', message: 'Invalid value: "J": a lowercase RFC 1123 subdomain', field: 'metadata.name' }] })));
+    const error = await caught(cluster().createJob('peerdb', { metadata: { name: 'J' } } as never));
+    expect(error.kind).toBe('invalid');
+    expect(error.message).toBe('invalid: metadata.name: Invalid value: "J": a lowercase RFC 1123 subdomain');
+  });
+
+  it('retries 429 honouring Retry-After, and 5xx with backoff, then succeeds', async () => {
+    handlers.push(reply(200, deployment)); // a first answer: the adapter now trusts the server is there
+    const c = cluster();
+    await c.getWorkload('peerdb', { kind: 'Deployment', name: 'flow-api' });
+    handlers.push(reply(429, status(429, 'TooManyRequests', 'too many requests'), { 'Retry-After': '1' }), reply(503, status(503, 'ServiceUnavailable', 'etcd leader changed')), reply(500, status(500, 'InternalError', 'boom')), reply(200, deployment));
+    const w = await c.getWorkload('peerdb', { kind: 'Deployment', name: 'flow-api' });
+    expect(w?.name).toBe('flow-api');
+    expect(seen).toHaveLength(5);
+    expect(seen[2]!.at - seen[1]!.at).toBeGreaterThanOrEqual(900);
+  });
+
+  it('retries a dropped connection, but gives up on a server that never answered after two tries', async () => {
+    const drop: Handler = (req) => req.socket.destroy();
+    handlers.push(reply(200, deployment));
+    const c = cluster();
+    await c.getWorkload('peerdb', { kind: 'Deployment', name: 'flow-api' });
+    handlers.push(drop, drop, reply(200, deployment));
+    expect((await c.getWorkload('peerdb', { kind: 'Deployment', name: 'flow-api' }))?.name).toBe('flow-api');
+
+    seen.length = 0;
+    handlers.push(drop, drop, drop);
+    const error = await caught(cluster().getWorkload('peerdb', { kind: 'Deployment', name: 'flow-api' }));
+    expect(error.kind).toBe('network');
+    expect(seen).toHaveLength(2);
+  });
+
+  it('puts a timeout on every request', async () => {
+    handlers.push(() => undefined, () => undefined);
+    const started = Date.now();
+    const error = await caught(cluster(300).getWorkload('peerdb', { kind: 'Deployment', name: 'flow-api' }));
+    expect(error.kind).toBe('timeout');
+    expect(error.message).toContain('no answer from the API server');
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it('never retries what cannot get better', async () => {
+    let attempts = 0;
+    const error = await caught(withRetry(async () => {
+      attempts += 1;
+      throw errorFromResponse(422, status(422, 'Invalid', 'bad'), { method: 'POST', what: 'x' });
+    }));
+    expect(error.kind).toBe('invalid');
+    expect(attempts).toBe(1);
+  });
+});
