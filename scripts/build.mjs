@@ -16,6 +16,7 @@ await build({
   target: 'node20',
   sourcemap: 'linked',
   legalComments: 'none',
+  minify: true,
   logLevel: 'warning',
   define: { __PEERDB_UPGRADE_VERSION__: JSON.stringify(version) },
   // Bundled CommonJS dependencies call require() for Node built-ins.

@@ -1,4 +1,7 @@
-import { z } from 'zod';
+import type { z } from 'zod';
+// Named imports, not the `z` namespace: the bundle then carries only the parts of zod in use
+// (about a fifth of it), which is most of the CLI's start-up time.
+import { array, boolean, enum as zEnum, literal, looseObject, number, object, record, string, tuple } from 'zod';
 import { UserError } from '../errors.js';
 import { hashOf } from '../plan/hash.js';
 import type { Plan, Step } from '../plan/plan-types.js';
@@ -7,64 +10,64 @@ export const CHECKPOINT_FORMAT_VERSION = 1;
 export const CHECKPOINT_KEY = 'checkpoint.json';
 export const HISTORY_LIMIT = 10;
 
-const stepState = z.enum(['pending', 'running', 'done', 'failed']);
+const stepState = zEnum(['pending', 'running', 'done', 'failed']);
 export type StepState = z.infer<typeof stepState>;
 
-const runState = z.enum(['running', 'failed', 'interrupted', 'needs-person', 'done', 'aborted']);
+const runState = zEnum(['running', 'failed', 'interrupted', 'needs-person', 'done', 'aborted']);
 export type RunState = z.infer<typeof runState>;
 
 /** Short keys: a 1000-replica StatefulSet has 1000 step entries and the ConfigMap holds at most 1 MiB. */
-const stepRecord = z.object({
-  id: z.string(),
+const stepRecord = object({
+  id: string(),
   /** First 12 hex of the step's hash: a finished step must be unchanged to be skipped on resume. */
-  h: z.string(),
+  h: string(),
   s: stepState,
   /** Attempts made. */
-  a: z.number().int().min(0),
-  t0: z.string().optional(),
-  t1: z.string().optional(),
-  err: z.string().optional(),
+  a: number().int().min(0),
+  t0: string().optional(),
+  t1: string().optional(),
+  err: string().optional(),
 });
 export type StepRecord = z.infer<typeof stepRecord>;
 
-const historyEntry = z.object({
-  run: z.string(),
-  from: z.string().nullable(),
-  to: z.string(),
-  plan: z.string(),
-  started: z.string(),
-  finished: z.string(),
+const historyEntry = object({
+  run: string(),
+  from: string().nullable(),
+  to: string(),
+  plan: string(),
+  started: string(),
+  finished: string(),
   result: runState,
 });
 
-const checkpointSchema = z.object({
-  format_version: z.literal(CHECKPOINT_FORMAT_VERSION),
-  cluster: z.object({ name: z.string(), namespace: z.string() }),
-  run: z.object({
-    id: z.string(),
+const checkpointSchema = object({
+  format_version: literal(CHECKPOINT_FORMAT_VERSION),
+  cluster: object({ name: string(), namespace: string() }),
+  run: object({
+    id: string(),
     state: runState,
-    plan_hash: z.string(),
-    spec_hash: z.string(),
-    from: z.string().nullable(),
-    to: z.string(),
-    started_at: z.string(),
-    updated_at: z.string(),
-    host: z.string(),
-    holder: z.string(),
+    plan_hash: string(),
+    spec_hash: string(),
+    from: string().nullable(),
+    to: string(),
+    started_at: string(),
+    updated_at: string(),
+    host: string(),
+    holder: string(),
     /** The last error, for `status` and for the next run's refusal message. */
-    error: z.string().optional(),
+    error: string().optional(),
   }),
   /** What the plan started from (see snapshot.ts), so that --resume plans from the same point. */
-  initial: z.record(
-    z.string(),
-    z.object({
-      state: z.looseObject({ kind: z.enum(['Deployment', 'StatefulSet']), name: z.string() }),
-      containers: z.array(z.object({ name: z.string(), image: z.string() })),
-      pods: z.array(z.tuple([z.number(), z.string(), z.boolean()])),
+  initial: record(
+    string(),
+    object({
+      state: looseObject({ kind: zEnum(['Deployment', 'StatefulSet']), name: string() }),
+      containers: array(object({ name: string(), image: string() })),
+      pods: array(tuple([number(), string(), boolean()])),
     }),
   ),
-  steps: z.array(stepRecord),
-  history: z.array(historyEntry),
+  steps: array(stepRecord),
+  history: array(historyEntry),
 });
 export type Checkpoint = z.infer<typeof checkpointSchema>;
 export type HistoryEntry = z.infer<typeof historyEntry>;

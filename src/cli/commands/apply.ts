@@ -1,38 +1,7 @@
-import { readFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline/promises';
 import { Option, type Command } from 'commander';
-import { applyUpgrade, type ApplyOutcome } from '../../apply/apply-upgrade.js';
-import { systemClock } from '../../apply/clock.js';
-import type { ApplyEvent } from '../../apply/events.js';
-import { UserError } from '../../errors.js';
-import { ExitCode } from '../../exit-code.js';
-import { readSavedPlan, type SavedPlan } from '../../plan/saved-plan.js';
-import { renderMarkdown } from '../../plan/render-markdown.js';
-import { renderText } from '../../plan/render-text.js';
-import type { Plan } from '../../plan/plan-types.js';
-import { loadSpecFile, parseSpecText, resolveSpec, type LoadedSpec } from '../../spec/load-spec.js';
-import { ciOutput, type CiOutputMode } from '../ci-output.js';
-import { connect, printTarget } from '../connect.js';
-import { durationArgument, type GlobalOptions } from '../global-options.js';
-import { colourLevel, makeStyle, type CliIO } from '../io.js';
+import { durationArgument } from '../global-options.js';
 import type { CommandContext } from '../main.js';
-import { jsonProgress } from '../progress/json-progress.js';
-import { ListrProgress } from '../progress/listr-progress.js';
-import { PlainProgress } from '../progress/plain-progress.js';
-import { withSignals } from '../signals.js';
-
-interface ApplyFlags {
-  file?: string;
-  plan?: string;
-  yes?: boolean;
-  resume?: boolean;
-  restart?: boolean;
-  dryRun?: 'server';
-  timeout?: number;
-  lockTimeout: number;
-  output: 'text' | 'json';
-  allowDowngrade?: boolean;
-}
+import type { ApplyFlags } from './apply-action.js';
 
 export function registerApply(program: Command, context: CommandContext): void {
   program
@@ -49,109 +18,7 @@ export function registerApply(program: Command, context: CommandContext): void {
     .addOption(new Option('-o, --output <format>', 'progress format').choices(['text', 'json']).default('text'))
     .option('--allow-downgrade', 'allow a downgrade (catalog migrations are forward-only: restore the catalog first)')
     .action(async (flags: ApplyFlags, command: Command) => {
-      const globals = command.optsWithGlobals<GlobalOptions & { ciOutput?: CiOutputMode }>();
-      const { io } = context;
-      if (flags.resume && flags.restart) throw new UserError('--resume and --restart contradict each other: choose one');
-      if (flags.plan && (flags.resume || flags.restart)) throw new UserError('--plan applies a fresh saved plan; --resume/--restart go with -f');
-      if (!flags.file === !flags.plan) throw new UserError('name the spec with -f FILE, or a saved plan with --plan FILE (one of them)');
-
-      const { loaded, saved } = await loadInput(flags);
-      const cluster = await connect(globals, io);
-      const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace, fallbackNamespace: cluster.target.namespace });
-      const errStyle = makeStyle(colourLevel(io, io.stderr, globals.color));
-      printTarget(cluster, spec.namespace, io, errStyle);
-
-      const ci = ciOutput(io.env, globals.ciOutput);
-      const interactive = flags.output === 'text' && Boolean(io.stdout.isTTY) && !io.env.CI && io.env.TERM !== 'dumb' && ci.format === 'none';
-      const specFile = flags.file ?? saved!.spec.file;
-      let listr: ListrProgress | undefined;
-      const plain = flags.output === 'json' || interactive ? undefined : new PlainProgress(io.stdout, ci);
-      const json = flags.output === 'json' ? jsonProgress(io.stdout) : undefined;
-      const emit = (event: ApplyEvent) => {
-        if (json) json(event);
-        else if (listr) listr.handle(event);
-        else plain?.handle(event);
-        if (listr && (event.type === 'warning' || event.type === 'info')) io.stderr.write(`${event.type === 'warning' ? 'warning: ' : ''}${event.message}\n`);
-      };
-
-      const outcome = await withSignals(io, async (signal) => {
-        try {
-          return await applyUpgrade({
-            cluster,
-            loaded,
-            spec,
-            mode: flags.resume ? 'resume' : flags.restart ? 'restart' : 'fresh',
-            savedPlan: saved,
-            allowDowngrade: flags.allowDowngrade ?? saved?.options.allow_downgrade ?? false,
-            lockTimeoutMs: flags.lockTimeout,
-            runTimeoutMs: flags.timeout,
-            dryRun: flags.dryRun === 'server',
-            clock: systemClock,
-            signal,
-            emit,
-            specFile,
-            confirm: async (plan, resumed) => {
-              const ok = flags.yes || (await confirm(io, plan, resumed, cluster.target.context, spec.namespace, globals.color));
-              if (ok && interactive) listr = new ListrProgress(plan);
-              return ok;
-            },
-          });
-        } finally {
-          plain?.close();
-          await listr?.close();
-        }
-      });
-      context.setExitCode(await report(outcome, io, ci, flags));
+      const { applyAction } = await import('./apply-action.js');
+      await applyAction(flags, command, context);
     });
 }
-
-async function loadInput(flags: ApplyFlags): Promise<{ loaded: LoadedSpec; saved: SavedPlan | undefined }> {
-  if (flags.file) return { loaded: await loadSpecFile(flags.file), saved: undefined };
-  let text: string;
-  try {
-    text = await readFile(flags.plan!, 'utf8');
-  } catch (error) {
-    throw new UserError(`--plan ${flags.plan}: cannot read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  const saved = readSavedPlan(flags.plan!, text);
-  return { loaded: parseSpecText(saved.spec.file, saved.spec.text), saved };
-}
-
-async function confirm(io: CliIO, plan: Plan, resumed: boolean, context: string, namespace: string, colour: boolean): Promise<boolean> {
-  if (!io.stdinIsTTY || !io.stdout.isTTY) {
-    throw new UserError('refusing to apply without confirmation: there is no terminal to ask on', { hint: 'review the plan (`peerdb-upgrade plan`), then pass --yes' });
-  }
-  io.stdout.write(renderText(plan, makeStyle(colourLevel(io, io.stdout, colour))));
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
-  try {
-    const answer = await rl.question(`\n${resumed ? 'Resume' : 'Apply'} this plan in context ${context}, namespace ${namespace}? Only "yes" is accepted: `);
-    return answer.trim() === 'yes';
-  } finally {
-    rl.close();
-  }
-}
-
-async function report(outcome: ApplyOutcome, io: CliIO, ci: ReturnType<typeof ciOutput>, flags: ApplyFlags): Promise<ExitCode> {
-  const say = (text: string) => (flags.output === 'json' ? io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), type: 'outcome', outcome: outcome.kind, text })}\n`) : io.stdout.write(`${text}\n`));
-  switch (outcome.kind) {
-    case 'nothing-to-do':
-      say(`Nothing to do: ${outcome.plan.cluster.namespace}/${outcome.plan.cluster.name} already runs ${outcome.plan.to}.`);
-      return ExitCode.Success;
-    case 'not-confirmed':
-      say('Not applied: the answer was not "yes". Nothing was changed.');
-      return ExitCode.Error;
-    case 'dry-run': {
-      const refused = outcome.results.filter((r) => !r.ok);
-      for (const r of outcome.results) say(`${r.ok ? 'ok     ' : 'REFUSED'} ${r.step.id}: ${r.message}`);
-      say(refused.length === 0 ? `Server dry run: the API server accepts all ${outcome.results.length} steps. Nothing was changed.` : `Server dry run: ${refused.length} of ${outcome.results.length} steps would be refused. Nothing was changed.`);
-      for (const r of refused) io.stdout.write(ci.errorAnnotation(`${r.step.id}: ${r.message}`));
-      return refused.length === 0 ? ExitCode.Success : ExitCode.Error;
-    }
-    case 'done': {
-      say(`Upgrade of ${outcome.plan.cluster.namespace}/${outcome.plan.cluster.name} to ${outcome.plan.to} complete (run ${outcome.runId}${outcome.resumed ? ', resumed' : ''}).`);
-      await ci.appendStepSummary(renderMarkdown(outcome.plan, { title: 'peerdb-upgrade applied' }));
-      return ExitCode.Success;
-    }
-  }
-}
-

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { systemClock } from '../../apply/clock.js';
-import { runMaintenance } from '../../apply/run-maintenance.js';
 import { ExitCode } from '../../exit-code.js';
 import { loadSpecFile, resolveSpec } from '../../spec/load-spec.js';
 import { ciOutput, type CiOutputMode } from '../ci-output.js';
@@ -8,8 +6,6 @@ import { connect, printTarget } from '../connect.js';
 import { durationArgument, type GlobalOptions } from '../global-options.js';
 import { colourLevel, makeStyle } from '../io.js';
 import type { CommandContext } from '../main.js';
-import { PlainProgress } from '../progress/plain-progress.js';
-import { withSignals } from '../signals.js';
 
 export function registerMaintenance(program: Command, context: CommandContext): void {
   const maintenance = program.command('maintenance').description("PeerDB's maintenance mode by hand (pauses or resumes mirrors)");
@@ -20,6 +16,13 @@ export function registerMaintenance(program: Command, context: CommandContext): 
       .requiredOption('-f, --file <spec>', 'cluster spec file (YAML)')
       .option('--lock-timeout <duration>', 'wait this long for another run to release the lock', durationArgument('--lock-timeout'), 0)
       .action(async (flags: { file: string; lockTimeout: number }, command: Command) => {
+        // Loaded only when it runs: the executor's code is not needed by other commands' start-up.
+        const [{ systemClock }, { runMaintenance }, { PlainProgress }, { withSignals }] = await Promise.all([
+          import('../../apply/clock.js'),
+          import('../../apply/run-maintenance.js'),
+          import('../progress/plain-progress.js'),
+          import('../signals.js'),
+        ]);
         const globals = command.optsWithGlobals<GlobalOptions & { ciOutput?: CiOutputMode }>();
         const { io } = context;
         const loaded = await loadSpecFile(flags.file);

@@ -1,0 +1,77 @@
+// Start-up benchmark: whole-process wall time of `plan --offline` and the time a live command
+// takes to send its first request, each against `node -e 0`. Prints medians; never asserts.
+//   node scripts/bench-startup.mjs [runs]
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const runs = Number(process.argv[2] ?? 15);
+const node = process.execPath;
+const cli = new URL('../bin/peerdb-upgrade.js', import.meta.url).pathname;
+const spec = new URL('../plans/helm-default.yaml', import.meta.url).pathname;
+
+function timeProcess(args, env = process.env) {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(node, args, { stdio: 'ignore', env });
+    child.on('error', reject);
+    child.on('exit', () => resolve(Number(process.hrtime.bigint() - started) / 1e6));
+  });
+}
+
+/** Spawn a live command against a loopback server and time until its first connection arrives. */
+async function timeFirstRequest(kubeconfig) {
+  return new Promise((resolve, reject) => {
+    let started;
+    const guard = setTimeout(() => {
+      child?.kill('SIGKILL');
+      server.close();
+      reject(new Error('the live command sent no request within 15 s'));
+    }, 15_000);
+    const server = createServer((socket) => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      clearTimeout(guard);
+      socket.destroy();
+      child.kill('SIGKILL');
+      server.close();
+      resolve(ms);
+    });
+    let child;
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      writeFileSync(kubeconfig, kubeconfigText(port));
+      started = process.hrtime.bigint();
+      child = spawn(node, [cli, 'plan', '-f', spec, '--kubeconfig', kubeconfig], { stdio: ['ignore', 'ignore', process.env.BENCH_DEBUG ? 'inherit' : 'ignore'] });
+      child.on('error', reject);
+    });
+  });
+}
+
+function kubeconfigText(port) {
+  return `apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: bench\n  context: {cluster: c, user: u, namespace: peerdb}\ncurrent-context: bench\n`;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+
+const dir = mkdtempSync(join(tmpdir(), 'peerdb-upgrade-bench-'));
+const kubeconfig = join(dir, 'kubeconfig');
+const results = { baseline: [], offline: [], live: [] };
+for (let i = 0; i < runs; i++) {
+  results.baseline.push(await timeProcess(['-e', '0']));
+  results.offline.push(await timeProcess([cli, 'plan', '-f', spec, '--offline', '--from', 'v0.36.7']));
+  results.live.push(await timeFirstRequest(kubeconfig));
+}
+const base = median(results.baseline);
+const row = (name, xs, target) => {
+  const m = median(xs);
+  console.log(`${name.padEnd(40)} ${m.toFixed(0).padStart(6)} ms  ${(m / base).toFixed(2)}× node -e 0${target ? `  (target ≤ ${target}×)` : ''}`);
+};
+console.log(`start-up, medians of ${runs} runs, Node ${process.version}`);
+row('node -e 0', results.baseline);
+row('plan --offline (whole process)', results.offline, 1.5);
+row('live plan: spawn → first request', results.live, 2.5);
