@@ -18,6 +18,9 @@ await build({
   legalComments: 'none',
   minify: true,
   logLevel: 'warning',
+  // The Kubernetes client's URL code requires Node's deprecated built-in punycode, and Node 21+
+  // prints a deprecation warning for it on every live command; bundle the userland package instead.
+  alias: { punycode: 'punycode/' },
   define: { __PEERDB_UPGRADE_VERSION__: JSON.stringify(version) },
   // Bundled CommonJS dependencies call require() for Node built-ins.
   banner: {

@@ -90,7 +90,7 @@ describe('peerdb-upgrade CLI (subprocess)', () => {
     const result = run(args);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(message);
-    expect(result.stderr.trim().split('\n').length).toBeLessThanOrEqual(3);
+    expect(result.stderr.trim().split('\n').length, result.stderr).toBeLessThanOrEqual(3);
     noStack(result.stderr);
   });
 
