@@ -65,13 +65,12 @@ describe('the lock', () => {
     expect(done.events.at(-1)).toMatchObject({ type: 'outcome', outcome: 'done' });
   });
 
-  // BUG (reported): applyUpgrade refuses an unfinished checkpoint before it looks at the lock, so a
-  // second `apply` while a run is live exits 1 with "an unfinished run … stopped at step
-  // maintenance-start … continue it: --resume" -- wrong code, and advice that would be harmful.
-  it.fails('a second apply while a run is in progress exits 3 naming the running one', async () => {
+  // Regression: the unfinished checkpoint of the live run used to be reported first (exit 1,
+  // "continue it: --resume"), advice that would start a second executor.
+  it('a second apply while a run is in progress exits 3 naming the running one', async () => {
     const kubeconfig = cp.kubeconfig;
     const ns = await createNamespace(kubeconfig);
-    await installPeerDB(kubeconfig, { namespace: ns, version: FROM, env: { 'flow-worker': [{ name: 'SIM_RUN_DURATION', value: '3s' }] } });
+    await installPeerDB(kubeconfig, { namespace: ns, version: FROM, env: { 'flow-worker': [{ name: 'SIM_RUN_DURATION', value: '2s' }] } });
     const spec = helmDefaultSpec(ns);
     const first = startCli(['apply', '-f', spec, '--yes', '-o', 'json'], { kubeconfig });
     await first.waitForEvent(stepProgress('maintenance-start', /\b1 active\b/));
@@ -84,14 +83,12 @@ describe('the lock', () => {
     expect(second.stderr).toContain(runId);
   });
 
-  // BUG (reported): a resumed run reuses the run id, and UpgradeLock.acquire takes over any Lease
-  // whose holder has the same run id -- even a live one. `apply --resume` while the run is still
-  // going runs a second executor in parallel; the first dies with "internal error: the lock was
-  // taken by another run" and the checkpoint can end up "running" after a finished upgrade.
-  it.fails('apply --resume while the run is still alive does not take its lock over', async () => {
+  // Regression: a resumed run reuses the run id, and the lock used to be taken over from any holder
+  // of that run id -- even a live one -- running two executors at once.
+  it('apply --resume while the run is still alive does not take its lock over', async () => {
     const kubeconfig = cp.kubeconfig;
     const ns = await createNamespace(kubeconfig);
-    await installPeerDB(kubeconfig, { namespace: ns, version: FROM, env: { 'flow-worker': [{ name: 'SIM_RUN_DURATION', value: '3s' }] } });
+    await installPeerDB(kubeconfig, { namespace: ns, version: FROM, env: { 'flow-worker': [{ name: 'SIM_RUN_DURATION', value: '2s' }] } });
     const spec = helmDefaultSpec(ns);
     const first = startCli(['apply', '-f', spec, '--yes', '-o', 'json'], { kubeconfig });
     await first.waitForEvent(stepProgress('maintenance-start', /\b1 active\b/));
