@@ -47,7 +47,7 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
     const record = checkpoint.steps.find((r) => r.id === step.id);
     if (!record) throw new Error(`checkpoint has no record for step ${step.id}`);
     if (record.s === 'done') {
-      emit({ type: 'step-skip', step, index, reason: 'done in an earlier attempt', at: clock.now() });
+      emit({ type: 'step-skip', step, index, reason: step.kind === 'preflight' ? 'checked before the lock was taken' : 'done in an earlier attempt', at: clock.now() });
       continue;
     }
     if (input.signal.aborted) await stopInterrupted(input, save, record);
