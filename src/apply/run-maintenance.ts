@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ClusterPort } from '../cluster/port.js';
 import { UserError } from '../errors.js';
 import { maintenanceStep } from '../plan/compute-plan.js';
+import { hashOf } from '../plan/hash.js';
 import { observeCluster } from '../plan/observe.js';
 import { parseImageRef } from '../plan/image-ref.js';
 import { versionFromTag } from '../plan/version.js';
@@ -46,12 +47,12 @@ export async function runMaintenance(request: MaintenanceRequest): Promise<{ ver
   const step = { ...maintenanceStep(spec, observed, mode, version.tag), id: `maintenance-${mode}` };
 
   const runId = `maintenance-${mode}-${new Date(clock.now()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(2).toString('hex')}`;
-  const lock = new UpgradeLock(cluster, spec, lockOwner(runId, `maintenance-${mode}`), clock, (message) => emit({ type: 'warning', message, at: clock.now() }));
+  const lock = new UpgradeLock(cluster, spec, lockOwner(runId, hashOf(step)), clock, (message) => emit({ type: 'warning', message, at: clock.now() }));
   await lock.acquire(request.lockTimeoutMs, request.signal);
   try {
     lock.startRenewing();
     const startedAt = clock.now();
-    const plan: Plan = { cluster: { name: spec.name, namespace: spec.namespace }, mode: 'live', from: version.tag, to: version.tag, componentVersions: {}, hash: runId, steps: [step], warnings: [], notices: [], summary: { steps: 1, jobs: 1, components: 0, podRestarts: 0 } };
+    const plan: Plan = { cluster: { name: spec.name, namespace: spec.namespace }, mode: 'live', from: version.tag, to: version.tag, componentVersions: {}, hash: hashOf(step), steps: [step], warnings: [], notices: [], summary: { steps: 1, jobs: 1, components: 0, podRestarts: 0 } };
     emit({ type: 'step-start', step, index: 0, attempt: 1, at: startedAt });
     try {
       const message = await runJobStep({ cluster, spec, plan, step, runId, clock, signal: request.signal, emit, startedAt, runDeadline: undefined });

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { applyUpgrade, type ApplyRequest } from '../../src/apply/apply-upgrade.js';
+import { runMaintenance } from '../../src/apply/run-maintenance.js';
+import { mirrorsPaused } from '../../src/apply/checkpoint.js';
 import { CHECKPOINT_KEY, parseCheckpoint, type Checkpoint } from '../../src/apply/checkpoint.js';
 import type { ApplyEvent } from '../../src/apply/events.js';
 import { ExitCode } from '../../src/exit-code.js';
@@ -221,6 +223,23 @@ describe('apply against an in-memory cluster', () => {
     expect(result.message).toContain('peerdb-upgrade apply -f helm-default.yaml --resume');
     expect(result.message).toContain('peerdb-upgrade maintenance end -f helm-default.yaml');
     expect(checkpointOf(cluster).run.state).toBe('needs-person');
+  });
+
+  it('maintenance end after such a failure resumes the mirrors on the running version and closes the run', async () => {
+    const text = HELM_TEXT.replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n    - name: smoke\n      image: busybox:fail\n');
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    const { request: r } = request(cluster, { text });
+    expect((await outcomeOf(applyUpgrade(r))).code).toBe(ExitCode.NeedsPerson);
+    expect(mirrorsPaused(checkpointOf(cluster))).toBe(true);
+    const result = await runMaintenance({ cluster, spec: r.spec, mode: 'end', lockTimeoutMs: 0, clock: cluster.clock, signal: new AbortController().signal, emit: () => undefined, specFile: 'helm-default.yaml' });
+    expect(result.version).toBe(FROM);
+    expect(result.job).toMatch(/^peerdb-maintenance-end-v0-36-7-[0-9a-f]{6}$/);
+    expect(cluster.peekJob(NS, result.job)?.conditions.some((c) => c.type === 'Complete' && c.status === 'True')).toBe(true);
+    const closed = checkpointOf(cluster);
+    expect(closed.run.state).toBe('aborted');
+    expect(mirrorsPaused(closed)).toBe(false);
+    expect(closed.history.at(-1)).toMatchObject({ run: closed.run.id, result: 'aborted' });
+    expect(cluster.peekLease(NS, 'peerdb-peerdb-upgrade')).toBeUndefined();
   });
 
   it('a failing Job without maintenance exits 4', async () => {
