@@ -8,6 +8,9 @@ import type { ApplyEvent } from '../../src/apply/events.js';
 import { ExitCode } from '../../src/exit-code.js';
 import { UserError } from '../../src/errors.js';
 import { parseSpecText, resolveSpec, type LoadedSpec } from '../../src/spec/load-spec.js';
+import { computePlan } from '../../src/plan/compute-plan.js';
+import { observeCluster, observedFingerprint } from '../../src/plan/observe.js';
+import { readSavedPlan, savePlan } from '../../src/plan/saved-plan.js';
 import { fault, MemoryCluster } from './fakes/memory-cluster.js';
 
 const NS = 'peerdb';
@@ -280,6 +283,33 @@ describe('apply against an in-memory cluster', () => {
     expect(resumed.code, resumed.message).toBe(0);
     await expectUpgraded(cluster);
     expect(Object.keys(cluster.created('Job')).filter((n) => n.includes('smoke'))).toHaveLength(2);
+  });
+
+  it('applies a saved plan exactly, and refuses it with what differs once the cluster moved on', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    const loaded = load();
+    const spec = resolveSpec(loaded.document);
+    const observed = await observeCluster(spec, cluster, async () => undefined);
+    const plan = computePlan(spec, observed);
+    const file = savePlan({ plan, spec: loaded, allowDowngrade: false, observedFingerprint: observedFingerprint(observed), toolVersion: 'test', now: new Date(0) });
+    const saved = readSavedPlan('plan.json', file);
+
+    // Someone upgrades flow-api by hand after the plan was reviewed.
+    await cluster.patchWorkload(NS, { kind: 'Deployment', name: 'flow-api' }, { image: { container: 'flow-api', image: img('flow-api', TO) } });
+    cluster.settle();
+    const stale = await outcomeOf(applyUpgrade(request(cluster, { savedPlan: saved }).request));
+    expect(stale.code).toBe(ExitCode.Error);
+    expect(stale.message).toContain('the cluster changed since the plan was made');
+    expect(stale.message).toContain('- deployment-rollout/flow-api: no longer needed');
+    expect(cluster.created('Job')).toEqual({});
+
+    const fresh = new MemoryCluster().seedHelm(NS, FROM);
+    let asked = false;
+    const outcome = (await applyUpgrade(request(fresh, { savedPlan: saved, confirm: async () => (asked = true) }).request)) as { kind: string; plan: { hash: string } };
+    expect(outcome.kind).toBe('done');
+    expect(outcome.plan.hash).toBe(plan.hash);
+    expect(asked).toBe(false);
+    await expectUpgraded(fresh);
   });
 
   it('a server dry run changes nothing, not even the checkpoint or the lock', async () => {
