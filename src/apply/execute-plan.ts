@@ -83,10 +83,11 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
       record.t1 = new Date(clock.now()).toISOString();
       const paused = mirrorsPaused(checkpoint) || maintenanceAttempted(checkpoint);
       checkpoint.run.state = paused ? 'needs-person' : 'failed';
+      const certain = mirrorsPaused(checkpoint);
       checkpoint.run.error = `${step.id}: ${record.err}`;
       await saveQuietly(save, emit, clock);
       emit({ type: 'step-failed', step, index, error: reason, detail, at: clock.now() });
-      throw failure(input.specFile, step, reason, detail, paused);
+      throw failure(input.specFile, step, reason, detail, paused, certain);
     }
     record.s = 'done';
     record.t1 = new Date(clock.now()).toISOString();
@@ -137,9 +138,13 @@ async function stopInterrupted(input: ExecuteInput, save: () => Promise<void>, r
   if (record.s === 'running') record.s = 'pending';
   input.checkpoint.run.state = 'interrupted';
   await saveQuietly(save, input.emit, input.clock);
-  const paused = mirrorsPaused(input.checkpoint) || maintenanceAttempted(input.checkpoint);
+  const note = mirrorsPaused(input.checkpoint)
+    ? '. MIRRORS ARE PAUSED (maintenance mode is on)'
+    : maintenanceAttempted(input.checkpoint)
+      ? '. Mirrors may be paused: the maintenance-start Job was running and goes on in the cluster'
+      : '';
   throw new InterruptedError(
-    `interrupted at step ${record.id}; the checkpoint is saved${paused ? '. MIRRORS ARE PAUSED (maintenance mode is on)' : ''}`,
+    `interrupted at step ${record.id}; the checkpoint is saved${note}`,
     `continue with: peerdb-upgrade apply -f ${input.specFile} --resume`,
   );
 }
@@ -153,12 +158,14 @@ async function saveQuietly(save: () => Promise<void>, emit: EmitEvent, clock: Cl
   }
 }
 
-function failure(specFile: string, step: Step, reason: string, detail: string | undefined, paused: boolean): RunFailedError {
+function failure(specFile: string, step: Step, reason: string, detail: string | undefined, paused: boolean, certain: boolean): RunFailedError {
   const lines = [`step ${step.id} failed: ${reason}`];
   if (detail) lines.push(detail);
   if (paused) {
     lines.push(
-      'MIRRORS ARE PAUSED: maintenance mode was started and has not ended. Two ways out:',
+      certain
+        ? 'MIRRORS ARE PAUSED: maintenance mode was started and has not ended. Two ways out:'
+        : 'MIRRORS MAY BE PAUSED: maintenance-start ran but did not finish, so maintenance mode may be on. Two ways out:',
       `  1. fix the cause, then continue the upgrade:  peerdb-upgrade apply -f ${specFile} --resume`,
       `  2. or end maintenance on the versions now running (resumes the mirrors):  peerdb-upgrade maintenance end -f ${specFile}`,
     );
