@@ -322,6 +322,16 @@ describe('apply against an in-memory cluster', () => {
     expect(cluster.peekConfigMap(NS, 'peerdb-peerdb-upgrade')).toBeUndefined();
   });
 
+  it('a server dry run reports what the API server would refuse', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    cluster.inject((call) => (call.method === 'createJob' && (call.args[1] as { metadata: { name: string } }).metadata.name.includes('catalog') ? fault('forbidden', 'forbidden: exceeded quota: jobs, requested: count/jobs.batch=1, used: 2, limited: 2') : undefined), { times: 5 });
+    const outcome = (await applyUpgrade(request(cluster, { dryRun: true }).request)) as { kind: string; results: { ok: boolean; step: { id: string }; message: string }[] };
+    const refused = outcome.results.filter((r) => !r.ok);
+    expect(refused.map((r) => r.step.id)).toEqual(['init-job/catalog-migrations']);
+    expect(refused[0]!.message).toContain('exceeded quota');
+    expect(cluster.created('Job')).toEqual({});
+  });
+
   it('refuses in preflight, with nothing changed, when a permission is missing', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM).deny('patch', 'statefulsets', { group: 'apps' });
     const before = cluster.resourceVersion;

@@ -29,6 +29,7 @@ interface PlanFlags {
   detailedExitcode?: boolean;
   allowDowngrade?: boolean;
   base?: string;
+  dryRun?: 'server';
 }
 
 export function registerPlan(program: Command, context: CommandContext): void {
@@ -42,6 +43,7 @@ export function registerPlan(program: Command, context: CommandContext): void {
     .addOption(outputOption())
     .option('--out <file>', 'also save the plan, for `apply --plan FILE`')
     .option('--detailed-exitcode', 'exit 0 when there is nothing to do, 2 when there are changes')
+    .addOption(new Option('--dry-run <mode>', 'also send every change the plan makes with dryRun=All and report what the API server refuses').choices(['server']))
     .addOption(new Option('--allow-downgrade', 'plan a downgrade (catalog migrations are forward-only: restore the catalog first)'))
     .action(async (flags: PlanFlags, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions & { ciOutput?: CiOutputMode }>();
@@ -53,11 +55,13 @@ export function registerPlan(program: Command, context: CommandContext): void {
         }
       }
       if (flags.from !== undefined && !flags.offline) throw new UserError('--from goes with --offline (a live plan reads the versions from the cluster)');
+      if (flags.dryRun && (flags.offline || flags.base !== undefined)) throw new UserError('--dry-run=server needs the cluster: it does not go with --offline or --base');
       const loaded = await loadSpecFile(flags.file);
 
       let plan: Plan;
       let basePlan: BasePlan | undefined;
       let fingerprint: string | undefined;
+      let refusals: (() => Promise<string[]>) | undefined;
       if (flags.base !== undefined) {
         const base = resolveSpec((await loadSpecFile(flags.base)).document, { namespaceFlag: globals.namespace });
         const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace });
@@ -73,6 +77,14 @@ export function registerPlan(program: Command, context: CommandContext): void {
         const observed = await observeCluster(spec, cluster, (s) => readUnfinishedRun(cluster, s));
         plan = computePlan(spec, observed, { allowDowngrade: flags.allowDowngrade });
         fingerprint = observedFingerprint(observed);
+        if (flags.dryRun === 'server') {
+          const livePlan = plan;
+          refusals = async () => {
+            const { serverDryRun } = await import('../../apply/dry-run.js');
+            const results = await serverDryRun(cluster, spec, livePlan);
+            return results.filter((r) => !r.ok).map((r) => `${r.step.id}: ${r.message}`);
+          };
+        }
       }
 
       const style = makeStyle(colourLevel(io, io.stdout, globals.color));
@@ -97,6 +109,12 @@ export function registerPlan(program: Command, context: CommandContext): void {
           throw new UserError(`--out ${flags.out}: cannot write (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
         }
         io.stderr.write(`saved plan ${plan.hash.slice(0, 12)} to ${flags.out}\n`);
+      }
+      if (refusals) {
+        const refused = await refusals();
+        io.stderr.write(refused.length === 0 ? `server dry run: the API server accepts every change of the plan\n` : `server dry run: ${refused.length} change${refused.length === 1 ? '' : 's'} would be refused:\n${refused.map((r) => `  ${r}`).join('\n')}\n`);
+        for (const r of refused) io.stderr.write(ci.errorAnnotation(r, { title: 'peerdb-upgrade: server dry run' }));
+        if (refused.length > 0) throw new UserError(`the API server would refuse ${refused.length} of the plan's changes (see above); nothing was changed`);
       }
       context.setExitCode(flags.detailedExitcode && plan.steps.length > 0 ? ExitCode.ChangesPending : ExitCode.Success);
     });
