@@ -10,9 +10,9 @@ import { readSavedPlan, type SavedPlan } from '../../plan/saved-plan.js';
 import { renderMarkdown } from '../../plan/render-markdown.js';
 import { renderText } from '../../plan/render-text.js';
 import type { Plan } from '../../plan/plan-types.js';
-import { loadSpecFile, parseSpecText, resolveSpec, type LoadedSpec } from '../../spec/load-spec.js';
+import { loadSpecFile, parseSpecText, type LoadedSpec } from '../../spec/load-spec.js';
 import { ciOutput, type CiOutputMode } from '../ci-output.js';
-import { connect, printTarget } from '../connect.js';
+import { openSpecOnCluster } from '../connect.js';
 import type { GlobalOptions } from '../global-options.js';
 import { colourLevel, makeStyle, type CliIO } from '../io.js';
 import type { CommandContext } from '../main.js';
@@ -43,10 +43,7 @@ export async function applyAction(flags: ApplyFlags, command: Command, context: 
   if (!flags.file === !flags.plan) throw new UserError('name the spec with -f FILE, or a saved plan with --plan FILE (one of them)');
 
   const { loaded, saved } = await loadInput(flags);
-  const cluster = await connect(globals, io);
-  const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace, fallbackNamespace: cluster.target.namespace });
-  const errStyle = makeStyle(colourLevel(io, io.stderr, globals.color));
-  printTarget(cluster, spec.namespace, io, errStyle);
+  const { cluster, spec } = await openSpecOnCluster(loaded, globals, io);
 
   const ci = ciOutput(io.env, globals.ciOutput);
   const interactive = flags.output === 'text' && Boolean(io.stdout.isTTY) && !io.env.CI && io.env.TERM !== 'dumb' && ci.format === 'none';

@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-code.js';
-import { loadSpecFile, resolveSpec } from '../../spec/load-spec.js';
+import { loadSpecFile } from '../../spec/load-spec.js';
 import { ciOutput, type CiOutputMode } from '../ci-output.js';
-import { connect, printTarget } from '../connect.js';
+import { openSpecOnCluster } from '../connect.js';
 import { durationArgument, type GlobalOptions } from '../global-options.js';
-import { colourLevel, makeStyle } from '../io.js';
 import type { CommandContext } from '../main.js';
 
 export function registerMaintenance(program: Command, context: CommandContext): void {
@@ -25,10 +24,7 @@ export function registerMaintenance(program: Command, context: CommandContext): 
         ]);
         const globals = command.optsWithGlobals<GlobalOptions & { ciOutput?: CiOutputMode }>();
         const { io } = context;
-        const loaded = await loadSpecFile(flags.file);
-        const cluster = await connect(globals, io);
-        const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace, fallbackNamespace: cluster.target.namespace });
-        printTarget(cluster, spec.namespace, io, makeStyle(colourLevel(io, io.stderr, globals.color)));
+        const { cluster, spec } = await openSpecOnCluster(await loadSpecFile(flags.file), globals, io);
         const progress = new PlainProgress(io.stdout, ciOutput(io.env, globals.ciOutput));
         try {
           const result = await withSignals(io, (signal) =>

@@ -14,7 +14,7 @@ import { savePlan } from '../../plan/saved-plan.js';
 import type { Plan } from '../../plan/plan-types.js';
 import { loadSpecFile, resolveSpec } from '../../spec/load-spec.js';
 import { ciOutput, groupAfterHead, type CiOutputMode } from '../ci-output.js';
-import { connect, printTarget } from '../connect.js';
+import { openSpecOnCluster } from '../connect.js';
 import { outputOption, type GlobalOptions } from '../global-options.js';
 import { colourLevel, makeStyle } from '../io.js';
 import type { CommandContext } from '../main.js';
@@ -71,9 +71,7 @@ export function registerPlan(program: Command, context: CommandContext): void {
         const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace });
         plan = computePlan(spec, undefined, { from: flags.from, allowDowngrade: flags.allowDowngrade });
       } else {
-        const cluster = await connect(globals, io);
-        const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace, fallbackNamespace: cluster.target.namespace });
-        printTarget(cluster, spec.namespace, io, makeStyle(colourLevel(io, io.stderr, globals.color)));
+        const { cluster, spec } = await openSpecOnCluster(loaded, globals, io);
         const observed = await observeCluster(spec, cluster, (s) => readUnfinishedRun(cluster, s));
         plan = computePlan(spec, observed, { allowDowngrade: flags.allowDowngrade });
         fingerprint = observedFingerprint(observed);

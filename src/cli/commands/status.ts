@@ -3,11 +3,10 @@ import { firstUnfinishedStep, mirrorsPaused, type Checkpoint } from '../../apply
 import { readCheckpoint } from '../../apply/checkpoint-store.js';
 import { describeLease, isExpired, runIdOf } from '../../apply/lock.js';
 import { ExitCode } from '../../exit-code.js';
-import { loadSpecFile, resolveSpec } from '../../spec/load-spec.js';
+import { loadSpecFile } from '../../spec/load-spec.js';
 import type { LeaseState } from '../../cluster/port.js';
-import { connect, printTarget } from '../connect.js';
+import { openSpecOnCluster } from '../connect.js';
 import type { GlobalOptions } from '../global-options.js';
-import { colourLevel, makeStyle } from '../io.js';
 import type { CommandContext } from '../main.js';
 
 export function registerStatus(program: Command, context: CommandContext): void {
@@ -19,10 +18,7 @@ export function registerStatus(program: Command, context: CommandContext): void 
     .action(async (flags: { file: string; output: 'text' | 'json' }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const { io } = context;
-      const loaded = await loadSpecFile(flags.file);
-      const cluster = await connect(globals, io);
-      const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace, fallbackNamespace: cluster.target.namespace });
-      printTarget(cluster, spec.namespace, io, makeStyle(colourLevel(io, io.stderr, globals.color)));
+      const { cluster, spec } = await openSpecOnCluster(await loadSpecFile(flags.file), globals, io);
       const [stored, lease] = await Promise.all([readCheckpoint(cluster, spec), cluster.getLease(spec.namespace, spec.leaseName)]);
       const now = Date.now();
       if (flags.output === 'json') {

@@ -2,10 +2,9 @@ import type { Command } from 'commander';
 import { describeLease, runIdOf } from '../../apply/lock.js';
 import { UserError } from '../../errors.js';
 import { ExitCode } from '../../exit-code.js';
-import { loadSpecFile, resolveSpec } from '../../spec/load-spec.js';
-import { connect, printTarget } from '../connect.js';
+import { loadSpecFile } from '../../spec/load-spec.js';
+import { openSpecOnCluster } from '../connect.js';
 import type { GlobalOptions } from '../global-options.js';
-import { colourLevel, makeStyle } from '../io.js';
 import type { CommandContext } from '../main.js';
 
 export function registerUnlock(program: Command, context: CommandContext): void {
@@ -17,10 +16,7 @@ export function registerUnlock(program: Command, context: CommandContext): void 
     .action(async (flags: { file: string; force: string }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const { io } = context;
-      const loaded = await loadSpecFile(flags.file);
-      const cluster = await connect(globals, io);
-      const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace, fallbackNamespace: cluster.target.namespace });
-      printTarget(cluster, spec.namespace, io, makeStyle(colourLevel(io, io.stderr, globals.color)));
+      const { cluster, spec } = await openSpecOnCluster(await loadSpecFile(flags.file), globals, io);
       const lease = await cluster.getLease(spec.namespace, spec.leaseName);
       if (!lease?.holderIdentity) {
         io.stdout.write(`No lock is held (Lease ${spec.namespace}/${spec.leaseName}).\n`);
