@@ -117,10 +117,9 @@ describe('a failing init Job with maintenance on', () => {
 
   let ended: { spec: string } | undefined;
 
-  // BUG (reported; regression of 950efa8): `maintenance end` creates its Job with the label
-  // peerdb-upgrade.peerdb.io/plan=<first 12 chars of "maintenance-end-<time>-<hex>">, i.e.
-  // "maintenance-", which the API server rejects (a label value must end alphanumeric): exit 1.
-  it.fails('instead of resuming, maintenance end ends maintenance on the versions running', async () => {
+  // Regression: the maintenance Job's plan label was once "maintenance-" (a run-name prefix),
+  // which the API server rejects.
+  it('instead of resuming, maintenance end ends maintenance on the versions running', async () => {
     const kubeconfig = cp.kubeconfig;
     const { ns, inst, spec } = await failInInitJob(kubeconfig);
     const end = await runCli(['maintenance', 'end', '-f', spec], { kubeconfig });
