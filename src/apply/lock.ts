@@ -121,6 +121,11 @@ export class UpgradeLock {
     for (;;) {
       const lease = await this.cluster.getLease(namespace, leaseName);
       const now = this.clock.now();
+      if (lease?.holderIdentity === holderIdentity(this.owner)) {
+        // Ours already: a write whose answer was lost on the way back went through after all.
+        this.resourceVersion = lease.resourceVersion;
+        return;
+      }
       if (lease && lease.holderIdentity && !isStale(lease, now)) {
         if (now >= deadline || signal?.aborted) throw lockedError(this.spec, lease, now);
         await this.clock.sleep(Math.min(2_000, deadline - now), signal);
@@ -154,8 +159,17 @@ export class UpgradeLock {
 
   async renew(): Promise<void> {
     const now = this.clock.now();
-    const lease = await this.cluster.writeLease(this.spec.namespace, this.spec.leaseName, this.leaseSpec(now), this.resourceVersion);
-    this.resourceVersion = lease.resourceVersion;
+    try {
+      const lease = await this.cluster.writeLease(this.spec.namespace, this.spec.leaseName, this.leaseSpec(now), this.resourceVersion);
+      this.resourceVersion = lease.resourceVersion;
+    } catch (error) {
+      if (!isClusterError(error, 'conflict')) throw error;
+      // A retried renewal whose first try went through conflicts with itself: still ours if the
+      // holder is still us; anyone else's write means the lock is lost.
+      const current = await this.cluster.getLease(this.spec.namespace, this.spec.leaseName);
+      if (current?.holderIdentity !== holderIdentity(this.owner)) throw error;
+      this.resourceVersion = current.resourceVersion;
+    }
   }
 
   /** Throws if the lock was lost; the executor checks between steps. */
@@ -170,8 +184,10 @@ export class UpgradeLock {
     try {
       await this.cluster.deleteLease(this.spec.namespace, this.spec.leaseName, this.resourceVersion);
     } catch (error) {
-      // Conflict: someone took over an expired lease; it is theirs now, leave it.
       if (!isClusterError(error, 'conflict')) throw error;
+      // Still ours (a renewal landed in between): delete at its version. Anyone else's: leave it.
+      const current = await this.cluster.getLease(this.spec.namespace, this.spec.leaseName);
+      if (current?.holderIdentity === holderIdentity(this.owner)) await this.cluster.deleteLease(this.spec.namespace, this.spec.leaseName, current.resourceVersion);
     }
     this.resourceVersion = undefined;
   }

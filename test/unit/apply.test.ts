@@ -197,6 +197,16 @@ describe('apply against an in-memory cluster', () => {
     await expectUpgraded(cluster);
   });
 
+  it('survives writes that went through but whose answers were lost (the retry conflicts with itself)', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    cluster.failNext('writeLease', fault('conflict'), { applied: true });
+    cluster.failNext('writeConfigMap', fault('already-exists'), { applied: true });
+    cluster.failNext('createJob', fault('already-exists'), { applied: true });
+    cluster.failNext('deleteLease', fault('conflict'), { applied: false });
+    expect(((await applyUpgrade(request(cluster).request)) as { kind: string }).kind).toBe('done');
+    await expectUpgraded(cluster);
+  });
+
   it('exits 3 naming the holder when another run holds the lock', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM);
     const now = new Date(cluster.clock.now()).toISOString();
