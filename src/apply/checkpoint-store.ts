@@ -1,5 +1,7 @@
 import type { ClusterPort, ClusterReader } from '../cluster/port.js';
 import { isClusterError } from '../cluster/cluster-error.js';
+import { UserError } from '../errors.js';
+import { ExitCode } from '../exit-code.js';
 import { MANAGED_BY, LABEL_CLUSTER } from '../plan/build-job.js';
 import type { ObservedState } from '../plan/compute-plan.js';
 import type { ClusterSpec } from '../spec/schema.js';
@@ -60,9 +62,13 @@ export async function writeCheckpoint(
   }
 }
 
-export class CheckpointTakenError extends Error {
+/** Another run wrote the checkpoint while this one held the lock: two runs act at once. */
+export class CheckpointTakenError extends UserError {
   constructor(readonly other: Checkpoint) {
-    super(`the checkpoint now belongs to run ${other.run.id} (${other.run.holder})`);
+    super(`the checkpoint now belongs to run ${other.run.id} (${other.run.holder}): another run is acting on this installation`, {
+      exitCode: ExitCode.NeedsPerson,
+      hint: 'stop one of the runs; then `peerdb-upgrade status` shows where the other stands',
+    });
     this.name = 'CheckpointTakenError';
   }
 }
