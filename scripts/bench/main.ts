@@ -1,0 +1,527 @@
+/**
+ * `npm run bench`: how fast is an upgrade with peerdb-upgrade, beside what a person would do with
+ * kubectl, on the local control plane (test/cluster) with fixed simulated pod delays. Prints a
+ * table and writes .bench/results.json. Never asserts.
+ *
+ * Sections (`--only apply,scale,startup`):
+ * - apply:   a full `apply` of plans/helm-default.yaml (flow-snapshot-worker with 10 replicas)
+ *            against the same upgrade as a bash script of kubectl commands, both through a counting
+ *            loopback proxy (test/e2e/fault-proxy.ts, no faults), runs interleaved; wall time,
+ *            intrinsic time, overhead, reaction latency, requests by verb, peak RSS.
+ * - scale:   plan computation time and checkpoint size for StatefulSets of 10, 100, 1000 replicas,
+ *            in-process on synthetic observed state.
+ * - startup: scripts/bench-startup.mjs (plan --offline vs node -e 0).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { CLI as REPO_CLI } from '../../test/e2e/cli.js';
+import { startFaultProxy, type RequestRecord } from '../../test/e2e/fault-proxy.js';
+import { expectedState, installationState, installPeerDB, type Installation } from '../../test/e2e/fixture.js';
+import { createNamespace, repoRoot, startControlPlane, type ControlPlane } from '../../test/e2e/harness.js';
+import { FROM, helmDefaultSpec, TO } from '../../test/e2e/specs.js';
+import { podView, startWatchRecorder, type WatchRecorder } from '../../test/e2e/watch-recorder.js';
+import { benchScale, type ScaleRow } from './scale.js';
+
+const STS = 'flow-snapshot-worker';
+/** scripts/bench.mjs runs a private copy of bin/ and dist/ (see there). */
+const CLI_DIR = process.env.PEERDB_BENCH_CLI_DIR;
+const CLI = CLI_DIR ? path.join(CLI_DIR, 'bin/peerdb-upgrade.js') : REPO_CLI;
+
+interface Options {
+  runs: number;
+  readyDelayMs: number;
+  runDurationMs: number;
+  deleteDelayMs: number;
+  replicas: number;
+  only: Set<string>;
+  out: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const get = (name: string) => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const readyDelayMs = Number(get('ready-delay') ?? 1000);
+  return {
+    runs: Number(get('runs') ?? 3),
+    readyDelayMs,
+    runDurationMs: Number(get('run-duration') ?? readyDelayMs),
+    deleteDelayMs: Number(get('delete-delay') ?? 200),
+    replicas: Number(get('replicas') ?? 10),
+    only: new Set((get('only') ?? 'apply,scale,startup').split(',')),
+    out: get('out') ?? path.join(repoRoot, '.bench/results.json'),
+  };
+}
+
+// ─── statistics ────────────────────────────────────────────────────────────────────────────────
+
+export function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Nearest-rank percentile. */
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+const ms = (x: number) => (Number.isFinite(x) ? `${Math.round(x)} ms` : 'n/a');
+const sec = (x: number) => (Number.isFinite(x) ? `${(x / 1000).toFixed(2)} s` : 'n/a');
+
+// ─── one measured run ──────────────────────────────────────────────────────────────────────────
+
+interface RunMeasure {
+  who: 'peerdb-upgrade' | 'kubectl script';
+  namespace: string;
+  wallMs: number;
+  exitCode: number | null;
+  peakRssKb?: number;
+  /** Ready of pod k (observer) → patch of partition k-1 (proxy), ms, for k = replicas-1 … 1. */
+  reactionMs: number[];
+  /** Partition patch to k → pod k Ready on the new image, minus the simulated delete+ready delays. */
+  podCycleLagMs: number[];
+  requests: number;
+  byVerb: Record<string, number>;
+  byVerbResource: Record<string, number>;
+  /**
+   * LISTs that took ≥ 30 ms: the API server holding a consistent list until its watch cache is
+   * provably current (ConsistentListFromCache), which it learns from an etcd progress notification
+   * requested at most every 100 ms. Count and summed time.
+   */
+  slowLists: { count: number; ms: number };
+  /** Requests in the StatefulSet pod steps only, per pod (peerdb-upgrade runs). */
+  perStsPod?: Record<string, number>;
+  finalStateOk: boolean;
+}
+
+interface Spawned {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  wallMs: number;
+  peakRssKb?: number;
+}
+
+/** Runs a command, measuring wall time; under /usr/bin/time -v when it exists, for peak RSS. */
+function spawnTimed(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Spawned> {
+  const timeBin = '/usr/bin/time';
+  const useTime = existsSync(timeBin);
+  const argv = useTime ? ['-v', command, ...args] : args;
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(useTime ? timeBin : command, argv, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const wallMs = performance.now() - started;
+      const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
+      resolve({ code, stdout, stderr, wallMs, ...(rss ? { peakRssKb: Number(rss[1]) } : {}) });
+    });
+  });
+}
+
+const baseEnv = (kubeconfig: string): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: kubeconfig };
+  delete env.GITHUB_ACTIONS;
+  delete env.GITLAB_CI;
+  delete env.GITHUB_STEP_SUMMARY;
+  return env;
+};
+
+function partitionOf(r: RequestRecord): number | undefined {
+  const p = r.body?.spec?.updateStrategy?.rollingUpdate?.partition;
+  return typeof p === 'number' ? p : undefined;
+}
+
+/** Reaction latency and pod-cycle lag of the StatefulSet roll, from the observer and the proxy. */
+function rollTimings(pods: WatchRecorder, records: RequestRecord[], target: string, replicas: number, intrinsicPodMs: number) {
+  const stsPatches = records.filter((r) => r.verb === 'patch' && r.resource === 'statefulsets' && r.name === STS && (r.upstreamStatus ?? 0) < 300);
+  const patchAt = (partition: number) => stsPatches.find((r) => partitionOf(r) === partition)?.at;
+  const readyAt = (ordinal: number) =>
+    pods.events.find((e) => {
+      if (e.type === 'SYNC') return false;
+      const v = podView(e.object, STS);
+      return v.ordinal === ordinal && v.name === `${STS}-${ordinal}` && v.image === target && v.ready && !v.deleting;
+    })?.at;
+  const reactionMs: number[] = [];
+  const podCycleLagMs: number[] = [];
+  for (let k = replicas - 1; k >= 0; k--) {
+    const ready = readyAt(k);
+    const lowered = patchAt(k);
+    if (ready !== undefined && lowered !== undefined) podCycleLagMs.push(ready - lowered - intrinsicPodMs);
+    if (k === 0) continue;
+    const next = patchAt(k - 1);
+    if (ready !== undefined && next !== undefined) reactionMs.push(next - ready);
+  }
+  return { reactionMs, podCycleLagMs };
+}
+
+/** Every request and pod event of a run on one time line, for a person to read: .bench/timeline-NS.txt */
+function dumpTimeline(ns: string, records: RequestRecord[], pods: WatchRecorder): void {
+  const t0 = records[0]?.at ?? 0;
+  const lines = [
+    ...records.map((r) => ({
+      at: r.at,
+      text: `${r.verb.padEnd(7)} ${r.resource}${r.name ? `/${r.name}` : ''}${partitionOf(r) !== undefined ? ` partition=${partitionOf(r)}` : ''} → ${r.status ?? 'dropped'}${r.answeredAt ? ` (${Math.round(r.answeredAt - r.at)} ms)` : ''}`,
+    })),
+    ...pods.events
+      .filter((e) => e.type !== 'SYNC')
+      .map((e) => {
+        const v = podView(e.object, STS);
+        return { at: e.at, text: `        [pod] ${e.type} ${v.name} ${v.image?.split(':')[1] ?? ''} ready=${v.ready}${v.deleting ? ' deleting' : ''}` };
+      }),
+  ].sort((a, b) => a.at - b.at);
+  writeFileSync(path.join(repoRoot, '.bench', `timeline-${ns}.txt`), lines.map((l) => `${(l.at - t0).toFixed(1).padStart(9)}  ${l.text}`).join('\n') + '\n');
+}
+
+function slowLists(records: RequestRecord[]): { count: number; ms: number } {
+  const slow = records.filter((r) => r.verb === 'list' && r.answeredAt !== undefined && r.answeredAt - r.at >= 30);
+  return { count: slow.length, ms: slow.reduce((sum, r) => sum + (r.answeredAt! - r.at), 0) };
+}
+
+function countBy(records: RequestRecord[], key: (r: RequestRecord) => string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of records) out[key(r)] = (out[key(r)] ?? 0) + 1;
+  return Object.fromEntries(Object.entries(out).sort((a, b) => b[1] - a[1]));
+}
+
+async function measureTool(cp: ControlPlane, inst: Installation, o: Options): Promise<RunMeasure> {
+  const ns = inst.namespace;
+  const proxy = await startFaultProxy({ kubeconfig: cp.kubeconfig });
+  const pods = await startWatchRecorder(cp.kubeconfig, `/api/v1/namespaces/${ns}/pods`);
+  try {
+    const spec = helmDefaultSpec(ns);
+    const run = await spawnTimed(process.execPath, [CLI, 'apply', '-f', spec, '--yes', '-o', 'json', '--kubeconfig', proxy.kubeconfig], baseEnv(proxy.kubeconfig));
+    if (run.code !== 0) process.stderr.write(`peerdb-upgrade apply in ${ns} exited ${run.code}:\n${run.stderr.slice(-3000)}\n`);
+    const events = run.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { type: string; time: string; step?: { id: string; kind: string } });
+    await new Promise((r) => setTimeout(r, 200)); // let the observer catch the last events
+    const { reactionMs, podCycleLagMs } = rollTimings(pods, proxy.records, `ghcr.io/peerdb-io/${STS}:stable-${TO}`, o.replicas, o.deleteDelayMs + o.readyDelayMs);
+    dumpTimeline(ns, proxy.records, pods);
+
+    // Requests of the StatefulSet pod steps: from the end of the step before to the end of each.
+    const done = events.filter((e) => e.type === 'step-done' && e.step);
+    let perStsPod: Record<string, number> | undefined;
+    const firstPod = done.findIndex((e) => e.step!.kind === 'statefulset-pod');
+    if (firstPod > 0) {
+      const from = Date.parse(done[firstPod - 1]!.time);
+      const lastPod = done.map((e) => e.step!.kind).lastIndexOf('statefulset-pod');
+      const to = Date.parse(done[lastPod]!.time);
+      const inWindow = proxy.records.filter((r) => r.wall > from && r.wall <= to);
+      const pods = lastPod - firstPod + 1;
+      perStsPod = Object.fromEntries(Object.entries(countBy(inWindow, (r) => r.verb)).map(([k, v]) => [k, v / pods]));
+    }
+    const state = await installationState(cp.kubeconfig, inst);
+    return {
+      who: 'peerdb-upgrade',
+      namespace: ns,
+      wallMs: run.wallMs,
+      exitCode: run.code,
+      ...(run.peakRssKb !== undefined ? { peakRssKb: run.peakRssKb } : {}),
+      reactionMs,
+      podCycleLagMs,
+      requests: proxy.records.length,
+      slowLists: slowLists(proxy.records),
+      byVerb: countBy(proxy.records, (r) => r.verb),
+      byVerbResource: countBy(proxy.records, (r) => `${r.verb} ${r.resource}`),
+      ...(perStsPod ? { perStsPod } : {}),
+      finalStateOk: JSON.stringify(state) === JSON.stringify(expectedState(TO, inst, o.replicas)),
+    };
+  } finally {
+    pods.stop();
+    await proxy.close();
+  }
+}
+
+/**
+ * The same upgrade as a person would script it with kubectl: the Jobs peerdb-upgrade would create
+ * (taken from its plan, so both do the same work), `kubectl wait` for each, `kubectl set image` +
+ * `kubectl rollout status` per Deployment, and for the StatefulSet a partition held at replicas,
+ * `set image`, then `kubectl patch` partition N-1 … 0 each followed by `kubectl rollout status`.
+ */
+export function kubectlScript(plan: any, namespace: string, dir: string): string {
+  const lines = [
+    '#!/usr/bin/env bash',
+    '# The upgrade without peerdb-upgrade: generated by scripts/bench/main.ts from the plan.',
+    'set -euo pipefail',
+    `NS=${namespace}`,
+    `CACHE=${path.join(dir, 'kube-cache')}`,
+    'k() { kubectl --cache-dir "$CACHE" -n "$NS" "$@"; }',
+  ];
+  for (const step of plan.steps) {
+    switch (step.kind) {
+      case 'maintenance-start':
+      case 'maintenance-end':
+      case 'init-job': {
+        const file = path.join(dir, `${step.manifest.metadata.name}.json`);
+        writeFileSync(file, JSON.stringify({ ...step.manifest, metadata: { ...step.manifest.metadata, namespace } }));
+        lines.push(`k create -f ${file} >/dev/null`, `k wait --for=condition=complete --timeout=600s job/${step.manifest.metadata.name} >/dev/null`);
+        break;
+      }
+      case 'deployment-rollout':
+        lines.push(
+          `k set image deployment/${step.workload.name} ${step.workload.container}=${step.image} >/dev/null`,
+          `k rollout status deployment/${step.workload.name} --timeout=600s >/dev/null`,
+        );
+        break;
+      case 'statefulset-prepare': {
+        const replicas = plan.steps.filter((s: any) => s.kind === 'statefulset-pod' && s.workload.name === step.workload.name).length;
+        lines.push(
+          `k patch statefulset ${step.workload.name} --type=merge -p '{"spec":{"updateStrategy":{"type":"RollingUpdate","rollingUpdate":{"partition":${replicas}}}}}' >/dev/null`,
+          `k set image statefulset/${step.workload.name} ${step.workload.container}=${step.image} >/dev/null`,
+        );
+        break;
+      }
+      case 'statefulset-pod':
+        lines.push(
+          `k patch statefulset ${step.workload.name} --type=merge -p '{"spec":{"updateStrategy":{"rollingUpdate":{"partition":${step.ordinal}}}}}' >/dev/null`,
+          `k rollout status statefulset/${step.workload.name} --timeout=600s >/dev/null`,
+        );
+        break;
+      default:
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function measureKubectl(cp: ControlPlane, inst: Installation, o: Options): Promise<RunMeasure> {
+  const ns = inst.namespace;
+  const spec = helmDefaultSpec(ns);
+  const planRun = await spawnTimed(process.execPath, [CLI, 'plan', '-f', spec, '-o', 'json', '--kubeconfig', cp.kubeconfig], baseEnv(cp.kubeconfig));
+  if (planRun.code !== 0) throw new Error(`plan for the kubectl script failed:\n${planRun.stderr}`);
+  const plan = JSON.parse(planRun.stdout);
+  const dir = path.join(repoRoot, '.bench', `kubectl-${ns}`);
+  mkdirSync(dir, { recursive: true });
+  const script = path.join(dir, 'upgrade.sh');
+  writeFileSync(script, kubectlScript(plan, ns, dir), { mode: 0o755 });
+
+  const proxy = await startFaultProxy({ kubeconfig: cp.kubeconfig });
+  const pods = await startWatchRecorder(cp.kubeconfig, `/api/v1/namespaces/${ns}/pods`);
+  try {
+    const run = await spawnTimed('bash', [script], baseEnv(proxy.kubeconfig));
+    if (run.code !== 0) process.stderr.write(`kubectl script in ${ns} exited ${run.code}:\n${run.stderr.slice(-3000)}\n`);
+    await new Promise((r) => setTimeout(r, 200));
+    const { reactionMs, podCycleLagMs } = rollTimings(pods, proxy.records, `ghcr.io/peerdb-io/${STS}:stable-${TO}`, o.replicas, o.deleteDelayMs + o.readyDelayMs);
+    dumpTimeline(ns, proxy.records, pods);
+    const state = await installationState(cp.kubeconfig, inst);
+    return {
+      who: 'kubectl script',
+      namespace: ns,
+      wallMs: run.wallMs,
+      exitCode: run.code,
+      reactionMs,
+      podCycleLagMs,
+      requests: proxy.records.length,
+      slowLists: slowLists(proxy.records),
+      byVerb: countBy(proxy.records, (r) => r.verb),
+      byVerbResource: countBy(proxy.records, (r) => `${r.verb} ${r.resource}`),
+      finalStateOk: JSON.stringify(state) === JSON.stringify(expectedState(TO, inst, o.replicas)),
+    };
+  } finally {
+    pods.stop();
+    await proxy.close();
+  }
+}
+
+// ─── the apply section ─────────────────────────────────────────────────────────────────────────
+
+interface Intrinsic {
+  ms: number;
+  jobs: number;
+  deploymentPods: number;
+  statefulSetPods: number;
+  formula: string;
+}
+
+/**
+ * The time the plan must wait out whatever the tool does, from the simulator's delays: a Job pod is
+ * Pending for ready-delay, then runs for run-duration; a Deployment rollout (1 replica, maxSurge 1)
+ * waits for one new pod to be Ready (ready-delay; the old pod's termination is not waited for); a
+ * StatefulSet pod is deleted (delete-delay) and re-created, then Ready after ready-delay.
+ */
+function intrinsicOf(plan: any, o: Options): Intrinsic {
+  const jobs = plan.steps.filter((s: any) => s.manifest).length;
+  const deploymentPods = plan.steps.filter((s: any) => s.kind === 'deployment-rollout').length;
+  const statefulSetPods = plan.steps.filter((s: any) => s.kind === 'statefulset-pod').length;
+  const msTotal = jobs * (o.readyDelayMs + o.runDurationMs) + deploymentPods * o.readyDelayMs + statefulSetPods * (o.deleteDelayMs + o.readyDelayMs);
+  return {
+    ms: msTotal,
+    jobs,
+    deploymentPods,
+    statefulSetPods,
+    formula: `${jobs} Jobs × (ready ${o.readyDelayMs} + run ${o.runDurationMs}) + ${deploymentPods} Deployment pods × ready ${o.readyDelayMs} + ${statefulSetPods} StatefulSet pods × (delete ${o.deleteDelayMs} + ready ${o.readyDelayMs})`,
+  };
+}
+
+async function benchApply(o: Options) {
+  process.stderr.write(`apply: starting a control plane (ready-delay ${o.readyDelayMs}ms, run-duration ${o.runDurationMs}ms, delete-delay ${o.deleteDelayMs}ms)…\n`);
+  const cp = await startControlPlane({ readyDelayMs: o.readyDelayMs, runDurationMs: o.runDurationMs, deleteDelayMs: o.deleteDelayMs });
+  try {
+    // Every installation up front, in parallel: a 10-replica OrderedReady StatefulSet takes a while.
+    process.stderr.write(`apply: installing ${2 * o.runs} PeerDB fixtures at ${FROM} (${STS} × ${o.replicas})…\n`);
+    const installs = await Promise.all(
+      Array.from({ length: 2 * o.runs }, async () => {
+        const ns = await createNamespace(cp.kubeconfig);
+        return installPeerDB(cp.kubeconfig, { namespace: ns, version: FROM, snapshotReplicas: o.replicas, timeoutMs: 300_000 });
+      }),
+    );
+    const planRun = await spawnTimed(process.execPath, [CLI, 'plan', '-f', helmDefaultSpec(installs[0]!.namespace), '-o', 'json', '--kubeconfig', cp.kubeconfig], baseEnv(cp.kubeconfig));
+    const plan = JSON.parse(planRun.stdout);
+    const intrinsic = intrinsicOf(plan, o);
+    const tool: RunMeasure[] = [];
+    const kubectl: RunMeasure[] = [];
+    for (let i = 0; i < o.runs; i++) {
+      // Alternate which goes first, so a drift in the machine's load does not favour one.
+      const order = i % 2 === 0 ? (['tool', 'kubectl'] as const) : (['kubectl', 'tool'] as const);
+      for (const who of order) {
+        const inst = installs[who === 'tool' ? 2 * i : 2 * i + 1]!;
+        process.stderr.write(`apply: run ${i + 1}/${o.runs}: ${who === 'tool' ? 'peerdb-upgrade apply' : 'kubectl script'} in ${inst.namespace}… `);
+        const m = who === 'tool' ? await measureTool(cp, inst, o) : await measureKubectl(cp, inst, o);
+        process.stderr.write(`${sec(m.wallMs)}${m.finalStateOk ? '' : ' (FINAL STATE WRONG)'}\n`);
+        (who === 'tool' ? tool : kubectl).push(m);
+      }
+    }
+    return { plan: { steps: plan.summary.steps, podRestarts: plan.summary.pod_restarts, jobs: plan.summary.jobs }, intrinsic, tool, kubectl };
+  } finally {
+    await cp.stop();
+  }
+}
+
+// ─── start-up ──────────────────────────────────────────────────────────────────────────────────
+
+async function benchStartup(runs: number) {
+  const r = await spawnTimed(process.execPath, [path.join(CLI_DIR ?? repoRoot, 'scripts/bench-startup.mjs'), String(runs)], process.env);
+  const rows: Record<string, number> = {};
+  for (const line of r.stdout.split('\n')) {
+    const m = /^(.+?)\s{2,}(\d+) ms/.exec(line);
+    if (m) rows[m[1]!.trim()] = Number(m[2]);
+  }
+  return { runs, medians: rows, text: r.stdout.trim() };
+}
+
+// ─── main ──────────────────────────────────────────────────────────────────────────────────────
+
+export async function main(argv: string[]): Promise<void> {
+  const o = parseArgs(argv);
+  const started = performance.now();
+  const results: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: os.cpus().length,
+    options: { ...o, only: [...o.only] },
+  };
+  const table: string[] = [];
+  const row = (label: string, value: string, note = '') => table.push(`${label.padEnd(52)} ${value.padStart(16)}  ${note}`);
+
+  if (o.only.has('apply')) {
+    const a = await benchApply(o);
+    results.apply = a;
+    const wall = (ms_: RunMeasure[]) => median(ms_.map((m) => m.wallMs));
+    const toolWall = wall(a.tool);
+    const kubectlWall = wall(a.kubectl);
+    const toolOverhead = toolWall - a.intrinsic.ms;
+    const kubectlOverhead = kubectlWall - a.intrinsic.ms;
+    const reactions = (m: RunMeasure[]) => m.flatMap((x) => x.reactionMs);
+    const lags = (m: RunMeasure[]) => m.flatMap((x) => x.podCycleLagMs);
+    const verbs = [...new Set(a.tool.flatMap((m) => Object.keys(m.byVerb)))];
+    const perPod = (m: RunMeasure, verb: string) => (m.byVerb[verb] ?? 0) / a.plan.podRestarts;
+    const kVerbs = [...new Set(a.kubectl.flatMap((m) => Object.keys(m.byVerb)))];
+    const summary = {
+      toolWallMs: toolWall,
+      kubectlWallMs: kubectlWall,
+      intrinsicMs: a.intrinsic.ms,
+      toolOverheadMs: toolOverhead,
+      kubectlOverheadMs: kubectlOverhead,
+      toolOverheadPerPodRestartMs: toolOverhead / a.plan.podRestarts,
+      kubectlOverheadPerPodRestartMs: kubectlOverhead / a.plan.podRestarts,
+      overheadRatio: toolOverhead / kubectlOverhead,
+      reaction: { toolMedianMs: median(reactions(a.tool)), toolP95Ms: percentile(reactions(a.tool), 95), kubectlMedianMs: median(reactions(a.kubectl)), kubectlP95Ms: percentile(reactions(a.kubectl), 95), samples: reactions(a.tool).length },
+      podCycleLag: { toolMedianMs: median(lags(a.tool)), kubectlMedianMs: median(lags(a.kubectl)) },
+      requestsPerPodRestart: {
+        tool: Object.fromEntries(verbs.map((v) => [v, median(a.tool.map((m) => perPod(m, v)))])),
+        kubectl: Object.fromEntries(kVerbs.map((v) => [v, median(a.kubectl.map((m) => perPod(m, v)))])),
+      },
+      requestsPerStatefulSetPodStep: Object.fromEntries(
+        [...new Set(a.tool.flatMap((m) => Object.keys(m.perStsPod ?? {})))].map((v) => [v, median(a.tool.map((m) => m.perStsPod?.[v] ?? 0))]),
+      ),
+      slowLists: {
+        toolCount: median(a.tool.map((m) => m.slowLists.count)),
+        toolMs: median(a.tool.map((m) => m.slowLists.ms)),
+        kubectlCount: median(a.kubectl.map((m) => m.slowLists.count)),
+        kubectlMs: median(a.kubectl.map((m) => m.slowLists.ms)),
+      },
+      peakRssMb: median(a.tool.filter((m) => m.peakRssKb).map((m) => m.peakRssKb! / 1024)),
+      allFinalStatesOk: [...a.tool, ...a.kubectl].every((m) => m.finalStateOk && m.exitCode === 0),
+    };
+    (results.apply as Record<string, unknown>).summary = summary;
+
+    table.push(
+      `apply: plans/helm-default.yaml, ${STS} × ${o.replicas}, ${a.plan.steps} steps, ${a.plan.podRestarts} pod restarts, ${a.plan.jobs} Jobs; medians of ${o.runs} runs each`,
+      `  simulated delays: ready ${o.readyDelayMs} ms, Job run ${o.runDurationMs} ms, delete ${o.deleteDelayMs} ms`,
+    );
+    row('  total wall time, peerdb-upgrade apply', sec(toolWall), '(spawn → exit, through the counting proxy)');
+    row('  total wall time, kubectl script', sec(kubectlWall));
+    row('  intrinsic (simulated delays to wait out)', sec(a.intrinsic.ms), a.intrinsic.formula);
+    row('  overhead peerdb-upgrade (total − intrinsic)', sec(toolOverhead), `${ms(summary.toolOverheadPerPodRestartMs)} per pod restart`);
+    row('  overhead kubectl script', sec(kubectlOverhead), `${ms(summary.kubectlOverheadPerPodRestartMs)} per pod restart`);
+    row('  overhead ratio peerdb-upgrade / kubectl', summary.overheadRatio.toFixed(2), '(target < 0.5)');
+    row('  reaction: pod Ready → next partition patch, median', ms(summary.reaction.toolMedianMs), `p95 ${ms(summary.reaction.toolP95Ms)}; kubectl median ${ms(summary.reaction.kubectlMedianMs)}, p95 ${ms(summary.reaction.kubectlP95Ms)} (${summary.reaction.samples} samples)`);
+    row('  control plane: partition patch → pod Ready, lag', ms(summary.podCycleLag.toolMedianMs), `beyond delete+ready delays (kubectl runs: ${ms(summary.podCycleLag.kubectlMedianMs)}); not the tool's`);
+    const verbText = (o_: Record<string, number>) =>
+      Object.entries(o_)
+        .filter(([, v]) => v > 0)
+        .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+        .join(', ');
+    const total = (o_: Record<string, number>) => Object.values(o_).reduce((s, v) => s + v, 0);
+    row('  API requests per pod restart, peerdb-upgrade', total(summary.requestsPerPodRestart.tool).toFixed(1), verbText(summary.requestsPerPodRestart.tool));
+    row('  API requests per pod restart, kubectl script', total(summary.requestsPerPodRestart.kubectl).toFixed(1), verbText(summary.requestsPerPodRestart.kubectl));
+    row('  API requests per StatefulSet pod step', total(summary.requestsPerStatefulSetPodStep).toFixed(1), verbText(summary.requestsPerStatefulSetPodStep));
+    row(
+      '  LISTs held ≥ 30 ms by the API server (consistent read)',
+      `${summary.slowLists.toolCount} / ${sec(summary.slowLists.toolMs)}`,
+      `per run, peerdb-upgrade; kubectl script ${summary.slowLists.kubectlCount} / ${sec(summary.slowLists.kubectlMs)}`,
+    );
+    row('  peak RSS of apply', `${summary.peakRssMb.toFixed(0)} MB`, '(/usr/bin/time -v)');
+    if (!summary.allFinalStatesOk) row('  WARNING', 'a run failed', 'see the log above; figures include it');
+  }
+
+  if (o.only.has('scale')) {
+    const scale: ScaleRow[] = await benchScale([10, 100, 1000]);
+    results.scale = scale;
+    table.push('scale: in-process, synthetic observed state (medians)');
+    for (const s of scale) {
+      row(
+        `  StatefulSet × ${s.replicas}: plan computation`,
+        `${s.planMs.toFixed(2)} ms`,
+        `checkpoint ${(s.checkpointBytes / 1024).toFixed(1)} KiB (all steps done, 10 history), serialize ${s.serializeMs.toFixed(2)} ms, parse ${s.parseMs.toFixed(2)} ms; ${(s.bytesWrittenPerRun / 1024 / 1024).toFixed(1)} MiB written per run`,
+      );
+    }
+  }
+
+  if (o.only.has('startup')) {
+    const s = await benchStartup(11);
+    results.startup = s;
+    table.push(`start-up: medians of ${s.runs} runs (scripts/bench-startup.mjs)`);
+    for (const [k, v] of Object.entries(s.medians)) row(`  ${k}`, `${v} ms`, k === 'node -e 0' ? '' : `${(v / (s.medians['node -e 0'] ?? v)).toFixed(2)}× node -e 0`);
+  }
+
+  results.benchWallMs = performance.now() - started;
+  mkdirSync(path.dirname(o.out), { recursive: true });
+  writeFileSync(o.out, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\npeerdb-upgrade bench — Node ${process.version}, ${os.cpus().length} CPUs, ${new Date().toISOString()}`);
+  console.log(table.join('\n'));
+  console.log(`\nbench took ${sec(performance.now() - started)}; results in ${path.relative(process.cwd(), o.out)}`);
+}
