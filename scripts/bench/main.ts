@@ -146,7 +146,7 @@ function partitionOf(r: RequestRecord): number | undefined {
 
 /** Reaction latency and pod-cycle lag of the StatefulSet roll, from the observer and the proxy. */
 function rollTimings(pods: WatchRecorder, records: RequestRecord[], target: string, replicas: number, intrinsicPodMs: number) {
-  const stsPatches = records.filter((r) => r.verb === 'patch' && r.resource === 'statefulsets' && r.name === STS && (r.upstreamStatus ?? 0) < 300);
+  const stsPatches = records.filter((r) => r.verb === 'patch' && r.resource === 'statefulsets' && r.name === STS && r.upstreamStatus !== undefined && r.upstreamStatus < 300);
   const patchAt = (partition: number) => stsPatches.find((r) => partitionOf(r) === partition)?.at;
   const readyAt = (ordinal: number) =>
     pods.events.find((e) => {

@@ -12,9 +12,9 @@
  * real CA and the client verifies the server as usual. Upstream, the proxy authenticates with the
  * kubeconfig's own client certificate (and forwards a bearer token if the client sent one).
  *
- * Faults are decided per request by a hash of (seed, method, path, how many times this method+path
- * was seen), not by arrival order across paths, so a seed replays the same faults on the same
- * requests even when unrelated requests interleave differently.
+ * Faults are decided per request by a hash of (seed, verb, resource, how many times that verb and
+ * resource were seen), not by arrival order across resources, so a seed replays the same faults on
+ * the same requests even when unrelated requests interleave differently.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -85,6 +85,8 @@ export interface RequestRecord {
   body?: any;
   /** metadata.resourceVersion of the object the API server returned for a write. */
   resultResourceVersion?: string;
+  /** The client was gone (killed) before this delayed request reached the API server, which still acted on it. */
+  orphan?: boolean;
   /** Response body of creates (parsed), for Job uids and names. */
   result?: any;
 }
@@ -170,8 +172,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const sockets = new Set<import('node:stream').Duplex>();
 
   const choose = (method: string, url: URL, verb: string, resource: string): { fault?: FaultKind; draw2: number } => {
-    // The counter key leaves out resourceVersion & co., which differ from run to run.
-    const key = `${method} ${url.pathname}`;
+    // The key leaves out namespaces, names and resourceVersions, which differ from run to run: the
+    // n-th `PUT configmaps` of a seed always gets the same decision.
+    const key = `${method} ${verb} ${resource}`;
     const n = (seen.get(key) ?? 0) + 1;
     seen.set(key, n);
     const draw = unit(`${seed}|${key}|${n}`);
@@ -240,6 +243,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         return;
       case 'latency':
         await new Promise((r) => setTimeout(r, latMin + Math.floor(draw2 * (latMax - latMin))));
+        // Bytes already on the wire reach the API server even when their sender died meanwhile
+        // (kill -9): forward anyway, but say so.
+        if (req.socket.destroyed) record.orphan = true;
         break;
       default:
     }
