@@ -17,7 +17,6 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { CLI as REPO_CLI } from '../../test/e2e/cli.js';
 import { startFaultProxy, type RequestRecord } from '../../test/e2e/fault-proxy.js';
 import { expectedState, installationState, installPeerDB, type Installation } from '../../test/e2e/fixture.js';
 import { createNamespace, repoRoot, startControlPlane, type ControlPlane } from '../../test/e2e/harness.js';
@@ -28,7 +27,7 @@ import { benchScale, type ScaleRow } from './scale.js';
 const STS = 'flow-snapshot-worker';
 /** scripts/bench.mjs runs a private copy of bin/ and dist/ (see there). */
 const CLI_DIR = process.env.PEERDB_BENCH_CLI_DIR;
-const CLI = CLI_DIR ? path.join(CLI_DIR, 'bin/peerdb-upgrade.js') : REPO_CLI;
+const CLI = path.join(CLI_DIR ?? repoRoot, 'bin/peerdb-upgrade.js');
 
 interface Options {
   runs: number;
