@@ -1,26 +1,59 @@
 /**
- * Runs the built CLI (bin/peerdb-upgrade.js → dist/) as a subprocess, the way a user or a CI job
- * does, and can kill it -9 at a chosen moment of an `apply -o json` run:
+ * Runs the built CLI as a subprocess, the way a user or a CI job does, and can kill it -9 at a
+ * chosen moment of an `apply -o json` run:
  *
  *   const r = await runCli(['plan', '-f', spec, '--detailed-exitcode'], { kubeconfig });
  *   const { result } = await killWhen(['apply', '-f', spec, '--yes', '-o', 'json'], stepStarted('maintenance-start'), { kubeconfig });
  *
- * Also a vitest globalSetup (`setup`): builds dist/ once, so the suite runs the current src/.
+ * Also a vitest globalSetup (`setup`): builds the CLI once from a snapshot of src/ into a private
+ * temp dir (scripts/build.mjs run there), so that `npm test` or `npm run build` rebuilding the
+ * shared dist/ in the middle of the suite cannot pull modules from under a running CLI. Set
+ * PEERDB_E2E_CLI to a bin/peerdb-upgrade.js to test that build instead.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { inject } from 'vitest';
 import { repoRoot } from './harness.js';
 
-export const CLI = path.join(repoRoot, 'bin/peerdb-upgrade.js');
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** bin/peerdb-upgrade.js of the CLI build the suite runs. */
+    e2eCli: string;
+  }
+}
 
-/** vitest globalSetup hook: build the CLI once before any test runs it. */
-export async function setup(): Promise<void> {
+let privateBuild: string | undefined;
+
+/** vitest globalSetup hook: build the CLI once, privately, before any test runs it. */
+export async function setup(project: { provide(key: 'e2eCli', value: string): void }): Promise<void> {
+  if (process.env.PEERDB_E2E_CLI) {
+    project.provide('e2eCli', path.resolve(process.env.PEERDB_E2E_CLI));
+    return;
+  }
+  const root = mkdtempSync(path.join(os.tmpdir(), 'peerdb-upgrade-e2e-cli-'));
+  privateBuild = root;
+  for (const entry of ['src', 'scripts', 'bin', 'package.json']) cpSync(path.join(repoRoot, entry), path.join(root, entry), { recursive: true });
+  symlinkSync(path.join(repoRoot, 'node_modules'), path.join(root, 'node_modules'), 'dir');
   await new Promise<void>((resolve, reject) => {
-    execFile(process.execPath, [path.join(repoRoot, 'scripts/build.mjs')], { cwd: repoRoot }, (err, _stdout, stderr) => {
-      if (err) reject(new Error(`building the CLI (scripts/build.mjs) failed: ${err.message}\n${stderr}`));
+    execFile(process.execPath, [path.join(root, 'scripts/build.mjs')], { cwd: root }, (err, _stdout, stderr) => {
+      if (err) reject(new Error(`building the CLI (scripts/build.mjs on a copy of src/) failed: ${err.message}\n${stderr}`));
       else resolve();
     });
   });
+  const bin = path.join(root, 'bin/peerdb-upgrade.js');
+  if (!existsSync(path.join(root, 'dist/cli.js'))) throw new Error(`the CLI build in ${root} produced no dist/cli.js`);
+  project.provide('e2eCli', bin);
+}
+
+export async function teardown(): Promise<void> {
+  if (privateBuild && process.env.PEERDB_E2E_KEEP !== '1') rmSync(privateBuild, { recursive: true, force: true });
+}
+
+/** The CLI under test: the globalSetup's private build, else the repo's bin (dist/ as built). */
+export function cliUnderTest(): string {
+  return inject('e2eCli') ?? path.join(repoRoot, 'bin/peerdb-upgrade.js');
 }
 
 /** One line of `apply -o json` (an ApplyEvent, or the final {type:'outcome'}). */
@@ -79,7 +112,7 @@ export class CliRun {
     readonly args: string[],
     opts: CliOptions = {},
   ) {
-    const argv = [CLI, ...(opts.kubeconfig ? ['--kubeconfig', opts.kubeconfig] : []), ...args];
+    const argv = [cliUnderTest(), ...(opts.kubeconfig ? ['--kubeconfig', opts.kubeconfig] : []), ...args];
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', PEERDB_UPGRADE_CI_OUTPUT: 'none', ...opts.env };
     // Never touch a real cluster by accident.
     env.KUBECONFIG = opts.kubeconfig ?? path.join(repoRoot, 'nonexistent-kubeconfig');
