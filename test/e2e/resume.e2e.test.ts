@@ -18,7 +18,7 @@ beforeAll(async () => {
 const runStart = (events: CliEvent[]) => events.find((e) => e.type === 'run-start');
 
 describe('kill -9 and --resume', () => {
-  it('resumes after kills during maintenance-start and mid-StatefulSet; each Job is created once', async () => {
+  it('resumes after kills during maintenance-start, mid-StatefulSet and during maintenance-end; each Job is created once', async () => {
     const kubeconfig = cp.kubeconfig;
     const ns = await createNamespace(kubeconfig);
     // The maintenance Jobs copy flow-worker's env: make them run 3 s, so the kill lands mid-Job.
@@ -71,17 +71,25 @@ describe('kill -9 and --resume', () => {
     expect(unlock.code, transcript(unlock)).toBe(0);
     expect(await readLease(kubeconfig, ns)).toBeUndefined();
 
-    // 3. Resume to the end.
-    const third = await runCli([...apply, '--resume'], { kubeconfig });
-    expect(third.code, transcript(third)).toBe(0);
-    expect(runStart(third.events)).toMatchObject({ runId, resumed: true });
-    expect(third.events.filter((e) => e.type === 'step-start').map((e) => e.step!.id)[0]).toBe('statefulset-pod/flow-snapshot-worker/1');
+    // 3. Resume, kill again while the maintenance-end Job runs.
+    const third = await killWhen([...apply, '--resume'], stepProgress('maintenance-end', /\b1 active\b/), { kubeconfig });
+    expect(third.result.signal, transcript(third.result)).toBe('SIGKILL');
+    expect(runStart(third.result.events)).toMatchObject({ runId, resumed: true });
+    expect(third.result.events.filter((e) => e.type === 'step-start').map((e) => e.step!.id)[0]).toBe('statefulset-pod/flow-snapshot-worker/1');
+    const maintenanceEndUid = (await upgradeJobs(kubeconfig, ns)).find((j) => j.step === 'maintenance-end')!.uid;
+
+    // 4. Resume to the end.
+    const fourth = await runCli([...apply, '--resume'], { kubeconfig });
+    expect(fourth.code, transcript(fourth)).toBe(0);
+    expect(runStart(fourth.events)).toMatchObject({ runId, resumed: true });
+    expect(fourth.events.filter((e) => e.type === 'step-done').map((e) => e.step!.id)).toEqual(['maintenance-end', 'complete']);
 
     expect(await installationState(kubeconfig, inst)).toEqual(expectedState(TO, inst));
     const jobs = await upgradeJobs(kubeconfig, ns);
     expect(jobs.map((j) => j.step).sort()).toEqual(['init-catalog-migrations', 'maintenance-end', 'maintenance-start']);
     expect(jobs.find((j) => j.step === 'maintenance-start')!.uid).toBe(maintenanceStartUid);
     expect(jobs.find((j) => j.step === 'init-catalog-migrations')!.uid).toBe(initUid);
+    expect(jobs.find((j) => j.step === 'maintenance-end')!.uid).toBe(maintenanceEndUid);
     for (const j of jobs) expect(j, j.name).toMatchObject({ succeeded: 1, failed: 0, run: runId });
     expect((await readCheckpoint(kubeconfig, ns)).run).toMatchObject({ id: runId, state: 'done' });
     expect(await readLease(kubeconfig, ns)).toBeUndefined();

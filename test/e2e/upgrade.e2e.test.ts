@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli, stepIds, transcript } from './cli.js';
-import { COMPONENTS, expectedState, installationState, installPeerDB, podUids, readCheckpoint, readLease, upgradeJobs } from './fixture.js';
+import { COMPONENTS, expectedState, installationState, installPeerDB, livePods, podUids, readCheckpoint, readLease, upgradeJobs } from './fixture.js';
 import { type ControlPlane, createNamespace, sharedControlPlane } from './harness.js';
 import { FROM, helmDefaultSpec, TO } from './specs.js';
 
@@ -54,6 +54,11 @@ describe('a full upgrade', () => {
 
     // The cluster: every workload on the target image, every snapshot worker on the update revision.
     expect(await installationState(kubeconfig, inst)).toEqual(expectedState(TO, inst));
+
+    // Highest ordinal first: each snapshot worker was recreated no earlier than the one above it.
+    const created = (await livePods(kubeconfig, ns, 'flow-snapshot-worker')).map((p) => Date.parse(p.metadata.creationTimestamp));
+    expect(created[2]!).toBeLessThanOrEqual(created[1]!);
+    expect(created[1]!).toBeLessThanOrEqual(created[0]!);
 
     // The Jobs: one per purpose, all succeeded, each created only after the previous one completed.
     const jobs = await upgradeJobs(kubeconfig, ns);
