@@ -191,6 +191,11 @@ export class CliRun {
     return this.done;
   }
 
+  /** Closes the read end of the CLI's stdout, as `| head` does after its lines. */
+  closeStdout(): void {
+    this.child.stdout!.destroy();
+  }
+
   transcript(): string {
     return `---- stdout ----\n${this.stdout}\n---- stderr ----\n${this.stderr}`;
   }

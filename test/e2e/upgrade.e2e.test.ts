@@ -4,9 +4,9 @@
  * Also: a server-side dry run changes nothing.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli, stepIds, transcript } from './cli.js';
+import { runCli, startCli, stepIds, transcript } from './cli.js';
 import { COMPONENTS, expectedState, installationState, installPeerDB, livePods, podUids, readCheckpoint, readLease, upgradeJobs } from './fixture.js';
-import { type ControlPlane, createNamespace, sharedControlPlane } from './harness.js';
+import { type ControlPlane, createNamespace, sharedControlPlane, waitFor } from './harness.js';
 import { FROM, helmDefaultSpec, TO } from './specs.js';
 
 let cp: ControlPlane;
@@ -96,6 +96,23 @@ describe('a full upgrade', () => {
     expect(noop.code, transcript(noop)).toBe(0);
     expect(noop.stdout).toContain('Nothing to do');
     expect((await upgradeJobs(kubeconfig, ns)).map((j) => j.uid).sort()).toEqual(jobs.map((j) => j.uid).sort());
+  });
+
+  // BUG (reported): with stdout closed early (`apply --yes | head -3`), the next progress write
+  // fails with EPIPE, an unhandled 'error' event kills the CLI mid-step (exit 1, stack trace) and
+  // leaves the Lease held and the checkpoint "running".
+  it.fails('apply keeps going when its stdout is closed early (| head)', async () => {
+    const kubeconfig = cp.kubeconfig;
+    const ns = await createNamespace(kubeconfig);
+    const inst = await installPeerDB(kubeconfig, { namespace: ns, version: FROM });
+    const run = startCli(['apply', '-f', helmDefaultSpec(ns), '--yes'], { kubeconfig });
+    await waitFor(() => run.transcript().includes('starting run'), { description: 'the run to start' });
+    run.closeStdout();
+    const r = await run.done;
+    expect(r.stderr).not.toContain('EPIPE');
+    expect(r.code, transcript(r)).toBe(0);
+    expect(await installationState(kubeconfig, inst)).toEqual(expectedState(TO, inst));
+    expect(await readLease(kubeconfig, ns)).toBeUndefined();
   });
 
   it('apply --dry-run=server --yes sends every change for validation and changes nothing', async () => {
