@@ -4,7 +4,7 @@
  * crash-looping pod fails its step at once with the reason instead of waiting out readyTimeout.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli, transcript } from './cli.js';
+import { runCli, transcript, type CliResult } from './cli.js';
 import { type Installation, expectedState, installationState, installPeerDB, livePods, readCheckpoint, readLease, upgradeJobs } from './fixture.js';
 import { type ControlPlane, createNamespace, getJson, request, sharedControlPlane, waitFor } from './harness.js';
 import { FROM, type SpecOptions, TO, writeSpec } from './specs.js';
@@ -33,7 +33,7 @@ const FAILING = { image: 'example.com/tools/schema-check:1.0-fail', env: [{ name
 const FIXED = { image: 'example.com/tools/schema-check:1.1', env: [{ name: 'SIM_LOG', value: 'checking catalog\nok' }] };
 
 /** Installs, applies a spec whose extra init Job fails, and checks the exit-5 report. */
-async function failInInitJob(kubeconfig: string): Promise<{ ns: string; inst: Installation; spec: string }> {
+async function failInInitJob(kubeconfig: string): Promise<{ ns: string; inst: Installation; spec: string; output: CliResult }> {
   const ns = await createNamespace(kubeconfig);
   const inst = await installPeerDB(kubeconfig, { namespace: ns, version: FROM });
   const spec = writeSpec(specWithExtraJob(ns, FAILING));
@@ -44,13 +44,16 @@ async function failInInitJob(kubeconfig: string): Promise<{ ns: string; inst: In
   expect(r.stderr).toMatch(/MIRRORS ARE PAUSED/);
   expect(r.stderr).toContain(`peerdb-upgrade apply -f ${spec} --resume`);
   expect(r.stderr).toContain(`peerdb-upgrade maintenance end -f ${spec}`);
-  return { ns, inst, spec };
+  return { ns, inst, spec, output: r };
 }
 
 describe('a failing init Job with maintenance on', () => {
+  let failure: CliResult | undefined;
+
   it('exits 5 with the log tail and the way out; no component was touched', async () => {
     const kubeconfig = cp.kubeconfig;
-    const { ns, inst, spec } = await failInInitJob(kubeconfig);
+    const { ns, inst, spec, output } = await failInInitJob(kubeconfig);
+    failure = output;
     expect(await installationState(kubeconfig, inst)).toEqual(expectedState(FROM, inst));
     const jobs = await upgradeJobs(kubeconfig, ns);
     expect(Object.fromEntries(jobs.map((j) => [j.step, { succeeded: j.succeeded, failed: j.failed }]))).toEqual({
@@ -64,6 +67,14 @@ describe('a failing init Job with maintenance on', () => {
     expect(await readLease(kubeconfig, ns)).toBeUndefined();
     const status = await runCli(['status', '-f', spec], { kubeconfig });
     expect(status.stdout).toMatch(/MIRRORS ARE PAUSED/);
+  });
+
+  // BUG (reported): a Job with backoffLimit 0 is reported on its FailureTarget condition, before
+  // the Failed condition and status.failed exist: "Job … failed (failed; 0 failed pods)" -- the
+  // reason (BackoffLimitExceeded) is lost and the count is wrong.
+  it.fails('the failure names the reason and the failed pod count', (ctx) => {
+    if (!failure) ctx.skip();
+    expect(failure!.stderr).toMatch(/failed \(BackoffLimitExceeded.*; 1 failed pod\)/);
   });
 
   // Regression: the plan-hash label used to be part of every planned Job manifest, so any spec
@@ -115,7 +126,7 @@ describe('a failing init Job with maintenance on', () => {
     expect((await readCheckpoint(kubeconfig, ns)).run.state).toBe('done');
   });
 
-  let ended: { spec: string } | undefined;
+  let ended: { spec: string; output: CliResult } | undefined;
 
   // Regression: the maintenance Job's plan label was once "maintenance-" (a run-name prefix),
   // which the API server rejects.
@@ -131,7 +142,13 @@ describe('a failing init Job with maintenance on', () => {
     expect(await installationState(kubeconfig, inst)).toEqual(expectedState(FROM, inst));
     const checkpoint = await readCheckpoint(kubeconfig, ns);
     expect(checkpoint.run.state).toBe('aborted');
-    ended = { spec };
+    ended = { spec, output: end };
+  });
+
+  // BUG (reported, cosmetic): `maintenance end` numbers its one step "[1/0]".
+  it.fails('maintenance end counts its step as 1 of 1', (ctx) => {
+    if (!ended) ctx.skip();
+    expect(ended!.output.stdout).not.toContain('[1/0]');
   });
 
   // Regression: status used to say MIRRORS ARE PAUSED after `maintenance end` had closed the run.
