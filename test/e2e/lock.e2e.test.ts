@@ -3,9 +3,9 @@
  * holder; --lock-timeout waits for the holder to let go.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startCli, stepProgress, transcript } from './cli.js';
+import { killWhen, runCli, startCli, stepProgress, transcript } from './cli.js';
 import { installationState, installPeerDB, podUids, readCheckpoint, readLease, upgradeJobs } from './fixture.js';
-import { type ControlPlane, createNamespace, request, sharedControlPlane } from './harness.js';
+import { type ControlPlane, createNamespace, patchJson, request, sharedControlPlane } from './harness.js';
 import { FROM, helmDefaultSpec } from './specs.js';
 
 let cp: ControlPlane;
@@ -63,6 +63,32 @@ describe('the lock', () => {
     const done = await patient.done;
     expect(done.code, transcript(done)).toBe(0);
     expect(done.events.at(-1)).toMatchObject({ type: 'outcome', outcome: 'done' });
+  });
+
+  it("a killed run's lock from another host: --resume exits 3 naming it, and takes it over once the Lease expired", async () => {
+    const kubeconfig = cp.kubeconfig;
+    const ns = await createNamespace(kubeconfig);
+    await installPeerDB(kubeconfig, { namespace: ns, version: FROM, env: { 'flow-worker': [{ name: 'SIM_RUN_DURATION', value: '2s' }] } });
+    const spec = helmDefaultSpec(ns);
+    const killed = await killWhen(['apply', '-f', spec, '--yes', '-o', 'json'], stepProgress('maintenance-start', /\b1 active\b/), { kubeconfig });
+    const runId = killed.result.events.find((e) => e.type === 'run-start')!.runId!;
+    // As if the killed run had run on a CI runner: this host cannot tell whether it is alive.
+    const lease = await readLease(kubeconfig, ns);
+    const holder = String(lease.spec.holderIdentity).replace(/@[^/]+\//, '@ci-runner-9/');
+    const renewed = new Date(Date.now() - 55_000).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+    await patchJson(kubeconfig, `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/peerdb-peerdb-upgrade`, { spec: { holderIdentity: holder, renewTime: renewed } }, 'application/merge-patch+json');
+
+    const refused = await runCli(['apply', '-f', spec, '--yes', '--resume'], { kubeconfig });
+    expect(refused.code, transcript(refused)).toBe(3);
+    expect(refused.stderr).toContain(holder);
+    expect(refused.stderr).toContain(`unlock -f`);
+
+    // The Lease (60 s) expires 5 s from its last renewal: a resume willing to wait takes it over.
+    const resumed = await runCli(['apply', '-f', spec, '--yes', '--resume', '--lock-timeout', '30s', '-o', 'json'], { kubeconfig });
+    expect(resumed.code, transcript(resumed)).toBe(0);
+    expect(resumed.events.find((e) => e.type === 'run-start')).toMatchObject({ runId, resumed: true });
+    expect((await readCheckpoint(kubeconfig, ns)).run).toMatchObject({ id: runId, state: 'done' });
+    expect(await readLease(kubeconfig, ns)).toBeUndefined();
   });
 
   // Regression: the unfinished checkpoint of the live run used to be reported first (exit 1,
