@@ -46,7 +46,7 @@ function parseArgs(argv: string[]): Options {
   };
   const readyDelayMs = Number(get('ready-delay') ?? 1000);
   return {
-    runs: Number(get('runs') ?? 3),
+    runs: Number(get('runs') ?? 4),
     readyDelayMs,
     runDurationMs: Number(get('run-duration') ?? readyDelayMs),
     deleteDelayMs: Number(get('delete-delay') ?? 200),
@@ -98,7 +98,25 @@ interface RunMeasure {
   slowLists: { count: number; ms: number };
   /** Requests in the StatefulSet pod steps only, per pod (peerdb-upgrade runs). */
   perStsPod?: Record<string, number>;
+  /** Where the time beyond the intrinsic went (see decompose). */
+  split?: Split;
   finalStateOk: boolean;
+}
+
+/**
+ * The client's own time: from spawn to its first change, from each step's goal being reached (as
+ * the API server's watchers saw it) to the client's next change, and from the last goal to exit.
+ * The rest of the overhead is the control plane's (controllers, the pod simulator): both a tool
+ * and a script wait for it alike.
+ */
+interface Split {
+  headMs: number;
+  reactionsMs: number;
+  tailMs: number;
+  clientMs: number;
+  controlPlaneMs: number;
+  /** Per step kind: summed reaction after steps of that kind. */
+  byKind: Record<string, number>;
 }
 
 interface Spawned {
@@ -106,6 +124,9 @@ interface Spawned {
   stdout: string;
   stderr: string;
   wallMs: number;
+  /** performance.now() at spawn and at exit. */
+  startedAt: number;
+  endedAt: number;
   peakRssKb?: number;
 }
 
@@ -123,9 +144,9 @@ function spawnTimed(command: string, args: string[], env: NodeJS.ProcessEnv): Pr
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => {
-      const wallMs = performance.now() - started;
+      const endedAt = performance.now();
       const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
-      resolve({ code, stdout, stderr, wallMs, ...(rss ? { peakRssKb: Number(rss[1]) } : {}) });
+      resolve({ code, stdout, stderr, wallMs: endedAt - started, startedAt: started, endedAt, ...(rss ? { peakRssKb: Number(rss[1]) } : {}) });
     });
   });
 }
@@ -189,16 +210,113 @@ function slowLists(records: RequestRecord[]): { count: number; ms: number } {
   return { count: slow.length, ms: slow.reduce((sum, r) => sum + (r.answeredAt! - r.at), 0) };
 }
 
+interface Observers {
+  pods: WatchRecorder;
+  jobs: WatchRecorder;
+  deployments: WatchRecorder;
+}
+
+async function startObservers(cp: ControlPlane, ns: string): Promise<Observers> {
+  return {
+    pods: await startWatchRecorder(cp.kubeconfig, `/api/v1/namespaces/${ns}/pods`),
+    jobs: await startWatchRecorder(cp.kubeconfig, `/apis/batch/v1/namespaces/${ns}/jobs`),
+    deployments: await startWatchRecorder(cp.kubeconfig, `/apis/apps/v1/namespaces/${ns}/deployments`),
+  };
+}
+
+const stopObservers = (o: Observers) => Object.values(o).forEach((w: WatchRecorder) => w.stop());
+
+/** See Split. Steps are the plan's; a step's first change and its goal are found per kind. */
+function decompose(plan: any, records: RequestRecord[], obs: Observers, run: Spawned, intrinsicMs: number): Split | undefined {
+  const writes = records.filter((r) => r.upstreamStatus !== undefined && r.upstreamStatus < 300 && ['create', 'patch'].includes(r.verb));
+  const image = (o: any, container: string) => (o.spec?.template?.spec?.containers ?? []).find((c: any) => c.name === container)?.image;
+  const firstChange = (step: any): number | undefined => {
+    switch (step.kind) {
+      case 'maintenance-start':
+      case 'maintenance-end':
+      case 'init-job':
+        return writes.find((r) => r.resource === 'jobs' && (r.result?.metadata?.name ?? r.body?.metadata?.name) === step.manifest.metadata.name)?.at;
+      case 'deployment-rollout':
+        return writes.find((r) => r.resource === 'deployments' && r.name === step.workload.name)?.at;
+      case 'statefulset-prepare':
+        return writes.find((r) => r.resource === 'statefulsets' && r.name === step.workload.name)?.at;
+      case 'statefulset-pod':
+        return writes.find((r) => r.resource === 'statefulsets' && r.name === step.workload.name && partitionOf(r) === step.ordinal)?.at;
+      default:
+        return undefined;
+    }
+  };
+  const goal = (step: any): number | undefined => {
+    switch (step.kind) {
+      case 'maintenance-start':
+      case 'maintenance-end':
+      case 'init-job':
+        return obs.jobs.events.find(
+          // SuccessCriteriaMet (Kubernetes 1.31+) comes before Complete: the Job's outcome is decided.
+          (e) =>
+            e.type !== 'SYNC' &&
+            e.object.metadata.name === step.manifest.metadata.name &&
+            (e.object.status?.conditions ?? []).some((c: any) => (c.type === 'Complete' || c.type === 'SuccessCriteriaMet') && c.status === 'True'),
+        )?.at;
+      case 'deployment-rollout':
+        return obs.deployments.events.find((e) => {
+          const d = e.object;
+          const st = d.status ?? {};
+          const want = d.spec.replicas ?? 1;
+          return (
+            e.type !== 'SYNC' &&
+            d.metadata.name === step.workload.name &&
+            image(d, step.workload.container) === step.image &&
+            (st.observedGeneration ?? 0) >= d.metadata.generation &&
+            st.updatedReplicas === want &&
+            st.availableReplicas === want &&
+            st.readyReplicas === want &&
+            st.replicas === want
+          );
+        })?.at;
+      case 'statefulset-prepare':
+        return firstChange(step); // nothing to wait for but the controller's bookkeeping
+      case 'statefulset-pod':
+        return obs.pods.events.find((e) => {
+          if (e.type === 'SYNC') return false;
+          const v = podView(e.object, step.workload.container);
+          return v.name === `${step.workload.name}-${step.ordinal}` && v.image === step.image && v.ready && !v.deleting;
+        })?.at;
+      default:
+        return undefined;
+    }
+  };
+  const steps = plan.steps.filter((st: any) => firstChange(st) !== undefined || st.kind !== 'preflight' && st.kind !== 'complete');
+  const acting = steps.filter((st: any) => st.kind !== 'preflight' && st.kind !== 'complete');
+  const first = firstChange(acting[0]);
+  const lastGoal = goal(acting.at(-1));
+  if (first === undefined || lastGoal === undefined) return undefined;
+  let reactionsMs = 0;
+  const byKind: Record<string, number> = {};
+  for (let i = 0; i + 1 < acting.length; i++) {
+    const reached = goal(acting[i]);
+    const next = firstChange(acting[i + 1]);
+    if (reached === undefined || next === undefined) return undefined;
+    reactionsMs += next - reached;
+    byKind[acting[i].kind] = (byKind[acting[i].kind] ?? 0) + (next - reached);
+  }
+  const headMs = first - run.startedAt;
+  const tailMs = run.endedAt - lastGoal;
+  const clientMs = headMs + reactionsMs + tailMs;
+  return { headMs, reactionsMs, tailMs, clientMs, controlPlaneMs: run.wallMs - intrinsicMs - clientMs, byKind };
+}
+
 function countBy(records: RequestRecord[], key: (r: RequestRecord) => string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const r of records) out[key(r)] = (out[key(r)] ?? 0) + 1;
   return Object.fromEntries(Object.entries(out).sort((a, b) => b[1] - a[1]));
 }
 
-async function measureTool(cp: ControlPlane, inst: Installation, o: Options): Promise<RunMeasure> {
+async function measureTool(cp: ControlPlane, inst: Installation, o: Options, plan: any, intrinsicMs: number): Promise<RunMeasure> {
   const ns = inst.namespace;
   const proxy = await startFaultProxy({ kubeconfig: cp.kubeconfig });
-  const pods = await startWatchRecorder(cp.kubeconfig, `/api/v1/namespaces/${ns}/pods`);
+  const obs = await startObservers(cp, ns);
+  const pods = obs.pods;
   try {
     const spec = helmDefaultSpec(ns);
     const run = await spawnTimed(process.execPath, [CLI, 'apply', '-f', spec, '--yes', '-o', 'json', '--kubeconfig', proxy.kubeconfig], baseEnv(proxy.kubeconfig));
@@ -223,9 +341,11 @@ async function measureTool(cp: ControlPlane, inst: Installation, o: Options): Pr
       const pods = lastPod - firstPod + 1;
       perStsPod = Object.fromEntries(Object.entries(countBy(inWindow, (r) => r.verb)).map(([k, v]) => [k, v / pods]));
     }
+    const split = decompose(withNamespace(plan, ns), proxy.records, obs, run, intrinsicMs);
     const state = await installationState(cp.kubeconfig, inst);
     return {
       who: 'peerdb-upgrade',
+      ...(split ? { split } : {}),
       namespace: ns,
       wallMs: run.wallMs,
       exitCode: run.code,
@@ -240,9 +360,14 @@ async function measureTool(cp: ControlPlane, inst: Installation, o: Options): Pr
       finalStateOk: JSON.stringify(state) === JSON.stringify(expectedState(TO, inst, o.replicas)),
     };
   } finally {
-    pods.stop();
+    stopObservers(obs);
     await proxy.close();
   }
+}
+
+/** Job names do not depend on the namespace, but keep the plan's manifests honest anyway. */
+function withNamespace(plan: any, ns: string): any {
+  return { ...plan, steps: plan.steps.map((st: any) => (st.manifest ? { ...st, manifest: { ...st.manifest, metadata: { ...st.manifest.metadata, namespace: ns } } } : st)) };
 }
 
 /**
@@ -296,7 +421,7 @@ export function kubectlScript(plan: any, namespace: string, dir: string): string
   return `${lines.join('\n')}\n`;
 }
 
-async function measureKubectl(cp: ControlPlane, inst: Installation, o: Options): Promise<RunMeasure> {
+async function measureKubectl(cp: ControlPlane, inst: Installation, o: Options, intrinsicMs: number): Promise<RunMeasure> {
   const ns = inst.namespace;
   const spec = helmDefaultSpec(ns);
   const planRun = await spawnTimed(process.execPath, [CLI, 'plan', '-f', spec, '-o', 'json', '--kubeconfig', cp.kubeconfig], baseEnv(cp.kubeconfig));
@@ -308,16 +433,19 @@ async function measureKubectl(cp: ControlPlane, inst: Installation, o: Options):
   writeFileSync(script, kubectlScript(plan, ns, dir), { mode: 0o755 });
 
   const proxy = await startFaultProxy({ kubeconfig: cp.kubeconfig });
-  const pods = await startWatchRecorder(cp.kubeconfig, `/api/v1/namespaces/${ns}/pods`);
+  const obs = await startObservers(cp, ns);
+  const pods = obs.pods;
   try {
     const run = await spawnTimed('bash', [script], baseEnv(proxy.kubeconfig));
     if (run.code !== 0) process.stderr.write(`kubectl script in ${ns} exited ${run.code}:\n${run.stderr.slice(-3000)}\n`);
     await new Promise((r) => setTimeout(r, 200));
     const { reactionMs, podCycleLagMs } = rollTimings(pods, proxy.records, `ghcr.io/peerdb-io/${STS}:stable-${TO}`, o.replicas, o.deleteDelayMs + o.readyDelayMs);
     dumpTimeline(ns, proxy.records, pods);
+    const split = decompose(plan, proxy.records, obs, run, intrinsicMs);
     const state = await installationState(cp.kubeconfig, inst);
     return {
       who: 'kubectl script',
+      ...(split ? { split } : {}),
       namespace: ns,
       wallMs: run.wallMs,
       exitCode: run.code,
@@ -330,7 +458,7 @@ async function measureKubectl(cp: ControlPlane, inst: Installation, o: Options):
       finalStateOk: JSON.stringify(state) === JSON.stringify(expectedState(TO, inst, o.replicas)),
     };
   } finally {
-    pods.stop();
+    stopObservers(obs);
     await proxy.close();
   }
 }
@@ -388,7 +516,7 @@ async function benchApply(o: Options) {
       for (const who of order) {
         const inst = installs[who === 'tool' ? 2 * i : 2 * i + 1]!;
         process.stderr.write(`apply: run ${i + 1}/${o.runs}: ${who === 'tool' ? 'peerdb-upgrade apply' : 'kubectl script'} in ${inst.namespace}… `);
-        const m = who === 'tool' ? await measureTool(cp, inst, o) : await measureKubectl(cp, inst, o);
+        const m = who === 'tool' ? await measureTool(cp, inst, o, plan, intrinsic.ms) : await measureKubectl(cp, inst, o, intrinsic.ms);
         process.stderr.write(`${sec(m.wallMs)}${m.finalStateOk ? '' : ' (FINAL STATE WRONG)'}\n`);
         (who === 'tool' ? tool : kubectl).push(m);
       }
@@ -456,6 +584,14 @@ export async function main(argv: string[]): Promise<void> {
       requestsPerStatefulSetPodStep: Object.fromEntries(
         [...new Set(a.tool.flatMap((m) => Object.keys(m.perStsPod ?? {})))].map((v) => [v, median(a.tool.map((m) => m.perStsPod?.[v] ?? 0))]),
       ),
+      split: Object.fromEntries(
+        (['tool', 'kubectl'] as const).map((who) => {
+          const splits = a[who].map((m) => m.split).filter((x): x is Split => x !== undefined);
+          const med = (f: (x: Split) => number) => median(splits.map(f));
+          const kinds = [...new Set(splits.flatMap((x) => Object.keys(x.byKind)))];
+          return [who, { clientMs: med((x) => x.clientMs), controlPlaneMs: med((x) => x.controlPlaneMs), headMs: med((x) => x.headMs), reactionsMs: med((x) => x.reactionsMs), tailMs: med((x) => x.tailMs), byKind: Object.fromEntries(kinds.map((k) => [k, med((x) => x.byKind[k] ?? 0)])), runs: splits.length }];
+        }),
+      ) as Record<'tool' | 'kubectl', { clientMs: number; controlPlaneMs: number; headMs: number; reactionsMs: number; tailMs: number; byKind: Record<string, number>; runs: number }>,
       slowLists: {
         toolCount: median(a.tool.map((m) => m.slowLists.count)),
         toolMs: median(a.tool.map((m) => m.slowLists.ms)),
@@ -477,6 +613,15 @@ export async function main(argv: string[]): Promise<void> {
     row('  overhead peerdb-upgrade (total − intrinsic)', sec(toolOverhead), `${ms(summary.toolOverheadPerPodRestartMs)} per pod restart`);
     row('  overhead kubectl script', sec(kubectlOverhead), `${ms(summary.kubectlOverheadPerPodRestartMs)} per pod restart`);
     row('  overhead ratio peerdb-upgrade / kubectl', summary.overheadRatio.toFixed(2), '(target < 0.5)');
+    const sp = summary.split;
+    const byKind = (x: Record<string, number>) =>
+      Object.entries(x)
+        .map(([k, v]) => `${k} ${sec(v)}`)
+        .join(', ');
+    row('  of the overhead, the client\'s own: peerdb-upgrade', sec(sp.tool.clientMs), `start ${sec(sp.tool.headMs)} + reactions ${sec(sp.tool.reactionsMs)} (${byKind(sp.tool.byKind)}) + finish ${sec(sp.tool.tailMs)}`);
+    row('  of the overhead, the client\'s own: kubectl script', sec(sp.kubectl.clientMs), `start ${sec(sp.kubectl.headMs)} + reactions ${sec(sp.kubectl.reactionsMs)} (${byKind(sp.kubectl.byKind)}) + finish ${sec(sp.kubectl.tailMs)}`);
+    row('  of the overhead, the control plane\'s', sec(sp.tool.controlPlaneMs), `(in the kubectl runs: ${sec(sp.kubectl.controlPlaneMs)}): controllers and pod simulator, the same for any client`);
+    row('  client-own ratio peerdb-upgrade / kubectl', (sp.tool.clientMs / sp.kubectl.clientMs).toFixed(2));
     row('  reaction: pod Ready → next partition patch, median', ms(summary.reaction.toolMedianMs), `p95 ${ms(summary.reaction.toolP95Ms)}; kubectl median ${ms(summary.reaction.kubectlMedianMs)}, p95 ${ms(summary.reaction.kubectlP95Ms)} (${summary.reaction.samples} samples)`);
     row('  control plane: partition patch → pod Ready, lag', ms(summary.podCycleLag.toolMedianMs), `beyond delete+ready delays (kubectl runs: ${ms(summary.podCycleLag.kubectlMedianMs)}); not the tool's`);
     const verbText = (o_: Record<string, number>) =>
