@@ -69,10 +69,10 @@ describe('a failing init Job with maintenance on', () => {
     expect(status.stdout).toMatch(/MIRRORS ARE PAUSED/);
   });
 
-  // BUG (reported): a Job with backoffLimit 0 is reported on its FailureTarget condition, before
+  // Regression (fixed in run-job.ts): a Job with backoffLimit 0 is reported on its FailureTarget condition, before
   // the Failed condition and status.failed exist: "Job … failed (failed; 0 failed pods)" -- the
   // reason (BackoffLimitExceeded) is lost and the count is wrong.
-  it.fails('the failure names the reason and the failed pod count', (ctx) => {
+  it('the failure names the reason and the failed pod count', (ctx) => {
     if (!failure) ctx.skip();
     expect(failure!.stderr).toMatch(/failed \(BackoffLimitExceeded.*; 1 failed pod\)/);
   });
@@ -145,8 +145,8 @@ describe('a failing init Job with maintenance on', () => {
     ended = { spec, output: end };
   });
 
-  // BUG (reported, cosmetic): `maintenance end` numbers its one step "[1/0]".
-  it.fails('maintenance end counts its step as 1 of 1', (ctx) => {
+  // Regression (fixed): `maintenance end` numbered its one step "[1/0]".
+  it('maintenance end counts its step as 1 of 1', (ctx) => {
     if (!ended) ctx.skip();
     expect(ended!.output.stdout).not.toContain('[1/0]');
   });
@@ -160,7 +160,7 @@ describe('a failing init Job with maintenance on', () => {
   });
 });
 
-describe('a crash-looping pod', () => {
+describe.concurrent('a crash-looping pod', () => {
   // The simulator crash-loops a container whose image tag contains "crashloop"; the tag is
   // <tagPrefix><version>, so this prefix makes every new pod crash.
   const crashing = { tagPrefix: 'stable-crashloop-' };

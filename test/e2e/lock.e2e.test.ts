@@ -28,7 +28,8 @@ async function holdLease(kubeconfig: string, ns: string, holder: string): Promis
   expect(res.status, JSON.stringify(res.body)).toBe(201);
 }
 
-describe('the lock', () => {
+// Independent namespaces, mostly waiting: run side by side.
+describe.concurrent('the lock', () => {
   it('a Lease held by a live run elsewhere: apply exits 3 naming the holder and changes nothing; --lock-timeout waits for it', async () => {
     const kubeconfig = cp.kubeconfig;
     const ns = await createNamespace(kubeconfig);
