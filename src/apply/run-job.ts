@@ -37,13 +37,16 @@ export async function runJobStep(context: StepContext): Promise<string> {
     const current = await cluster.getJob(namespace, name);
     if (!current) throw new StepFailure(`Job ${name} disappeared while it ran (deleted by someone else?)`);
     if (isComplete(current)) return { done: true, status: `Job ${name} completed` };
+    const pods = await cluster.listJobPods(namespace, name);
     if (isFailed(current)) {
-      const condition = current.conditions.find((c) => c.type === 'Failed' && c.status === 'True');
+      // Since Kubernetes 1.31 the reason comes first on FailureTarget, before Failed and before
+      // status.failed counts the pod: read both, and count failed pods from the pods themselves.
+      const condition = current.conditions.find((c) => c.type === 'Failed' && c.status === 'True') ?? current.conditions.find((c) => c.type === 'FailureTarget' && c.status === 'True');
+      const failedPods = Math.max(current.failed, pods.filter((p) => p.phase === 'Failed').length);
       const logs = await cluster.jobLogTail(namespace, name, LOG_LINES);
       const reason = [condition?.reason, condition?.message].filter(Boolean).join(': ') || 'failed';
-      throw new StepFailure(`Job ${name} failed (${reason}; ${current.failed} failed pod${current.failed === 1 ? '' : 's'})`, logs ? logBlock(name, logs) : `no log available for Job ${name}`);
+      throw new StepFailure(`Job ${name} failed (${reason}; ${failedPods} failed pod${failedPods === 1 ? '' : 's'})`, logs ? logBlock(name, logs) : `no log available for Job ${name}`);
     }
-    const pods = await cluster.listJobPods(namespace, name);
     const stuck = pods.find((p) => p.waitingReason && STUCK_REASONS.has(p.waitingReason));
     if (stuck) {
       throw new StepFailure(`Job ${name}: pod ${stuck.name} is stuck in ${stuck.waitingReason}${stuck.waitingMessage ? ` (${stuck.waitingMessage})` : ''}`);

@@ -52,6 +52,7 @@ export async function runMaintenance(request: MaintenanceRequest): Promise<{ ver
   try {
     lock.startRenewing();
     const startedAt = clock.now();
+    emit({ type: 'run-start', runId, planHash: hashOf(step), steps: 1, resumed: false, at: startedAt });
     const plan: Plan = { cluster: { name: spec.name, namespace: spec.namespace }, mode: 'live', from: version.tag, to: version.tag, componentVersions: {}, hash: hashOf(step), steps: [step], warnings: [], notices: [], summary: { steps: 1, jobs: 1, components: 0, podRestarts: 0 } };
     emit({ type: 'step-start', step, index: 0, attempt: 1, at: startedAt });
     try {
@@ -68,6 +69,7 @@ export async function runMaintenance(request: MaintenanceRequest): Promise<{ ver
     }
     let closedRun: string | undefined;
     if (mode === 'end') closedRun = await closeUnfinishedRun(cluster, spec, clock);
+    emit({ type: 'run-done', runId, elapsedMs: clock.now() - startedAt, at: clock.now() });
     return { version: version.tag, job: step.job!, closedRun };
   } finally {
     await lock.release();

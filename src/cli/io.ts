@@ -15,7 +15,25 @@ export interface CliIO {
 }
 
 export function processIO(): CliIO {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env, stdinIsTTY: Boolean(process.stdin.isTTY) };
+  return { stdout: closable(process.stdout), stderr: closable(process.stderr), env: process.env, stdinIsTTY: Boolean(process.stdin.isTTY) };
+}
+
+/**
+ * A reader that goes away (`apply | head`) must not kill a run halfway: after EPIPE, output is
+ * dropped and the run goes on to save its checkpoint and release its lock.
+ */
+function closable(stream: NodeJS.WriteStream): Sink {
+  let closed = false;
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') closed = true;
+    else throw error;
+  });
+  return {
+    get isTTY() {
+      return stream.isTTY;
+    },
+    write: (text: string) => (closed ? false : stream.write(text)),
+  };
 }
 
 /** Colour only on a terminal, never with NO_COLOR or --no-color, always with FORCE_COLOR. */

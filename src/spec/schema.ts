@@ -3,7 +3,7 @@ import type { z } from 'zod';
 // (about a fifth of it), which is most of the CLI's start-up time.
 import { array, boolean, enum as zEnum, int, literal, strictObject, string } from 'zod';
 import { parseVersion } from '../plan/version.js';
-import { DURATION_HINT, DURATION_PATTERN } from './duration.js';
+import { DURATION_HINT, DURATION_PATTERN, durationMs } from './duration.js';
 import { HELM_DEFAULT_COMPONENTS } from './helm-defaults.js';
 
 export const API_VERSION = 'peerdb-upgrade/v1alpha1';
@@ -14,7 +14,10 @@ const dnsLabel = string()
   .max(63, { error: 'at most 63 characters' })
   .regex(DNS_LABEL, { error: 'a lowercase DNS label (a-z, 0-9 and -, starting and ending with a letter or digit)' });
 
-const duration = string().regex(DURATION_PATTERN, { error: DURATION_HINT });
+const duration = string()
+  .regex(DURATION_PATTERN, { error: DURATION_HINT })
+  // A zero timeout would fail its step the moment it starts (after maintenance mode began).
+  .refine((text) => !DURATION_PATTERN.test(text) || durationMs(text) > 0, { error: 'a duration longer than zero, such as 90s, 15m or 2h' });
 
 const workloadRef = string()
   .regex(/^(Deployment|StatefulSet)\/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, {
@@ -88,7 +91,9 @@ const maintenance = strictObject({
 });
 
 const images = strictObject({
-  registry: string().min(1).default('ghcr.io/peerdb-io'),
+  registry: string()
+    .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(:\d{1,5})?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, { error: 'an image registry and path, e.g. ghcr.io/peerdb-io or registry.example.com:5000/peerdb' })
+    .default('ghcr.io/peerdb-io'),
   tagPrefix: string().default('stable-'),
 });
 
