@@ -69,9 +69,8 @@ describe('a failing init Job with maintenance on', () => {
     expect(status.stdout).toMatch(/MIRRORS ARE PAUSED/);
   });
 
-  // Regression (fixed in run-job.ts): a Job with backoffLimit 0 is reported on its FailureTarget condition, before
-  // the Failed condition and status.failed exist: "Job … failed (failed; 0 failed pods)" -- the
-  // reason (BackoffLimitExceeded) is lost and the count is wrong.
+  // Regression: a Job with backoffLimit 0 was reported on its FailureTarget condition, before the
+  // Failed condition and status.failed exist: "failed (failed; 0 failed pods)".
   it('the failure names the reason and the failed pod count', (ctx) => {
     if (!failure) ctx.skip();
     expect(failure!.stderr).toMatch(/failed \(BackoffLimitExceeded.*; 1 failed pod\)/);
