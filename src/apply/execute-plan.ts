@@ -42,6 +42,9 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
     input.resourceVersion = await writeCheckpoint(input.cluster, input.spec, checkpoint, input.resourceVersion);
   };
 
+  // The step marked running in the same write that recorded the previous one done: one checkpoint
+  // write between two steps instead of two.
+  let premarked: string | undefined;
   for (let index = 0; index < plan.steps.length; index++) {
     const step = plan.steps[index]!;
     const record = checkpoint.steps.find((r) => r.id === step.id);
@@ -54,17 +57,18 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
     input.lock.assertHeld();
 
     const startedAt = clock.now();
-    record.s = 'running';
-    record.a += 1;
-    record.t0 = new Date(startedAt).toISOString();
-    delete record.err;
     if (step.kind === 'complete') {
+      markRunning(record, startedAt);
       finishRun(checkpoint, startedAt, record);
       await save();
       emit({ type: 'step-done', step, index, message: 'upgrade recorded as done', elapsedMs: 0, at: clock.now() });
       return;
     }
-    await save();
+    if (premarked !== step.id) {
+      markRunning(record, startedAt);
+      await save();
+    }
+    premarked = undefined;
     emit({ type: 'step-start', step, index, attempt: record.a, at: startedAt });
 
     const context: StepContext = { cluster: input.cluster, spec: input.spec, plan, step, runId: checkpoint.run.id, clock, signal: input.signal, emit, startedAt, runDeadline: input.runDeadline };
@@ -91,6 +95,12 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
     }
     record.s = 'done';
     record.t1 = new Date(clock.now()).toISOString();
+    const next = plan.steps[index + 1];
+    const nextRecord = next && next.kind !== 'complete' && !input.signal.aborted ? checkpoint.steps.find((r) => r.id === next.id) : undefined;
+    if (nextRecord && nextRecord.s !== 'done') {
+      markRunning(nextRecord, clock.now());
+      premarked = nextRecord.id;
+    }
     await save();
     emit({ type: 'step-done', step, index, message, elapsedMs: clock.now() - startedAt, at: clock.now() });
   }
@@ -113,6 +123,13 @@ async function runStep(context: StepContext): Promise<string> {
     case 'complete':
       return 'done';
   }
+}
+
+function markRunning(record: StepRecord, at: number): void {
+  record.s = 'running';
+  record.a += 1;
+  record.t0 = new Date(at).toISOString();
+  delete record.err;
 }
 
 function finishRun(checkpoint: Checkpoint, now: number, record: StepRecord): void {

@@ -234,8 +234,12 @@ export class KubeCluster implements ClusterPort {
   }
 
   private async listPodObjects(namespace: string, labelSelector: string): Promise<Json[]> {
+    // Not older than what this run already saw: served from the API server's watch cache at once,
+    // where a plain (consistent) LIST right after a write waits ~90 ms for the cache to catch up.
+    // Never staler than our last look, and the watch that follows wakes us for anything newer.
+    const since = this.lastSeen.get(`pods/${namespace}`);
     const list = await this.http.call<Json>('GET', `/api/v1/namespaces/${enc(namespace)}/pods`, {
-      query: { labelSelector: labelSelector || undefined },
+      query: { labelSelector: labelSelector || undefined, ...(since ? { resourceVersion: since, resourceVersionMatch: 'NotOlderThan' } : {}) },
       what: `pods in ${namespace}`,
     });
     this.seen('pods', namespace, list.metadata?.resourceVersion);
