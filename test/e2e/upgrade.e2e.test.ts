@@ -8,6 +8,7 @@ import { runCli, startCli, stepIds, transcript } from './cli.js';
 import { COMPONENTS, expectedState, installationState, installPeerDB, livePods, podUids, readCheckpoint, readLease, upgradeJobs } from './fixture.js';
 import { type ControlPlane, createNamespace, sharedControlPlane, waitFor } from './harness.js';
 import { FROM, helmDefaultSpec, TO } from './specs.js';
+import { HELM_STEP_IDS } from '../helm-step-ids.js';
 
 let cp: ControlPlane;
 
@@ -31,21 +32,7 @@ describe('a full upgrade', () => {
     expect(json.code, transcript(json)).toBe(2);
     const plan = JSON.parse(json.stdout);
     expect(plan).toMatchObject({ mode: 'live', from: FROM, to: TO, has_changes: true, summary: { components: 5, jobs: 3, pod_restarts: 7 } });
-    expect(plan.steps.map((s: { id: string }) => s.id)).toEqual([
-      'preflight',
-      'maintenance-start',
-      'init-job/catalog-migrations',
-      'deployment-rollout/flow-api',
-      'deployment-rollout/flow-worker',
-      'statefulset-prepare/flow-snapshot-worker',
-      'statefulset-pod/flow-snapshot-worker/2',
-      'statefulset-pod/flow-snapshot-worker/1',
-      'statefulset-pod/flow-snapshot-worker/0',
-      'deployment-rollout/peerdb-server',
-      'deployment-rollout/peerdb-ui',
-      'maintenance-end',
-      'complete',
-    ]);
+    expect(plan.steps.map((s: { id: string }) => s.id)).toEqual(HELM_STEP_IDS);
 
     const apply = await runCli(['apply', '-f', spec, '--yes', '-o', 'json'], { kubeconfig });
     expect(apply.code, transcript(apply)).toBe(0);

@@ -12,6 +12,7 @@ import { computePlan } from '../../src/plan/compute-plan.js';
 import { observeCluster, observedFingerprint } from '../../src/plan/observe.js';
 import { readSavedPlan, savePlan } from '../../src/plan/saved-plan.js';
 import { fault, MemoryCluster } from './fakes/memory-cluster.js';
+import { HELM_STEP_IDS } from '../helm-step-ids.js';
 
 const NS = 'peerdb';
 const FROM = 'v0.36.7';
@@ -124,20 +125,8 @@ describe('apply against an in-memory cluster', () => {
     expect(cluster.calls.filter((c) => !c.method.startsWith('get') && c.method !== 'listPods')).toEqual([]);
   });
 
-  const boundaries = [
-    'preflight',
-    'maintenance-start',
-    'init-job/catalog-migrations',
-    'deployment-rollout/flow-api',
-    'deployment-rollout/flow-worker',
-    'statefulset-prepare/flow-snapshot-worker',
-    'statefulset-pod/flow-snapshot-worker/2',
-    'statefulset-pod/flow-snapshot-worker/1',
-    'statefulset-pod/flow-snapshot-worker/0',
-    'deployment-rollout/peerdb-server',
-    'deployment-rollout/peerdb-ui',
-    'maintenance-end',
-  ];
+  // Every step boundary but the last: after complete there is nothing left to interrupt.
+  const boundaries = HELM_STEP_IDS.filter((id) => id !== 'complete');
 
   it.each(boundaries)('an interruption after %s, then --resume, ends upgraded with every Job created once', async (step) => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });

@@ -5,6 +5,7 @@ import { stepHash } from '../../src/apply/checkpoint.js';
 import type { WorkloadState } from '../../src/cluster/types.js';
 import { specFromPlans, specFromText } from './fakes/specs.js';
 import { deployment, helmInstallation, image, pod, statefulSet } from './fakes/workloads.js';
+import { HELM_STEP_IDS } from '../helm-step-ids.js';
 
 const observed = (workloads: Map<string, WorkloadState | undefined>): ObservedState => ({ workloads });
 const ids = (plan: { steps: readonly { id: string }[] }) => plan.steps.map((s) => s.id);
@@ -67,21 +68,7 @@ describe('live plans', () => {
 
   it('plans every component of an installation on the previous version, reading replicas from the cluster', () => {
     const plan = computePlan(spec, observed(helmInstallation('v0.36.7', 3)));
-    expect(ids(plan)).toEqual([
-      'preflight',
-      'maintenance-start',
-      'init-job/catalog-migrations',
-      'deployment-rollout/flow-api',
-      'deployment-rollout/flow-worker',
-      'statefulset-prepare/flow-snapshot-worker',
-      'statefulset-pod/flow-snapshot-worker/2',
-      'statefulset-pod/flow-snapshot-worker/1',
-      'statefulset-pod/flow-snapshot-worker/0',
-      'deployment-rollout/peerdb-server',
-      'deployment-rollout/peerdb-ui',
-      'maintenance-end',
-      'complete',
-    ]);
+    expect(ids(plan)).toEqual(HELM_STEP_IDS);
     expect(plan.mode).toBe('live');
     expect(plan.summary.podRestarts).toBe(7);
     expect(plan.componentVersions).toEqual({ 'flow-api': 'v0.36.7', 'flow-worker': 'v0.36.7', 'flow-snapshot-worker': 'v0.36.7', 'peerdb-server': 'v0.36.7', 'peerdb-ui': 'v0.36.7' });
