@@ -6,6 +6,8 @@ import { waitUntil, type StepContext } from './step-context.js';
 import { STUCK_REASONS, StepFailure } from './step-failure.js';
 
 const LOG_LINES = 20;
+/** How often a running Job's last log line is read for the progress line. */
+const LOG_EVERY_MS = 15_000;
 
 /**
  * Runs the step's Job to completion. Idempotent: a Job of this run that exists is adopted (a
@@ -33,6 +35,9 @@ export async function runJobStep(context: StepContext): Promise<string> {
   }
   if (!job) job = await create(context, withRunLabel(manifest, context.runId, context.plan.hash));
 
+  // Maintenance start can wait a long time for running snapshots: show what the Job last said.
+  let lastLine: string | undefined;
+  let lastLogAt = -Infinity;
   const final = await waitUntil(context, { kind: 'jobs', fieldSelector: `metadata.name=${name}` }, async () => {
     const current = await cluster.getJob(namespace, name);
     if (!current) throw new StepFailure(`Job ${name} disappeared while it ran (deleted by someone else?)`);
@@ -53,7 +58,13 @@ export async function runJobStep(context: StepContext): Promise<string> {
     }
     const waiting = pods.find((p) => p.waitingReason);
     const state = waiting ? `pod ${waiting.name} ${waiting.waitingReason}` : `${current.active} active, ${current.failed} failed`;
-    return { done: false, status: `Job ${name} running (${state})` };
+    const now = context.clock.now();
+    if (current.active > 0 && now - lastLogAt >= LOG_EVERY_MS) {
+      lastLogAt = now;
+      const tail = await cluster.jobLogTail(namespace, name, 1);
+      lastLine = tail?.trim().split('\n').at(-1)?.slice(0, 200) || lastLine;
+    }
+    return { done: false, status: `Job ${name} running (${state})${lastLine ? `: ${lastLine}` : ''}` };
   });
   return final.status;
 }

@@ -244,6 +244,19 @@ describe('apply against an in-memory cluster', () => {
     expect(cluster.peekLease(NS, 'peerdb-peerdb-upgrade')).toBeUndefined();
   });
 
+  it("shows a running Job's last log line while it waits (maintenance start can wait for snapshots)", async () => {
+    const text = HELM_TEXT.replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n    - name: smoke\n      image: busybox:imagepull\n      timeout: 2m\n');
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    cluster.inject((call) => {
+      if (call.method === 'jobLogTail') cluster.jobLogs.set(call.args[1] as string, 'starting\nwaiting for snapshot of mirror orders_cdc to finish');
+      return undefined;
+    }, { times: 1000 });
+    const { request: r, events } = request(cluster, { text });
+    await outcomeOf(applyUpgrade(r));
+    const progress = events.filter((e) => e.type === 'step-progress').map((e) => (e as { message: string }).message);
+    expect(progress.some((m) => m.startsWith('Job peerdb-maintenance-start-') && m.endsWith(': waiting for snapshot of mirror orders_cdc to finish'))).toBe(true);
+  });
+
   it('a failing Job without maintenance exits 4', async () => {
     const text = HELM_TEXT.replace(/  maintenance:\n(    .*\n)+/, '').replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n    - name: smoke\n      image: busybox:fail\n');
     const cluster = new MemoryCluster().seedHelm(NS, FROM);
