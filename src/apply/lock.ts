@@ -6,6 +6,8 @@ import type { ClusterSpec } from '../spec/schema.js';
 import { formatDuration } from '../spec/duration.js';
 import type { Clock } from './clock.js';
 import { LockedError } from './step-failure.js';
+import { UserError } from '../errors.js';
+import { ExitCode } from '../exit-code.js';
 
 export const LEASE_DURATION_SECONDS = 60;
 const RENEW_EVERY_MS = 15_000;
@@ -104,7 +106,7 @@ export function runIdOf(lease: LeaseState): string | undefined {
 export class UpgradeLock {
   private resourceVersion: string | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private lost: Error | undefined;
+  private lost: UserError | undefined;
 
   constructor(
     private readonly cluster: ClusterPort,
@@ -150,7 +152,12 @@ export class UpgradeLock {
   startRenewing(): void {
     this.timer = setInterval(() => {
       this.renew().catch((error: unknown) => {
-        if (isClusterError(error, 'conflict')) this.lost = new Error('the lock was taken by another run (its Lease changed under us)');
+        if (isClusterError(error, 'conflict')) {
+          this.lost = new UserError('this run lost its lock: the Lease was released (unlock --force) or taken over by another run; stopping before the next step', {
+            exitCode: ExitCode.NeedsPerson,
+            hint: 'see who holds it and where the upgrade stands: peerdb-upgrade status -f SPEC',
+          });
+        }
         // Other errors (a network blip): the next renewal tries again; the lease lasts 60 s.
       });
     }, RENEW_EVERY_MS);
