@@ -152,7 +152,8 @@ export class UpgradeLock {
   startRenewing(): void {
     this.timer = setInterval(() => {
       this.renew().catch((error: unknown) => {
-        if (isClusterError(error, 'conflict')) {
+        // Deleted (unlock --force) or rewritten by someone else: either way, not ours any more.
+        if (isClusterError(error, 'conflict') || isClusterError(error, 'not-found')) {
           this.lost = new UserError('this run lost its lock: the Lease was released (unlock --force) or taken over by another run; stopping before the next step', {
             exitCode: ExitCode.NeedsPerson,
             hint: 'see who holds it and where the upgrade stands: peerdb-upgrade status -f SPEC',
