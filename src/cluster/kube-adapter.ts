@@ -149,9 +149,6 @@ export class KubeCluster implements ClusterPort {
     return toConfigMapState(obj);
   }
 
-  async deleteConfigMap(namespace: string, name: string, options: WriteOptions = {}): Promise<void> {
-    await this.deleteOrIgnore(`/api/v1/namespaces/${enc(namespace)}/configmaps/${enc(name)}`, `configmap ${namespace}/${name}`, options);
-  }
 
   async getLease(namespace: string, name: string): Promise<LeaseState | undefined> {
     const obj = await this.getOrUndefined<Json>(`/apis/coordination.k8s.io/v1/namespaces/${enc(namespace)}/leases/${enc(name)}`, `lease ${namespace}/${name}`);

@@ -103,7 +103,6 @@ export interface ClusterPort {
     resourceVersion: string | undefined,
     options?: WriteOptions,
   ): Promise<ConfigMapState>;
-  deleteConfigMap(namespace: string, name: string, options?: WriteOptions): Promise<void>;
 
   getLease(namespace: string, name: string): Promise<LeaseState | undefined>;
   writeLease(namespace: string, name: string, lease: LeaseSpec, resourceVersion: string | undefined, options?: WriteOptions): Promise<LeaseState>;

@@ -428,7 +428,6 @@ describe('dry runs persist nothing but validate', () => {
     await cluster.writeConfigMap(NS, 'new', { data: {}, labels: {} }, undefined, dry);
     await cluster.writeLease(NS, 'lease2', lease('me'), undefined, dry);
     await cluster.deleteLease(NS, 'lock', undefined, dry);
-    await cluster.deleteConfigMap(NS, 'cp', dry);
     await cluster.deletePod(NS, 'flow-snapshot-worker-0', dry);
     expect(cluster.resourceVersion).toBe(rv);
     expect(await cluster.getJob(NS, 'j')).toBeUndefined();

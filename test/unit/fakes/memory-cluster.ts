@@ -762,15 +762,6 @@ export class MemoryCluster implements ClusterPort {
     });
   }
 
-  deleteConfigMap(namespace: string, name: string, options: WriteOptions = {}): Promise<void> {
-    return this.call('deleteConfigMap', [namespace, name, options], () => {
-      this.authorize(namespace, 'delete', 'configmaps', '');
-      const ns = this.namespaces.get(namespace);
-      if (!ns?.configMaps.has(name) || options.dryRun) return;
-      ns.configMaps.delete(name);
-      this.nextRv();
-    }, absent);
-  }
 
   // ─── ClusterPort: Leases ─────────────────────────────────────────────────────────────────────
 
