@@ -39,6 +39,7 @@ export function computePlan(spec: ClusterSpec, observed: ObservedState | undefin
   const notices: string[] = [];
   const componentVersions: Record<string, string> = {};
   const resolved = new Map<string, ResolvedComponent>();
+  const policy = new Map<string, string[]>();
 
   let from: Version | undefined;
   if (observed === undefined) {
@@ -66,8 +67,8 @@ export function computePlan(spec: ClusterSpec, observed: ObservedState | undefin
         warnings.push(`${component.name}: the image repository changes from ${live.currentRepository} to ${parseImageRef(live.targetImage).repository}`);
       }
       if (live.version && live.currentImage !== live.targetImage) {
-        const outcome = checkVersionPolicy(live.version, to, { allowDowngrade: options.allowDowngrade ?? false, subject: component.name });
-        problems.push(...outcome.errors);
+        const outcome = checkVersionPolicy(live.version, to, { allowDowngrade: options.allowDowngrade ?? false });
+        for (const error of outcome.errors) policy.set(error, [...(policy.get(error) ?? []), component.name]);
       }
       if (!from || (live.version && compareVersions(live.version, from) < 0)) from = live.version ?? from;
     });
@@ -78,6 +79,8 @@ export function computePlan(spec: ClusterSpec, observed: ObservedState | undefin
       );
     }
   }
+  // One line per refusal, naming the components it concerns (usually all of them alike).
+  for (const [error, names] of policy) problems.push(`${names.join(', ')}: ${error}`);
   if (problems.length > 0) throw new UserError(problems.join('\n'));
 
   if (from) {

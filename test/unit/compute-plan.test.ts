@@ -190,6 +190,18 @@ describe('live plans', () => {
     expect(() => computePlan(spec, observed(workloads))).toThrow('peerdb-ui: v0.38.1 → v0.37.4 is a downgrade');
   });
 
+  it('says a downgrade once for all the components it concerns', () => {
+    let message = '';
+    try {
+      computePlan(spec, observed(helmInstallation('v0.38.0')));
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message.split('\n')).toEqual([
+      'flow-api, flow-worker, flow-snapshot-worker, peerdb-server, peerdb-ui: v0.38.0 → v0.37.4 is a downgrade; PeerDB catalog migrations are forward-only; pass --allow-downgrade only if you restored the catalog to v0.37.4',
+    ]);
+  });
+
   it('is deterministic, and a changed init job changes only that Job', () => {
     const a = computePlan(spec, observed(helmInstallation('v0.36.7')));
     const b = computePlan(spec, observed(helmInstallation('v0.36.7')));

@@ -80,6 +80,12 @@ export async function applyAction(flags: ApplyFlags, command: Command, context: 
           return ok;
         },
       });
+    } catch (error) {
+      // A machine reading the event stream learns how the run ended from the stream itself.
+      if (json && error instanceof UserError) {
+        io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), type: 'error', exit_code: error.exitCode, message: error.message, hint: error.hint ?? null })}\n`);
+      }
+      throw error;
     } finally {
       plain?.close();
       await listr?.close();
