@@ -190,6 +190,13 @@ describe('live plans', () => {
     expect(() => computePlan(spec, observed(workloads))).toThrow('peerdb-ui: v0.38.1 → v0.37.4 is a downgrade');
   });
 
+  it('points at an unfinished run recorded in the checkpoint', () => {
+    const plan = computePlan(spec, { workloads: helmInstallation('v0.36.7'), unfinishedRun: { to: 'v0.37.4', stoppedAt: 'statefulset-pod/flow-snapshot-worker/1' } });
+    expect(plan.notices).toEqual([
+      'an unfinished run to v0.37.4 is recorded in ConfigMap peerdb/peerdb-peerdb-upgrade (stopped at statefulset-pod/flow-snapshot-worker/1); `peerdb-upgrade apply --resume` continues it',
+    ]);
+  });
+
   it('says a downgrade once for all the components it concerns', () => {
     let message = '';
     try {
