@@ -46,7 +46,31 @@ export type ApplyOutcome =
   | { kind: 'dry-run'; plan: Plan; results: DryRunResult[] }
   | { kind: 'done'; plan: Plan; runId: string; resumed: boolean };
 
+/** How often to plan again when the checkpoint moved while planning (a dead run's late write). */
+const REPLANS = 3;
+
 export async function applyUpgrade(request: ApplyRequest): Promise<ApplyOutcome> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await applyOnce(request);
+    } catch (error) {
+      if (!(error instanceof CheckpointMoved) || attempt >= REPLANS) throw error;
+      request.emit({ type: 'info', message: 'the checkpoint changed while this run was planning (a write of an earlier run arriving late?); planning again', at: request.clock.now() });
+    }
+  }
+}
+
+/** The checkpoint read for planning is no longer the one in the cluster once the lock is held. */
+class CheckpointMoved extends UserError {
+  constructor() {
+    super('the checkpoint kept changing while this run was planning (is another run writing it?); run the command again', {
+      hint: 'peerdb-upgrade status -f SPEC shows who holds the lock and where the last run stands',
+    });
+    this.name = 'CheckpointMoved';
+  }
+}
+
+async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
   const { cluster, spec, clock, emit } = request;
   // A run in progress is the answer to give first: its checkpoint is unfinished because it runs.
   if (!request.dryRun) await waitForLock(cluster, spec, clock, request.lockTimeoutMs, request.signal);
@@ -99,9 +123,7 @@ export async function applyUpgrade(request: ApplyRequest): Promise<ApplyOutcome>
   await lock.acquire(0, request.signal);
   try {
     const again = await readCheckpoint(cluster, spec);
-    if (again?.resourceVersion !== stored?.resourceVersion) {
-      throw new UserError('the checkpoint changed while this run was planning (another run finished or started); run the command again');
-    }
+    if (again?.resourceVersion !== stored?.resourceVersion) throw new CheckpointMoved();
     const checkpoint = resumed
       ? continueCheckpoint(unfinished!.checkpoint, plan, request.loaded.hash)
       : freshCheckpoint({ plan, request, runId, owner: `${owner.user}@${owner.host}`, observed, previous: stored });

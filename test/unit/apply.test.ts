@@ -196,6 +196,25 @@ describe('apply against an in-memory cluster', () => {
     await expectUpgraded(cluster);
   });
 
+  it('plans again when a late write of an earlier run moves the checkpoint while it plans', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    // The first run is interrupted; the resume's first look at the checkpoint is then overtaken.
+    expect((await outcomeOf(applyUpgrade(request(cluster, { abortAfterStep: 'deployment-rollout/flow-api' }).request))).code).toBe(ExitCode.Interrupted);
+    let moved = false;
+    cluster.inject((call) => {
+      if (call.method === 'writeLease' && !moved) {
+        moved = true;
+        cluster.touchConfigMap(NS, 'peerdb-peerdb-upgrade');
+      }
+      return undefined;
+    }, { times: 100 });
+    const { request: r, events } = request(cluster, { mode: 'resume' });
+    const resumed = await outcomeOf(applyUpgrade(r));
+    expect(resumed.code, resumed.message).toBe(0);
+    expect(events.some((e) => e.type === 'info' && e.message.includes('planning again'))).toBe(true);
+    await expectUpgraded(cluster);
+  });
+
   it('exits 3 naming the holder when another run holds the lock', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM);
     const now = new Date(cluster.clock.now()).toISOString();
