@@ -5,8 +5,10 @@ import { array, boolean, enum as zEnum, literal, looseObject, number, object, re
 import { UserError } from '../errors.js';
 import { hashOf } from '../plan/hash.js';
 import type { Plan, Step } from '../plan/plan-types.js';
+import { compactSteps, expandSteps } from './checkpoint-steps.js';
 
-export const CHECKPOINT_FORMAT_VERSION = 1;
+/** 2: finished pod steps may be stored as ranges (checkpoint-steps.ts). 1 is read too. */
+export const CHECKPOINT_FORMAT_VERSION = 2;
 export const CHECKPOINT_KEY = 'checkpoint.json';
 export const HISTORY_LIMIT = 10;
 
@@ -41,7 +43,7 @@ const historyEntry = object({
 });
 
 const checkpointSchema = object({
-  format_version: literal(CHECKPOINT_FORMAT_VERSION),
+  format_version: literal([1, CHECKPOINT_FORMAT_VERSION]),
   cluster: object({ name: string(), namespace: string() }),
   run: object({
     id: string(),
@@ -97,11 +99,13 @@ export function parseCheckpoint(text: string, where: string): Checkpoint {
     const issue = result.error.issues[0]!;
     throw new UserError(`${where}: the checkpoint is damaged (${issue.path.join('.') || 'top level'}: ${issue.message}); delete it to start over`);
   }
-  return result.data;
+  const steps = expandSteps(result.data.steps);
+  if (!steps) throw new UserError(`${where}: the checkpoint is damaged (a range of pod steps does not match its hashes); delete it to start over`);
+  return { ...result.data, format_version: CHECKPOINT_FORMAT_VERSION, steps };
 }
 
 export function serializeCheckpoint(checkpoint: Checkpoint): string {
-  return JSON.stringify(checkpoint);
+  return JSON.stringify({ ...checkpoint, format_version: CHECKPOINT_FORMAT_VERSION, steps: compactSteps(checkpoint.steps) });
 }
 
 export function newCheckpoint(input: {
