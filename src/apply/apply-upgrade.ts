@@ -4,11 +4,12 @@ import { UserError } from '../errors.js';
 import { ExitCode } from '../exit-code.js';
 import { computePlan, type ObservedState } from '../plan/compute-plan.js';
 import { observeCluster } from '../plan/observe.js';
+import { parseVersion } from '../plan/version.js';
 import type { Plan } from '../plan/plan-types.js';
 import type { SavedPlan } from '../plan/saved-plan.js';
 import type { LoadedSpec } from '../spec/load-spec.js';
 import type { ClusterSpec } from '../spec/schema.js';
-import { firstUnfinishedStep, isUnfinished, mirrorsPaused, newCheckpoint, stepHash, HISTORY_LIMIT, type Checkpoint } from './checkpoint.js';
+import { firstUnfinishedStep, isUnfinished, maintenanceAttempted, mirrorsPaused, newCheckpoint, stepHash, HISTORY_LIMIT, type Checkpoint } from './checkpoint.js';
 import { readCheckpoint, writeCheckpoint, type StoredCheckpoint } from './checkpoint-store.js';
 import type { Clock } from './clock.js';
 import { serverDryRun, type DryRunResult } from './dry-run.js';
@@ -87,7 +88,7 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
     throw new UserError(`an unfinished run (${unfinished.checkpoint.run.id}) is recorded; a saved plan cannot be applied over it`, { hint: `continue it: peerdb-upgrade apply -f ${request.specFile} --resume` });
   }
   if (unfinished && request.mode === 'fresh') throw unfinishedRunError(unfinished.checkpoint, request.specFile);
-  if (unfinished && request.mode === 'restart' && (mirrorsPaused(unfinished.checkpoint) || maintenanceStarted(unfinished.checkpoint))) {
+  if (unfinished && request.mode === 'restart' && maintenanceAttempted(unfinished.checkpoint)) {
     throw new UserError(
       `the unfinished run ${unfinished.checkpoint.run.id} started maintenance mode and did not end it: starting over would pause no mirrors and later resume none`,
       { exitCode: ExitCode.NeedsPerson, hint: `continue it (apply -f ${request.specFile} --resume), or end maintenance first (peerdb-upgrade maintenance end -f ${request.specFile})` },
@@ -157,7 +158,8 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
  * fixed since), then accepted only if every finished step is still in it unchanged.
  */
 function resumePlan(checkpoint: Checkpoint, spec: ClusterSpec, observed: ObservedState, allowDowngrade: boolean): Plan {
-  if (checkpoint.run.to !== canonicalTarget(spec)) {
+  const target = parseVersion(spec.version);
+  if (target.ok && checkpoint.run.to !== target.version.tag) {
     throw new UserError(
       `the unfinished run upgrades to ${checkpoint.run.to}; the spec now says ${spec.version}. A new target is a new upgrade: finish or end the current one first`,
       { hint: `put version ${checkpoint.run.to} back to finish it, or end maintenance with \`peerdb-upgrade maintenance end\`` },
@@ -237,16 +239,6 @@ function unfinishedRunError(checkpoint: Checkpoint, specFile: string): UserError
     `an unfinished run ${checkpoint.run.id} (to ${checkpoint.run.to}, ${checkpoint.run.state}) stopped at step ${stopped?.id ?? '?'}${checkpoint.run.error ? `: ${checkpoint.run.error}` : ''}.${paused}`,
     { hint: `continue it: peerdb-upgrade apply -f ${specFile} --resume (or discard it with --restart)` },
   );
-}
-
-function maintenanceStarted(checkpoint: Checkpoint): boolean {
-  const start = checkpoint.steps.find((s) => s.id === 'maintenance-start');
-  const end = checkpoint.steps.find((s) => s.id === 'maintenance-end');
-  return start !== undefined && start.a > 0 && end?.s !== 'done';
-}
-
-function canonicalTarget(spec: ClusterSpec): string {
-  return spec.version.startsWith('v') ? spec.version : `v${spec.version}`;
 }
 
 function newRunId(now: number): string {

@@ -149,6 +149,16 @@ export function firstUnfinishedStep(checkpoint: Checkpoint): StepRecord | undefi
   return checkpoint.steps.find((s) => s.s !== 'done');
 }
 
+/**
+ * Whether maintenance-start was tried (it may have paused mirrors) and maintenance-end is not done.
+ * Covers mirrorsPaused: a finished start was tried.
+ */
+export function maintenanceAttempted(checkpoint: Checkpoint): boolean {
+  const start = checkpoint.steps.find((s) => s.id === 'maintenance-start');
+  const end = checkpoint.steps.find((s) => s.id === 'maintenance-end');
+  return start !== undefined && start.a > 0 && end?.s !== 'done';
+}
+
 /** Whether maintenance-start finished and maintenance-end did not: mirrors are paused. */
 export function mirrorsPaused(checkpoint: Checkpoint): boolean {
   // A closed run (done, or ended by `maintenance end`) no longer holds maintenance mode.

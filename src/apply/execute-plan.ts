@@ -2,7 +2,7 @@ import { ClusterError } from '../cluster/cluster-error.js';
 import type { ClusterPort } from '../cluster/port.js';
 import type { Plan, Step } from '../plan/plan-types.js';
 import type { ClusterSpec } from '../spec/schema.js';
-import { HISTORY_LIMIT, mirrorsPaused, type Checkpoint, type StepRecord } from './checkpoint.js';
+import { HISTORY_LIMIT, maintenanceAttempted, mirrorsPaused, type Checkpoint, type StepRecord } from './checkpoint.js';
 import { writeCheckpoint } from './checkpoint-store.js';
 import type { Clock } from './clock.js';
 import type { EmitEvent } from './events.js';
@@ -85,7 +85,7 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
       record.s = 'failed';
       record.err = reason.slice(0, 2_000);
       record.t1 = new Date(clock.now()).toISOString();
-      const paused = mirrorsPaused(checkpoint) || maintenanceAttempted(checkpoint);
+      const paused = maintenanceAttempted(checkpoint);
       checkpoint.run.state = paused ? 'needs-person' : 'failed';
       const certain = mirrorsPaused(checkpoint);
       checkpoint.run.error = `${step.id}: ${record.err}`;
@@ -142,13 +142,6 @@ function finishRun(checkpoint: Checkpoint, now: number, record: StepRecord): voi
     ...checkpoint.history,
     { run: checkpoint.run.id, from: checkpoint.run.from, to: checkpoint.run.to, plan: checkpoint.run.plan_hash.slice(0, 12), started: checkpoint.run.started_at, finished, result: 'done' as const },
   ].slice(-HISTORY_LIMIT);
-}
-
-/** maintenance-start was tried (and may have paused mirrors) and maintenance-end is not done. */
-function maintenanceAttempted(checkpoint: Checkpoint): boolean {
-  const start = checkpoint.steps.find((s) => s.id === 'maintenance-start');
-  const end = checkpoint.steps.find((s) => s.id === 'maintenance-end');
-  return start !== undefined && start.a > 0 && end?.s !== 'done';
 }
 
 async function stopInterrupted(input: ExecuteInput, save: () => Promise<void>, record: StepRecord): Promise<never> {
