@@ -23,21 +23,32 @@ since() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.1fs", e - s }'; }
 t0=$(now)
 command -v go >/dev/null || { log "go is not installed (need Go >= 1.24 and access to the Go module proxy)"; exit 1; }
 
-hash=$(
+# Two cache keys: the Kubernetes binaries change only with go.mod/go.sum and the Go toolchain, the
+# launcher with every Go source here. Changing the simulator then relinks only the launcher.
+k8s_hash=$(
   {
     echo "$K8S_VERSION"
     go env GOVERSION GOOS GOARCH
-    cat go.mod go.sum build.sh
+    cat go.mod go.sum
+    sed -n '/^# --- k8s build ---$/,/^# --- end k8s build ---$/p' build.sh
+  } | sha256sum | cut -c1-16
+)
+hash=$(
+  {
+    echo "$k8s_hash"
+    cat build.sh
     find . -name '*.go' -not -path './.*' | LC_ALL=C sort | while read -r f; do echo "$f"; cat "$f"; done
   } | sha256sum | cut -c1-16
 )
 cache_root="${PEERDB_UPGRADE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/peerdb-upgrade}/cluster"
 bin="$cache_root/$hash/bin"
+k8s_bin="$cache_root/k8s-$k8s_hash"
 bins=(kube-apiserver kube-controller-manager launcher)
 
 have_all() { for b in "${bins[@]}"; do [[ -x "$1/$b" ]] || return 1; done; }
 
 if [[ "${CLUSTER_BUILD_FORCE:-}" != 1 ]] && have_all "$bin"; then
+  touch "$cache_root/$hash" "$k8s_bin" 2>/dev/null || true   # in use: keep it from pruning
   log "cached ($hash) in $(since "$t0")"
   echo "$bin"
   exit 0
@@ -52,17 +63,28 @@ for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ldflags+=" -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=34 -X $p.gitTreeState=clean"
 done
 
-log "building kube-apiserver, kube-controller-manager ($K8S_VERSION) and launcher into $bin"
-log "(a cold build downloads ~1 GB of modules and takes several minutes on 2 cores)"
 t1=$(now)
 GOFLAGS="${GOFLAGS:-} -mod=readonly" nice -n 10 go mod download
 log "modules ready in $(since "$t1")"
-t2=$(now)
-GOFLAGS="${GOFLAGS:-} -mod=readonly" nice -n 10 go build -trimpath -ldflags="$ldflags" -o "$tmp/" \
-  k8s.io/kubernetes/cmd/kube-apiserver \
-  k8s.io/kubernetes/cmd/kube-controller-manager \
-  ./cmd/launcher
-log "compiled in $(since "$t2")"
+# --- k8s build ---
+if [[ "${CLUSTER_BUILD_FORCE:-}" == 1 || ! -x "$k8s_bin/kube-apiserver" || ! -x "$k8s_bin/kube-controller-manager" ]]; then
+  log "building kube-apiserver, kube-controller-manager ($K8S_VERSION) into $k8s_bin"
+  log "(a cold build downloads ~1 GB of modules and takes several minutes on 2 cores)"
+  t2=$(now)
+  ktmp=$(mktemp -d "$cache_root/.k8s-XXXXXX")
+  GOFLAGS="${GOFLAGS:-} -mod=readonly" nice -n 10 go build -trimpath -ldflags="$ldflags" -o "$ktmp/" \
+    k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager
+  rm -rf "$k8s_bin"
+  mv "$ktmp" "$k8s_bin"
+  log "kubernetes binaries compiled in $(since "$t2")"
+fi
+# --- end k8s build ---
+t3=$(now)
+GOFLAGS="${GOFLAGS:-} -mod=readonly" nice -n 10 go build -trimpath -ldflags="$ldflags" -o "$tmp/" ./cmd/launcher
+log "launcher compiled in $(since "$t3")"
+# Hard links when the cache is on one file system (it is), a copy otherwise.
+for b in kube-apiserver kube-controller-manager; do ln "$k8s_bin/$b" "$tmp/$b" 2>/dev/null || cp "$k8s_bin/$b" "$tmp/$b"; done
 have_all "$tmp" || { log "build produced no binaries?"; exit 1; }
 echo "kubernetes $K8S_VERSION, built $(date -u +%FT%TZ) with $(go env GOVERSION)" >"$tmp/VERSION"
 
@@ -71,8 +93,9 @@ rm -rf "$bin"
 mv "$tmp" "$bin"
 trap - EXIT
 
-# Keep the two most recent builds only.
-ls -1dt "$cache_root"/*/ 2>/dev/null | tail -n +3 | while read -r old; do rm -rf "$old"; done
+# Prune old builds, but never one used in the last day: several work trees (or a CI run beside a
+# session) may build side by side, each with a running control plane on its binaries.
+find "$cache_root" -mindepth 1 -maxdepth 1 -type d -not -name '.*' -mtime +1 -exec rm -rf {} + 2>/dev/null || true
 
 log "done in $(since "$t0")"
 echo "$bin"
