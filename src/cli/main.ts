@@ -1,4 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
+import { basename } from 'node:path';
 import { ExitCode } from '../exit-code.js';
 import { CI_OUTPUT_ENV, CI_OUTPUT_MODES, ciFormat, errorAnnotations, type CiOutputMode } from './ci-output.js';
 import { registerApply } from './commands/apply.js';
@@ -20,8 +21,18 @@ export interface CommandContext {
   setExitCode(code: ExitCode): void;
 }
 
-export function buildProgram(context: CommandContext): Command {
-  const program = new Command('peerdb-upgrade')
+/**
+ * The name the CLI calls itself in usage lines and help: `kubectl peerdb-upgrade` when kubectl ran it
+ * as the plugin `kubectl-peerdb_upgrade` (the npm bin entry, or the single executable renamed so),
+ * otherwise `peerdb-upgrade`. kubectl maps a plugin's dashes to underscores in the file name.
+ */
+export function programName(argv: readonly string[]): string {
+  const invoked = basename(argv[1] ?? '').replace(/\.(?:js|mjs|cjs|exe)$/, '');
+  return invoked.startsWith('kubectl-') ? `kubectl ${invoked.slice('kubectl-'.length).replaceAll('_', '-')}` : 'peerdb-upgrade';
+}
+
+export function buildProgram(context: CommandContext, name = 'peerdb-upgrade'): Command {
+  const program = new Command(name)
     .description('Upgrade PeerDB on Kubernetes without an operator: plan, apply, resume.')
     .version(TOOL_VERSION, '--version', 'print the version')
     .helpOption('-h, --help', 'show help')
@@ -52,7 +63,7 @@ export function buildProgram(context: CommandContext): Command {
 export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   let exitCode: ExitCode = ExitCode.Success;
   const context: CommandContext = { io, setExitCode: (code) => (exitCode = code) };
-  const program = buildProgram(context);
+  const program = buildProgram(context, programName(argv));
   const colour = !argv.includes('--no-color');
   try {
     await program.parseAsync([...argv]);
