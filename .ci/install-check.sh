@@ -7,7 +7,7 @@
 # install pulled and how long each command took. Removes what it made.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-binary="${1:-}"
+binary="${1:+$(cd "$(dirname "$1")" && pwd)/$(basename "$1")}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/peerdb-upgrade-install-XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
@@ -59,7 +59,13 @@ if [ -n "$binary" ]; then
   echo "single executable: $binary ($(stat -c %s "$binary") bytes)"
   check "$version" "$binary" --version
   check 'offline plan)' "$binary" plan -f helm-default.yaml --offline --from v0.36.7
-  ln -s "$binary" "$work/prefix/bin/kubectl-peerdb_upgrade-sea"
-  check 'Usage: kubectl peerdb-upgrade-sea' kubectl-peerdb_upgrade-sea --help
+  # As a kubectl plugin: the binary under the plugin's name, found on PATH before the npm install's.
+  mkdir -p "$work/sea"
+  ln -s "$binary" "$work/sea/kubectl-peerdb_upgrade"
+  if command -v kubectl >/dev/null; then
+    check 'Usage: kubectl peerdb-upgrade' env PATH="$work/sea:$PATH" kubectl peerdb-upgrade --help
+  else
+    check 'Usage: kubectl peerdb-upgrade' "$work/sea/kubectl-peerdb_upgrade" --help
+  fi
 fi
 echo "install check passed"

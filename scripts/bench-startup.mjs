@@ -1,9 +1,10 @@
 // Start-up benchmark: whole-process wall time of `plan --offline` and the time a live command
-// takes to send its first request, each against `node -e 0`. Prints medians; never asserts.
+// takes to send its first request, each against `node -e 0`; the same for the single executable
+// when it is built (dist-bin/peerdb-upgrade, `npm run build:binary`). Prints medians; never asserts.
 //   node scripts/bench-startup.mjs [runs]
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -11,18 +12,20 @@ const runs = Number(process.argv[2] ?? 15);
 const node = process.execPath;
 const cli = new URL('../bin/peerdb-upgrade.js', import.meta.url).pathname;
 const spec = new URL('../plans/helm-default.yaml', import.meta.url).pathname;
+const binary = new URL('../dist-bin/peerdb-upgrade', import.meta.url).pathname;
+const withBinary = existsSync(binary);
 
-function timeProcess(args, env = process.env) {
+function timeProcess(args, command = node) {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn(node, args, { stdio: 'ignore', env });
+    const child = spawn(command, args, { stdio: 'ignore' });
     child.on('error', reject);
     child.on('exit', () => resolve(Number(process.hrtime.bigint() - started) / 1e6));
   });
 }
 
 /** Spawn a live command against a loopback server and time until its first connection arrives. */
-async function timeFirstRequest(kubeconfig) {
+async function timeFirstRequest(kubeconfig, command = node, args = [cli]) {
   return new Promise((resolve, reject) => {
     let started;
     const guard = setTimeout(() => {
@@ -43,7 +46,7 @@ async function timeFirstRequest(kubeconfig) {
       const { port } = server.address();
       writeFileSync(kubeconfig, kubeconfigText(port));
       started = process.hrtime.bigint();
-      child = spawn(node, [cli, 'plan', '-f', spec, '--kubeconfig', kubeconfig], { stdio: ['ignore', 'ignore', process.env.BENCH_DEBUG ? 'inherit' : 'ignore'] });
+      child = spawn(command, [...args, 'plan', '-f', spec, '--kubeconfig', kubeconfig], { stdio: ['ignore', 'ignore', process.env.BENCH_DEBUG ? 'inherit' : 'ignore'] });
       child.on('error', reject);
     });
   });
@@ -60,11 +63,16 @@ const median = (xs) => {
 
 const dir = mkdtempSync(join(tmpdir(), 'peerdb-upgrade-bench-'));
 const kubeconfig = join(dir, 'kubeconfig');
-const results = { baseline: [], offline: [], live: [] };
+const results = { baseline: [], offline: [], live: [], binaryVersion: [], binaryOffline: [], binaryLive: [] };
 for (let i = 0; i < runs; i++) {
   results.baseline.push(await timeProcess(['-e', '0']));
   results.offline.push(await timeProcess([cli, 'plan', '-f', spec, '--offline', '--from', 'v0.36.7']));
   results.live.push(await timeFirstRequest(kubeconfig));
+  if (withBinary) {
+    results.binaryVersion.push(await timeProcess(['--version'], binary));
+    results.binaryOffline.push(await timeProcess(['plan', '-f', spec, '--offline', '--from', 'v0.36.7'], binary));
+    results.binaryLive.push(await timeFirstRequest(kubeconfig, binary, []));
+  }
 }
 const base = median(results.baseline);
 const row = (name, xs, target) => {
@@ -75,3 +83,10 @@ console.log(`start-up, medians of ${runs} runs, Node ${process.version}`);
 row('node -e 0', results.baseline);
 row('plan --offline (whole process)', results.offline, 1.5);
 row('live plan: spawn → first request', results.live, 2.5);
+if (withBinary) {
+  row('binary --version', results.binaryVersion);
+  row('binary plan --offline (whole process)', results.binaryOffline);
+  row('binary live plan: spawn → first request', results.binaryLive);
+} else {
+  console.log('(no dist-bin/peerdb-upgrade: `npm run build:binary` adds the single executable)');
+}

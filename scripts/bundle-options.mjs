@@ -1,0 +1,65 @@
+// esbuild settings shared by the npm package's bundle (scripts/build.mjs) and the single executable's
+// (scripts/build-binary.mjs), and the check that a bundle needs nothing but Node at run time.
+import { builtinModules } from 'node:module';
+import { readFileSync } from 'node:fs';
+
+export const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+
+/**
+ * The Kubernetes client's generated API modules (models and API classes, most of its size) declare
+ * no side effects flag, so a bundler must keep every one of them. We use none of them: only
+ * KubeConfig for credentials. Marking them side-effect free lets esbuild drop what is unused.
+ */
+const clientApisAreSideEffectFree = {
+  name: 'client-node-generated-apis',
+  setup(b) {
+    b.onResolve({ filter: /^\./ }, async (args) => {
+      if (args.pluginData === 'skip' || !args.importer.includes('@kubernetes/client-node')) return undefined;
+      const resolved = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: 'skip' });
+      return resolved.path.includes('/client-node/dist/gen/') ? { path: resolved.path, sideEffects: false } : undefined;
+    });
+  },
+};
+
+/**
+ * Two packages bundled code asks for with require() inside try/catch and does without: node-fetch's
+ * `encoding` (only for textConverted(), which nothing calls) and debug's `supports-color`. We ship
+ * neither; an empty module makes both take their fallback at build time instead of a run-time
+ * require() that would look outside the package (and that a single executable warns about).
+ */
+const optionalPackagesLeftOut = {
+  name: 'optional-packages-left-out',
+  setup(b) {
+    b.onResolve({ filter: /^(encoding|supports-color)$/ }, (args) => ({ path: args.path, namespace: 'left-out' }));
+    b.onLoad({ filter: /.*/, namespace: 'left-out' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
+  },
+};
+
+export const sharedOptions = {
+  bundle: true,
+  platform: 'node',
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  metafile: true,
+  plugins: [clientApisAreSideEffectFree, optionalPackagesLeftOut],
+  // The Kubernetes client's URL code requires Node's deprecated built-in punycode, and Node 21+
+  // prints a deprecation warning for it on every live command; bundle the userland package instead.
+  alias: { punycode: 'punycode/' },
+  define: { __PEERDB_UPGRADE_VERSION__: JSON.stringify(version) },
+};
+
+/**
+ * Throws unless every import the bundle leaves to run time is a Node built-in: the package declares
+ * no dependencies, so an installed copy has nothing else to load (checked for every chunk, including
+ * the lazily loaded ones).
+ */
+export function assertOnlyBuiltinImports(metafile) {
+  const unbundled = [];
+  for (const [file, output] of Object.entries(metafile.outputs)) {
+    for (const { path, external } of output.imports) {
+      if (external && !path.startsWith('node:') && !builtinModules.includes(path.split('/')[0])) unbundled.push(`${file} imports ${path}`);
+    }
+  }
+  if (unbundled.length > 0) throw new Error(`the bundle loads packages at run time, which an installed copy does not have: ${unbundled.join('; ')}`);
+}
