@@ -30,8 +30,8 @@ k8s_hash=$(
     echo "$K8S_VERSION"
     go env GOVERSION GOOS GOARCH
     cat go.mod go.sum
-    sed -n '/^# --- k8s build ---$/,/^flock -u 9
-# --- end k8s build ---$/p' build.sh
+    sed -n '/^# --- k8s build ---$/,/^# --- end k8s build ---
+flock -u 9$/p' build.sh
   } | sha256sum | cut -c1-16
 )
 hash=$(
@@ -67,11 +67,12 @@ done
 t1=$(now)
 GOFLAGS="${GOFLAGS:-} -mod=readonly" nice -n 10 go mod download
 log "modules ready in $(since "$t1")"
-# --- k8s build ---
 # One build at a time per key: a second work tree waits for the first instead of compiling the same
 # packages again beside it (two go builds of kube-apiserver on 2 cores take longer than one, twice).
+# (Outside the hashed section below, so the lock does not re-key the cache.)
 exec 9>"$cache_root/.lock-k8s-$k8s_hash"
 flock 9
+# --- k8s build ---
 if [[ "${CLUSTER_BUILD_FORCE:-}" == 1 || ! -x "$k8s_bin/kube-apiserver" || ! -x "$k8s_bin/kube-controller-manager" ]]; then
   log "building kube-apiserver, kube-controller-manager ($K8S_VERSION) into $k8s_bin"
   log "(a cold build downloads ~1 GB of modules and takes several minutes on 2 cores)"
@@ -84,8 +85,8 @@ if [[ "${CLUSTER_BUILD_FORCE:-}" == 1 || ! -x "$k8s_bin/kube-apiserver" || ! -x 
   mv "$ktmp" "$k8s_bin"
   log "kubernetes binaries compiled in $(since "$t2")"
 fi
-flock -u 9
 # --- end k8s build ---
+flock -u 9
 t3=$(now)
 GOFLAGS="${GOFLAGS:-} -mod=readonly" nice -n 10 go build -trimpath -ldflags="$ldflags" -o "$tmp/" ./cmd/launcher
 log "launcher compiled in $(since "$t3")"
