@@ -100,3 +100,24 @@ describe('the bundle outside the repository (no node_modules)', () => {
     expect(run('peerdb-upgrade.js', ['--help']).stdout).toMatch(/^Usage: peerdb-upgrade \[options\] \[command\]/);
   });
 });
+
+describe('docs/ci.md install steps', () => {
+  const docs = readFileSync('docs/ci.md', 'utf8');
+  const gitInstalls = [...docs.matchAll(/npm install[^\n]*git\+https:[^\n]*/g)].map((m) => m[0]);
+
+  it('install from git into a prefix of their own, never --global (npm/cli#8440: no build tools for prepare)', () => {
+    expect(gitInstalls.length).toBeGreaterThanOrEqual(4); // the snippet, two GitHub jobs, GitLab
+    for (const line of gitInstalls) {
+      expect(line).not.toMatch(/--global|\s-g\s/);
+      expect(line).toContain('--prefix "$HOME/.peerdb-upgrade"');
+    }
+    // …and put its bin directory on PATH, in each pipeline's way.
+    expect(docs.split('>> "$GITHUB_PATH"').length - 1).toBe(2);
+    expect(docs).toContain('- export PATH="$HOME/.peerdb-upgrade/node_modules/.bin:$PATH"');
+  });
+
+  it('names the repository package.json names', () => {
+    const repository = pkg.repository?.url.replace(/^git\+/, '') ?? '';
+    for (const line of gitInstalls) expect(line).toContain(`git+${repository}#`);
+  });
+});
