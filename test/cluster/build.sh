@@ -30,8 +30,7 @@ k8s_hash=$(
     echo "$K8S_VERSION"
     go env GOVERSION GOOS GOARCH
     cat go.mod go.sum
-    sed -n '/^# --- k8s build ---$/,/^# --- end k8s build ---
-flock -u 9$/p' build.sh
+    sed -n '/^# --- k8s build ---$/,/^# --- end k8s build ---$/p' build.sh
   } | sha256sum | cut -c1-16
 )
 hash=$(
