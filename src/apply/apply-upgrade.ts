@@ -39,6 +39,10 @@ export interface ApplyRequest {
   readonly confirm: (plan: Plan, resumed: boolean) => Promise<boolean>;
   /** The spec path as the user gave it, for the commands printed in messages. */
   readonly specFile: string;
+  /** The user says Argo CD / Flux reconciliation of the workloads is suspended (--reconciliation-suspended). */
+  readonly reconciliationSuspended?: boolean | undefined;
+  /** Where the Helm chart is installed from, for the advised `helm upgrade` (--helm-chart). */
+  readonly helmChart?: string | undefined;
 }
 
 export type ApplyOutcome =
@@ -95,15 +99,16 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
     );
   }
   if (unfinished && request.mode === 'resume') {
-    plan = resumePlan(unfinished.checkpoint, spec, observed, request.allowDowngrade);
+    plan = resumePlan(unfinished.checkpoint, spec, observed, request.allowDowngrade, request.helmChart);
     resumed = true;
   } else {
-    plan = computePlan(spec, observed, { allowDowngrade: request.allowDowngrade });
+    plan = computePlan(spec, observed, { allowDowngrade: request.allowDowngrade, helmChart: request.helmChart });
     if (request.savedPlan) assertSavedPlanStillHolds(request.savedPlan, plan);
   }
   for (const warning of plan.warnings) emit({ type: 'warning', message: warning, at: clock.now() });
   if (plan.steps.length === 0) return { kind: 'nothing-to-do', plan };
   if (request.dryRun) return { kind: 'dry-run', plan, results: await serverDryRun(cluster, spec, plan) };
+  checkReconciliation(plan, request.reconciliationSuspended ?? false, (message) => emit({ type: 'warning', message, at: clock.now() }));
   if (!request.savedPlan && !(await request.confirm(plan, resumed))) return { kind: 'not-confirmed', plan };
 
   if (request.signal.aborted) throw new InterruptedError('interrupted before anything was changed', 'run the command again when ready');
@@ -157,7 +162,7 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
  * The plan for `--resume`: planned again from the state the run began in (so the spec may have been
  * fixed since), then accepted only if every finished step is still in it unchanged.
  */
-function resumePlan(checkpoint: Checkpoint, spec: ClusterSpec, observed: ObservedState, allowDowngrade: boolean): Plan {
+function resumePlan(checkpoint: Checkpoint, spec: ClusterSpec, observed: ObservedState, allowDowngrade: boolean, helmChart: string | undefined): Plan {
   const target = parseVersion(spec.version);
   if (target.ok && checkpoint.run.to !== target.version.tag) {
     throw new UserError(
@@ -166,7 +171,7 @@ function resumePlan(checkpoint: Checkpoint, spec: ClusterSpec, observed: Observe
     );
   }
   const start = restoreObserved(checkpoint.initial as unknown as Record<string, WorkloadSnapshot>, observed);
-  const plan = computePlan(spec, start, { allowDowngrade });
+  const plan = computePlan(spec, start, { allowDowngrade, helmChart });
   const byId = new Map(plan.steps.map((s) => [s.id, s]));
   const differences: string[] = [];
   for (const record of checkpoint.steps) {
@@ -181,6 +186,25 @@ function resumePlan(checkpoint: Checkpoint, spec: ClusterSpec, observed: Observe
     });
   }
   return plan;
+}
+
+/**
+ * Argo CD and Flux undo image patches on their own, in the middle of a partitioned roll: refuse
+ * (nothing changed yet) unless the user says reconciliation is suspended. A resumed run is checked
+ * too: the controller may have been resumed since.
+ */
+function checkReconciliation(plan: Plan, suspended: boolean, warn: (message: string) => void): void {
+  const gitops = plan.ownership?.gitops ?? [];
+  if (gitops.length === 0) return;
+  const commit = `commit ${plan.to} to Git (${plan.ownership!.targetTag}) before resuming`;
+  if (suspended) {
+    for (const g of gitops) warn(`${g.what} manages ${g.components.join(', ')}; told its reconciliation is suspended. Afterwards ${commit}: ${g.resume}`);
+    return;
+  }
+  const owners = gitops.map((g) => `${g.what} manages ${g.components.join(', ')} (${g.evidence})`).join('; ');
+  throw new UserError(`preflight: ${owners}: it would revert the image patches during the upgrade. Nothing was changed`, {
+    hint: `suspend it first (${gitops.map((g) => g.suspend).join('; ')}), then run again with --reconciliation-suspended; ${commit}`,
+  });
 }
 
 function continueCheckpoint(previous: Checkpoint, plan: Plan, specHash: string): Checkpoint {

@@ -15,6 +15,13 @@ export const ACCESS_RULES: readonly { group: string; resource: string; verbs: re
   { group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'create', 'update', 'delete'], why: 'the lock' },
 ];
 
+/**
+ * Optional, and not in the default Role: reading a Helm release's values (Secrets
+ * `sh.helm.release.v1.*`) needs `list` on every Secret of the namespace, catalog password included.
+ * Without it the Helm advice names the override keys to check instead of reading them.
+ */
+export const HELM_RELEASE_RULE = { group: '', resource: 'secrets', verbs: ['list'], why: 'read Helm release values to say how to make the release agree (optional, broad: every Secret)' } as const;
+
 /** The checks preflight makes: what this plan needs (pods/log is optional, not checked). */
 export function accessChecksFor(plan: Plan): AccessCheck[] {
   const kinds = new Set(plan.steps.map((s) => s.kind));

@@ -8,7 +8,7 @@ import { UserError } from '../errors.js';
  * changes env): on resume it is read again from the workloads.
  */
 export interface WorkloadSnapshot {
-  readonly state: Omit<WorkloadState, 'containers' | 'pods'>;
+  readonly state: Omit<WorkloadState, 'containers' | 'pods' | 'owner'>;
   readonly containers: readonly { name: string; image: string }[];
   /** Pods compactly: [ordinal, revision, ready]. */
   readonly pods: readonly [number, string, boolean][];
@@ -18,7 +18,8 @@ export function snapshotObserved(observed: ObservedState): Record<string, Worklo
   const out: Record<string, WorkloadSnapshot> = {};
   for (const [ref, w] of observed.workloads) {
     if (!w) continue;
-    const { containers, pods, ...state } = w;
+    // The owner is read again on resume: who manages a workload is a fact of now, not of the start.
+    const { containers, pods, owner: _owner, ...state } = w;
     out[ref] = {
       state,
       containers: containers.map((c) => ({ name: c.name, image: c.image })),
@@ -40,6 +41,7 @@ export function restoreObserved(snapshot: Record<string, WorkloadSnapshot>, curr
     if (!now) throw new UserError(`${ref} existed when the run began and is gone now; the upgrade cannot be resumed safely`);
     workloads.set(ref, {
       ...then.state,
+      owner: now.owner,
       containers: then.containers.map((c) => {
         const live = now.containers.find((x) => x.name === c.name);
         return { name: c.name, image: c.image, env: live?.env ?? [], envFrom: live?.envFrom ?? [] };
@@ -59,5 +61,5 @@ export function restoreObserved(snapshot: Record<string, WorkloadSnapshot>, curr
       })),
     });
   }
-  return { workloads, unfinishedRun: undefined };
+  return { workloads, unfinishedRun: undefined, helmReleases: current.helmReleases };
 }

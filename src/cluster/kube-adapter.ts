@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import { isClusterError } from './cluster-error.js';
+import { decodeReleaseSecret, HELM_RELEASE_SELECTOR, newestRelease, type HelmReleaseRead } from './helm-release.js';
 import { loadKubeConfig } from './kube-config.js';
 import { KubeHttp, type RequestLog } from './kube-http.js';
 import type { AccessCheck, ClusterPort, ClusterTarget, ConfigMapState, JobState, LeaseSpec, LeaseState, WatchKind, WorkloadPatch, WriteOptions } from './port.js';
@@ -178,6 +179,26 @@ export class KubeCluster implements ClusterPort {
   async deleteLease(namespace: string, name: string, resourceVersion: string | undefined, options: WriteOptions = {}): Promise<void> {
     const body = resourceVersion ? { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion } } : undefined;
     await this.deleteOrIgnore(`/apis/coordination.k8s.io/v1/namespaces/${enc(namespace)}/leases/${enc(name)}`, `lease ${namespace}/${name}`, options, {}, body);
+  }
+
+  async readHelmRelease(namespace: string, release: string): Promise<HelmReleaseRead> {
+    const path = `/api/v1/namespaces/${enc(namespace)}/secrets`;
+    const what = `secrets in ${namespace} (Helm release ${release})`;
+    try {
+      // The deployed revision alone first: each revision carries the whole chart.
+      let list = await this.http.call<Json>('GET', path, { query: { labelSelector: `${HELM_RELEASE_SELECTOR(release)},status=deployed` }, what });
+      if ((list.items ?? []).length === 0) list = await this.http.call<Json>('GET', path, { query: { labelSelector: HELM_RELEASE_SELECTOR(release) }, what });
+      const secret = newestRelease(list.items ?? []);
+      if (!secret) return { outcome: 'not-found', detail: `no Secret labelled ${HELM_RELEASE_SELECTOR(release)} in namespace ${namespace} (a Helm storage driver other than Secrets?)` };
+      try {
+        return { outcome: 'read', release: decodeReleaseSecret(secret) };
+      } catch (error) {
+        return { outcome: 'unreadable', detail: (error as Error).message };
+      }
+    } catch (error) {
+      if (isClusterError(error, 'forbidden')) return { outcome: 'forbidden', detail: `not allowed to list secrets in namespace ${namespace}` };
+      throw error;
+    }
   }
 
   async deniedAccess(namespace: string, checks: readonly AccessCheck[]): Promise<readonly AccessCheck[]> {

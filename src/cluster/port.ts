@@ -1,3 +1,4 @@
+import type { HelmReleaseRead } from './helm-release.js';
 import type { JobManifest, PodState, WorkloadRef, WorkloadState } from './types.js';
 
 /** Where the tool acts; printed in the header of every live command. */
@@ -108,6 +109,12 @@ export interface ClusterPort {
   writeLease(namespace: string, name: string, lease: LeaseSpec, resourceVersion: string | undefined, options?: WriteOptions): Promise<LeaseState>;
   deleteLease(namespace: string, name: string, resourceVersion: string | undefined, options?: WriteOptions): Promise<void>;
 
+  /**
+   * The newest revision of a Helm release stored as Secrets (Helm 3's default driver). Needs `list`
+   * on secrets: without it the answer is `forbidden`, never an error, since the upgrade can go on.
+   */
+  readHelmRelease(namespace: string, release: string): Promise<HelmReleaseRead>;
+
   /** SelfSubjectAccessReview for each check; returns the ones denied. */
   deniedAccess(namespace: string, checks: readonly AccessCheck[]): Promise<readonly AccessCheck[]>;
 
@@ -118,4 +125,4 @@ export interface ClusterPort {
   waitForChange(namespace: string, kind: WatchKind, selector: { labelSelector?: string; fieldSelector?: string }, timeoutMs: number, signal?: AbortSignal): Promise<void>;
 }
 
-export type ClusterReader = Pick<ClusterPort, 'target' | 'getWorkload' | 'getConfigMap'>;
+export type ClusterReader = Pick<ClusterPort, 'target' | 'getWorkload' | 'getConfigMap' | 'readHelmRelease'>;

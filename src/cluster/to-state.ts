@@ -1,4 +1,5 @@
 import type { JobState, ConfigMapState, LeaseState } from './port.js';
+import { ownerOf } from './workload-owner.js';
 import type { ContainerState, EnvFromSource, EnvVar, PodState, WorkloadKind, WorkloadState } from './types.js';
 
 /* Maps API objects (as JSON) to the tool's plain shapes. Kept apart from I/O so tests feed real responses. */
@@ -32,6 +33,7 @@ export function toWorkloadState(kind: WorkloadKind, obj: Json, pods: readonly Po
     conditions: (status.conditions ?? []).map((c: Json) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message })),
     selector: selectorString(spec.selector),
     pods: [...pods].sort((a, b) => (b.ordinal ?? 0) - (a.ordinal ?? 0)),
+    owner: ownerOf(obj.metadata?.labels ?? {}, obj.metadata?.annotations ?? {}, obj.metadata?.namespace ?? ''),
   };
 }
 

@@ -4,6 +4,8 @@
  * client library's classes never leave src/cluster/.
  */
 
+import type { WorkloadOwner } from './workload-owner.js';
+
 export type WorkloadKind = 'Deployment' | 'StatefulSet';
 
 export interface WorkloadRef {
@@ -87,6 +89,8 @@ export interface WorkloadState {
   readonly selector: string;
   /** StatefulSet pods, by ordinal; empty for Deployments. */
   readonly pods: readonly PodState[];
+  /** Who manages the workload (Helm release, Argo CD, Flux), from its labels and annotations. */
+  readonly owner: WorkloadOwner;
 }
 
 export interface JobManifest {

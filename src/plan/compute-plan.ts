@@ -1,3 +1,4 @@
+import type { HelmReleaseRead } from '../cluster/helm-release.js';
 import type { ContainerState, EnvVar, WorkloadKind, WorkloadState } from '../cluster/types.js';
 import { UserError } from '../errors.js';
 import { durationMs } from '../spec/duration.js';
@@ -5,6 +6,7 @@ import type { ClusterSpec, ComponentSpec, InitJobSpec } from '../spec/schema.js'
 import { buildJob, mergeEnv } from './build-job.js';
 import { hashOf } from './hash.js';
 import { parseImageRef } from './image-ref.js';
+import { ownershipWarnings, planOwnership } from './ownership.js';
 import type { Change, EnvSource, Plan, Step } from './plan-types.js';
 import { checkVersionPolicy } from './version-policy.js';
 import { compareVersions, parseVersion, versionFromTag, type Version } from './version.js';
@@ -15,12 +17,16 @@ export interface ObservedState {
   readonly workloads: ReadonlyMap<string, WorkloadState | undefined>;
   /** An unfinished run recorded in the checkpoint, if any. */
   readonly unfinishedRun?: { readonly to: string; readonly stoppedAt: string | undefined } | undefined;
+  /** Helm releases that own workloads, keyed `namespace/release` (ownership.ts releaseKey). */
+  readonly helmReleases?: ReadonlyMap<string, HelmReleaseRead> | undefined;
 }
 
 export interface PlanOptions {
   /** Offline: the version the cluster runs now. */
   readonly from?: string | undefined;
   readonly allowDowngrade?: boolean | undefined;
+  /** Where the user installs the Helm chart from: fills CHART in the advised `helm upgrade`. */
+  readonly helmChart?: string | undefined;
 }
 
 const MIGRATIONS_ONLY = 'PEERDB_MIGRATIONS_ONLY';
@@ -106,6 +112,8 @@ export function computePlan(spec: ClusterSpec, observed: ObservedState | undefin
   }
 
   const hash = hashOf({ cluster: { name: spec.name, namespace: spec.namespace }, to: to.tag, steps });
+  const ownership = observed === undefined ? undefined : planOwnership({ spec, workloads: observed.workloads, helmReleases: observed.helmReleases, to: to.tag, helmChart: options.helmChart });
+  if (ownership) warnings.push(...ownershipWarnings(ownership, to.tag));
   return {
     cluster: { name: spec.name, namespace: spec.namespace },
     mode: observed === undefined ? 'offline' : 'live',
@@ -116,6 +124,7 @@ export function computePlan(spec: ClusterSpec, observed: ObservedState | undefin
     steps,
     warnings,
     notices,
+    ...(ownership ? { ownership } : {}),
     summary: {
       steps: steps.length,
       jobs: steps.filter((s) => s.manifest || s.envSource).length,

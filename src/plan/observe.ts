@@ -1,6 +1,8 @@
 import type { ClusterReader } from '../cluster/port.js';
 import { hashOf } from './hash.js';
-import type { WorkloadKind } from '../cluster/types.js';
+import type { HelmReleaseRead } from '../cluster/helm-release.js';
+import type { WorkloadKind, WorkloadState } from '../cluster/types.js';
+import { releaseKey } from './ownership.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import type { ObservedState } from './compute-plan.js';
 
@@ -12,7 +14,19 @@ export async function observeCluster(spec: ClusterSpec, cluster: ClusterReader, 
       return [component.workload, await cluster.getWorkload(spec.namespace, { kind, name })] as const;
     }),
   );
-  return { workloads: new Map(entries), unfinishedRun: await readCheckpoint(spec) };
+  const workloads = new Map(entries);
+  return { workloads, unfinishedRun: await readCheckpoint(spec), helmReleases: await readHelmReleases(workloads, cluster) };
+}
+
+/** The release of every Helm mark on the workloads, read once each (a `forbidden` answer is kept, not thrown). */
+export async function readHelmReleases(workloads: ReadonlyMap<string, WorkloadState | undefined>, cluster: ClusterReader): Promise<ReadonlyMap<string, HelmReleaseRead>> {
+  const marks = new Map<string, { namespace: string; release: string }>();
+  for (const w of workloads.values()) {
+    const helm = w?.owner.helm;
+    if (helm) marks.set(releaseKey(helm.namespace, helm.release), { namespace: helm.namespace, release: helm.release });
+  }
+  const reads = await Promise.all([...marks].map(async ([key, m]) => [key, await cluster.readHelmRelease(m.namespace, m.release)] as const));
+  return new Map(reads);
 }
 
 /** What a saved plan records of the cluster, to tell that the cluster moved on since. */

@@ -50,8 +50,10 @@ export function planFromBase(base: ClusterSpec, target: ClusterSpec, options: Ba
       warnings.push(`init job ${name}: nothing needs an upgrade, so it does not run now; it runs with the next upgrade`);
     }
   }
+  // Nobody was observed to own anything: a base plan has no cluster, so no ownership either.
+  const { ownership: _none, ...rest } = planned;
   const plan: Plan = {
-    ...planned,
+    ...rest,
     mode: 'offline',
     from: offline.from ?? base.version,
     componentVersions,
@@ -124,6 +126,7 @@ function workloadAt(namespace: string, component: ComponentSpec, image: string, 
     // Never queried: the planner reads pods from `pods`; only the executor lists by selector.
     selector: `app.kubernetes.io/name=${name}`,
     pods,
+    owner: { manager: 'none' },
   };
 }
 

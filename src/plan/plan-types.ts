@@ -1,4 +1,5 @@
 import type { EnvFromSource, EnvVar, JobManifest, WorkloadKind } from '../cluster/types.js';
+import type { PlanOwnership } from './ownership.js';
 
 export const STEP_KINDS = [
   'preflight',
@@ -78,6 +79,8 @@ export interface Plan {
   readonly steps: readonly Step[];
   readonly warnings: readonly string[];
   readonly notices: readonly string[];
+  /** Live plans: who manages each workload, and how to make a Helm release agree. */
+  readonly ownership?: PlanOwnership;
   readonly summary: PlanSummary;
 }
 

@@ -1,5 +1,6 @@
 import { maskEnv, maskManifest } from './mask.js';
 import type { Plan, Step } from './plan-types.js';
+import { ownershipDocument } from './render-ownership.js';
 
 export const PLAN_FORMAT_VERSION = 1;
 
@@ -26,6 +27,7 @@ export function planDocument(plan: Plan): Record<string, unknown> {
     },
     warnings: plan.warnings,
     notices: plan.notices,
+    ...(plan.ownership ? { ownership: ownershipDocument(plan.ownership) } : {}),
     steps: plan.steps.map(stepDocument),
   };
 }

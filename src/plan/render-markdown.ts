@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import { maskManifest } from './mask.js';
 import type { Plan, Step } from './plan-types.js';
+import { ownershipMarkdown } from './render-ownership.js';
 import { formatChange } from './render-text.js';
 import { summaryLine } from './summary-line.js';
 
@@ -24,6 +25,7 @@ export function renderMarkdown(plan: Plan, options: { limit?: number; title?: st
   ];
   for (const notice of plan.notices) head.push(`> **Notice:** ${escape(notice)}`, '');
   for (const warning of plan.warnings) head.push(`> **Warning:** ${escape(warning)}`, '');
+  head.push(...ownershipMarkdown(plan.ownership, plan.to, escape));
   if (plan.steps.length > 0) head.push(...overviewTable(plan.steps), '');
 
   const sections = [...jobSections(plan.steps), ...componentSections(plan.steps)];

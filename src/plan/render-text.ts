@@ -1,5 +1,6 @@
 import { formatDuration } from '../spec/duration.js';
 import { describeEnvValue } from './mask.js';
+import { ownershipText } from './render-ownership.js';
 import type { Change, Plan, Step } from './plan-types.js';
 import { plainStyle, type Style } from './style.js';
 import { summaryLine } from './summary-line.js';
@@ -10,6 +11,8 @@ export function renderText(plan: Plan, style: Style = plainStyle): string {
   if (plan.mode === 'offline') lines.push(style.dim('offline: every named workload is assumed to run the current version; apply re-checks the cluster'));
   for (const notice of plan.notices) lines.push(style.warn(`notice: ${notice}`));
   for (const warning of plan.warnings) lines.push(style.warn(`warning: ${warning}`));
+  const owners = ownershipText(plan.ownership, plan.to, style);
+  if (owners.length > 0) lines.push('', ...owners);
   if (plan.steps.length === 0) return `${lines.join('\n')}\n`;
   lines.push('');
   const width = String(plan.steps.length).length;

@@ -9,6 +9,8 @@ import { ExitCode } from '../../exit-code.js';
 import { readSavedPlan, type SavedPlan } from '../../plan/saved-plan.js';
 import { renderMarkdown } from '../../plan/render-markdown.js';
 import { renderText } from '../../plan/render-text.js';
+import { ownershipDocument, ownershipText } from '../../plan/render-ownership.js';
+import { writeHelmValues } from '../helm-values-out.js';
 import type { Plan } from '../../plan/plan-types.js';
 import { loadSpecFile, parseSpecText, type LoadedSpec } from '../../spec/load-spec.js';
 import { ciOutput, type CiOutputMode } from '../ci-output.js';
@@ -32,6 +34,9 @@ export interface ApplyFlags {
   lockTimeout: number;
   output: 'text' | 'json';
   allowDowngrade?: boolean;
+  reconciliationSuspended?: boolean;
+  helmChart?: string;
+  helmValuesOut?: string;
 }
 
 /** The body of `apply`, loaded only when apply runs (it brings the executor and listr2). */
@@ -74,6 +79,8 @@ export async function applyAction(flags: ApplyFlags, command: Command, context: 
         signal,
         emit,
         specFile,
+        reconciliationSuspended: flags.reconciliationSuspended ?? false,
+        helmChart: flags.helmChart,
         confirm: async (plan, resumed) => {
           const ok = flags.yes || (await confirm(io, plan, resumed, cluster.target.context, spec.namespace, globals.color));
           if (ok && interactive) listr = new ListrProgress(plan);
@@ -92,6 +99,7 @@ export async function applyAction(flags: ApplyFlags, command: Command, context: 
     }
   });
   context.setExitCode(await report(outcome, io, ci, flags));
+  if ((outcome.kind === 'done' || outcome.kind === 'nothing-to-do') && flags.helmValuesOut !== undefined) await writeHelmValues(io, flags.helmValuesOut, outcome.plan);
 }
 
 async function loadInput(flags: ApplyFlags): Promise<{ loaded: LoadedSpec; saved: SavedPlan | undefined }> {
@@ -121,7 +129,13 @@ async function confirm(io: CliIO, plan: Plan, resumed: boolean, context: string,
 }
 
 async function report(outcome: ApplyOutcome, io: CliIO, ci: ReturnType<typeof ciOutput>, flags: ApplyFlags): Promise<ExitCode> {
-  const say = (text: string) => (flags.output === 'json' ? io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), type: 'outcome', outcome: outcome.kind, text })}\n`) : io.stdout.write(`${text}\n`));
+  // After the run, again: who owns the workloads and how to make a Helm release agree with them.
+  const owners = outcome.kind === 'done' || outcome.kind === 'nothing-to-do' ? ownershipText(outcome.plan.ownership, outcome.plan.to) : [];
+  const extra = owners.length > 0 && outcome.plan.ownership ? { ownership: ownershipDocument(outcome.plan.ownership) } : {};
+  const say = (text: string) =>
+    flags.output === 'json'
+      ? io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), type: 'outcome', outcome: outcome.kind, text, ...extra })}\n`)
+      : io.stdout.write(`${[text, ...owners].join('\n')}\n`);
   switch (outcome.kind) {
     case 'nothing-to-do':
       say(`Nothing to do: ${outcome.plan.cluster.namespace}/${outcome.plan.cluster.name} already runs ${outcome.plan.to}.`);

@@ -17,6 +17,9 @@ export function registerApply(program: Command, context: CommandContext): void {
     .option('--lock-timeout <duration>', 'wait this long for another run to release the lock', durationArgument('--lock-timeout'), 0)
     .addOption(new Option('-o, --output <format>', 'progress format').choices(['text', 'json']).default('text'))
     .option('--allow-downgrade', 'allow a downgrade (catalog migrations are forward-only: restore the catalog first)')
+    .option('--reconciliation-suspended', 'Argo CD / Flux manage the workloads and their reconciliation is suspended (else apply refuses)')
+    .option('--helm-chart <ref>', 'where the Helm release\'s chart is installed from (repo/chart or a directory), for the advised `helm upgrade`')
+    .option('--helm-values-out <file>', 'write the Helm values that make the release agree with the upgrade (YAML to commit)')
     .action(async (flags: ApplyFlags, command: Command) => {
       const { applyAction } = await import('./apply-action.js');
       await applyAction(flags, command, context);

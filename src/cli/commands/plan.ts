@@ -11,6 +11,7 @@ import { renderJson } from '../../plan/render-json.js';
 import { renderMarkdown } from '../../plan/render-markdown.js';
 import { renderText } from '../../plan/render-text.js';
 import { savePlan } from '../../plan/saved-plan.js';
+import { writeHelmValues } from '../helm-values-out.js';
 import type { Plan } from '../../plan/plan-types.js';
 import { loadSpecFile, resolveSpec } from '../../spec/load-spec.js';
 import { ciOutput, groupAfterHead, type CiOutputMode } from '../ci-output.js';
@@ -30,6 +31,8 @@ interface PlanFlags {
   allowDowngrade?: boolean;
   base?: string;
   dryRun?: 'server';
+  helmChart?: string;
+  helmValuesOut?: string;
 }
 
 export function registerPlan(program: Command, context: CommandContext): void {
@@ -45,6 +48,8 @@ export function registerPlan(program: Command, context: CommandContext): void {
     .option('--detailed-exitcode', 'exit 0 when there is nothing to do, 2 when there are changes')
     .addOption(new Option('--dry-run <mode>', 'also send every change the plan makes with dryRun=All and report what the API server refuses').choices(['server']))
     .addOption(new Option('--allow-downgrade', 'plan a downgrade (catalog migrations are forward-only: restore the catalog first)'))
+    .option('--helm-chart <ref>', 'where the Helm release\'s chart is installed from (repo/chart or a directory), for the advised `helm upgrade`')
+    .option('--helm-values-out <file>', 'write the Helm values that make the release agree with the upgrade (YAML to commit)')
     .action(async (flags: PlanFlags, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions & { ciOutput?: CiOutputMode }>();
       const { io } = context;
@@ -53,6 +58,9 @@ export function registerPlan(program: Command, context: CommandContext): void {
         if (extra) {
           throw new UserError(`--base does not go with ${extra}: a --base plan is always offline, starts from the base spec's version, and is for review, not for apply`);
         }
+      }
+      if ((flags.helmValuesOut !== undefined || flags.helmChart !== undefined) && (flags.offline || flags.base !== undefined)) {
+        throw new UserError(`${flags.helmValuesOut !== undefined ? '--helm-values-out' : '--helm-chart'} needs the cluster (the Helm release is read there): it does not go with --offline or --base`);
       }
       if (flags.from !== undefined && !flags.offline) throw new UserError('--from goes with --offline (a live plan reads the versions from the cluster)');
       if (flags.dryRun && (flags.offline || flags.base !== undefined)) throw new UserError('--dry-run=server needs the cluster: it does not go with --offline or --base');
@@ -73,7 +81,7 @@ export function registerPlan(program: Command, context: CommandContext): void {
       } else {
         const { cluster, spec } = await openSpecOnCluster(loaded, globals, io);
         const observed = await observeCluster(spec, cluster, (s) => readUnfinishedRun(cluster, s));
-        plan = computePlan(spec, observed, { allowDowngrade: flags.allowDowngrade });
+        plan = computePlan(spec, observed, { allowDowngrade: flags.allowDowngrade, helmChart: flags.helmChart });
         fingerprint = observedFingerprint(observed);
         if (flags.dryRun === 'server') {
           const livePlan = plan;
@@ -108,6 +116,7 @@ export function registerPlan(program: Command, context: CommandContext): void {
         }
         io.stderr.write(`saved plan ${plan.hash.slice(0, 12)} to ${flags.out}\n`);
       }
+      if (flags.helmValuesOut !== undefined) await writeHelmValues(io, flags.helmValuesOut, plan);
       if (refusals) {
         const refused = await refusals();
         io.stderr.write(refused.length === 0 ? `server dry run: the API server accepts every change of the plan\n` : `server dry run: ${refused.length} change${refused.length === 1 ? '' : 's'} would be refused:\n${refused.map((r) => `  ${r}`).join('\n')}\n`);

@@ -1,17 +1,18 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { ACCESS_RULES } from '../../apply/required-access.js';
+import { ACCESS_RULES, HELM_RELEASE_RULE } from '../../apply/required-access.js';
 import { ExitCode } from '../../exit-code.js';
 import type { GlobalOptions } from '../global-options.js';
 import type { CommandContext } from '../main.js';
 
 /** The Role (and a binding) with exactly what an upgrade uses; preflight checks the same list. */
-export function rbacManifests(namespace: string, serviceAccount: string | undefined): string {
+export function rbacManifests(namespace: string, serviceAccount: string | undefined, options: { readHelmReleases?: boolean } = {}): string {
+  const rules = [...ACCESS_RULES, ...(options.readHelmReleases ? [HELM_RELEASE_RULE] : [])];
   const role = {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
     metadata: { name: 'peerdb-upgrade', namespace },
-    rules: ACCESS_RULES.map((r) => ({ apiGroups: [r.group], resources: [r.resource], verbs: [...r.verbs] })),
+    rules: rules.map((r) => ({ apiGroups: [r.group], resources: [r.resource], verbs: [...r.verbs] })),
   };
   const docs: unknown[] = [role];
   if (serviceAccount) {
@@ -23,7 +24,7 @@ export function rbacManifests(namespace: string, serviceAccount: string | undefi
       subjects: [{ kind: 'ServiceAccount', name: serviceAccount, namespace }],
     });
   }
-  const why = ACCESS_RULES.map((r) => `#   ${r.resource}${r.group ? `.${r.group}` : ''}: ${r.why}`).join('\n');
+  const why = rules.map((r) => `#   ${r.resource}${r.group ? `.${r.group}` : ''}: ${r.why}`).join('\n');
   const header = `# The permissions peerdb-upgrade needs in namespace ${namespace}:\n${why}\n# Preflight also creates SelfSubjectAccessReviews, which every authenticated user may do by default.\n`;
   return header + docs.map((d) => `---\n${stringify(d)}`).join('');
 }
@@ -33,9 +34,10 @@ export function registerRbac(program: Command, context: CommandContext): void {
     .command('rbac')
     .description('print the minimal Role (and RoleBinding) an upgrade needs')
     .option('--service-account <name>', 'also bind the Role to this ServiceAccount')
-    .action((flags: { serviceAccount?: string }, command: Command) => {
+    .option('--read-helm-releases', 'also allow listing Secrets, to read Helm release values (broad: every Secret of the namespace)')
+    .action((flags: { serviceAccount?: string; readHelmReleases?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
-      context.io.stdout.write(rbacManifests(globals.namespace ?? 'peerdb', flags.serviceAccount));
+      context.io.stdout.write(rbacManifests(globals.namespace ?? 'peerdb', flags.serviceAccount, { readHelmReleases: flags.readHelmReleases ?? false }));
       context.setExitCode(ExitCode.Success);
     });
 }

@@ -40,6 +40,8 @@ import type {
   WorkloadPatch,
   WriteOptions,
 } from '../../../src/cluster/port.js';
+import type { HelmReleaseRead, HelmReleaseState } from '../../../src/cluster/helm-release.js';
+import type { WorkloadOwner } from '../../../src/cluster/workload-owner.js';
 import type { ContainerState, EnvFromSource, EnvVar, JobManifest, PodState, WorkloadKind, WorkloadRef, WorkloadState } from '../../../src/cluster/types.js';
 
 // ─── Fake clock ──────────────────────────────────────────────────────────────────────────────────
@@ -176,6 +178,8 @@ interface WorkloadOptions {
   /** Pod selector labels (default { app: <name> }). */
   readonly selector?: Readonly<Record<string, string>>;
   readonly readyAfterTicks?: number;
+  /** Who manages it, as the adapter would read it from labels and annotations. */
+  readonly owner?: WorkloadOwner;
 }
 
 export interface DeploymentOptions extends WorkloadOptions {
@@ -218,6 +222,7 @@ interface Template {
 type Condition = { type: string; status: string; reason?: string; message?: string };
 
 interface Workload {
+  owner: WorkloadOwner;
   kind: WorkloadKind;
   name: string;
   namespace: string;
@@ -323,6 +328,7 @@ export class MemoryCluster implements ClusterPort {
   readonly jobLogs = new Map<string, string>();
 
   private readonly namespaces = new Map<string, Namespace>();
+  private readonly helmReleases = new Map<string, HelmReleaseState>();
   private readonly faults: Fault[] = [];
   private readonly denials: { verb: string; resource: string; subresource: string | undefined; group: string | undefined }[] = [];
   private readonly createdCounts = { Job: new Map<string, number>(), ConfigMap: new Map<string, number>(), Lease: new Map<string, number>() };
@@ -401,11 +407,12 @@ export class MemoryCluster implements ClusterPort {
   }
 
   /** The PeerDB Helm chart's five workloads at `version` (images ghcr.io/peerdb-io/<name>:stable-<version>), all Ready. */
-  seedHelm(namespace: string, version: string, options: { snapshotReplicas?: number } = {}): this {
+  seedHelm(namespace: string, version: string, options: { snapshotReplicas?: number; owner?: WorkloadOwner } = {}): this {
+    const own = options.owner ? { owner: options.owner } : {};
     const image = (component: string) => `ghcr.io/peerdb-io/${component}:stable-${version}`;
     const catalogPassword: EnvVar = { name: 'PEERDB_CATALOG_PASSWORD', valueFrom: { secretKeyRef: { name: 'peerdb-catalog', key: 'password' } } };
-    this.addDeployment(namespace, 'flow-api', { image: image('flow-api') });
-    this.addDeployment(namespace, 'flow-worker', {
+    this.addDeployment(namespace, 'flow-api', { ...own, image: image('flow-api') });
+    this.addDeployment(namespace, 'flow-worker', { ...own,
       image: image('flow-worker'),
       env: [
         { name: 'PEERDB_CATALOG_HOST', value: 'catalog.peerdb.svc' },
@@ -417,12 +424,12 @@ export class MemoryCluster implements ClusterPort {
       envFrom: [{ configMapRef: { name: 'peerdb-config' } }],
       imagePullSecrets: ['ghcr'],
     });
-    this.addStatefulSet(namespace, 'flow-snapshot-worker', { image: image('flow-snapshot-worker'), replicas: options.snapshotReplicas ?? 3 });
-    this.addDeployment(namespace, 'peerdb-server', {
+    this.addStatefulSet(namespace, 'flow-snapshot-worker', { ...own, image: image('flow-snapshot-worker'), replicas: options.snapshotReplicas ?? 3 });
+    this.addDeployment(namespace, 'peerdb-server', { ...own,
       image: image('peerdb-server'),
       env: [{ name: 'PEERDB_CATALOG_HOST', value: 'catalog.peerdb.svc' }, catalogPassword, { name: 'PEERDB_MIGRATIONS_DISABLED', value: 'false' }],
     });
-    this.addDeployment(namespace, 'peerdb-ui', { image: image('peerdb-ui') });
+    this.addDeployment(namespace, 'peerdb-ui', { ...own, image: image('peerdb-ui') });
     return this;
   }
 
@@ -720,6 +727,22 @@ export class MemoryCluster implements ClusterPort {
     return this.call('listJobPods', [namespace, jobName], () => {
       this.authorize(namespace, 'list', 'pods', '');
       return this.peekPods(namespace, `job-name=${jobName}`);
+    });
+  }
+
+  // ─── ClusterPort: Helm releases ──────────────────────────────────────────────────────────────
+
+  /** Seeds a Helm release record (what Helm 3 keeps in a `sh.helm.release.v1.*` Secret). */
+  addHelmRelease(release: HelmReleaseState): this {
+    this.helmReleases.set(`${release.namespace}/${release.name}`, copy(release));
+    return this;
+  }
+
+  readHelmRelease(namespace: string, release: string): Promise<HelmReleaseRead> {
+    return this.call('readHelmRelease', [namespace, release], () => {
+      if (this.isDenied('list', 'secrets', '', undefined)) return { outcome: 'forbidden' as const, detail: `not allowed to list secrets in namespace ${namespace}` };
+      const found = this.helmReleases.get(`${namespace}/${release}`);
+      return found ? { outcome: 'read' as const, release: copy(found) } : { outcome: 'not-found' as const, detail: `no Secret labelled owner=helm,name=${release} in namespace ${namespace}` };
     });
   }
 
@@ -1025,6 +1048,7 @@ export class MemoryCluster implements ClusterPort {
     const ns = this.addNamespace(namespace).ns(namespace);
     const containerName = options.container ?? name;
     const w: Workload = {
+      owner: copy(options.owner ?? { manager: 'none' }),
       kind,
       name,
       namespace,
@@ -1096,6 +1120,7 @@ export class MemoryCluster implements ClusterPort {
   private workloadState(w: Workload): WorkloadState {
     const pods = w.kind === 'StatefulSet' ? this.ownedPods(w).map(podState).sort((a, b) => (b.ordinal ?? 0) - (a.ordinal ?? 0)) : [];
     return {
+      owner: copy(w.owner),
       kind: w.kind,
       name: w.name,
       namespace: w.namespace,

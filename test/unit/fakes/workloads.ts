@@ -24,6 +24,7 @@ export function deployment(name: string, image: string, overrides: Partial<Workl
     conditions: [],
     selector: `app=${name}`,
     pods: [],
+    owner: { manager: 'none' },
     ...overrides,
   };
 }
