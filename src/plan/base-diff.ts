@@ -112,7 +112,7 @@ function entry(component: ComponentSpec): ComponentEntry {
 }
 
 function componentView(component: ComponentSpec): Record<string, SpecValue> {
-  const { name: _name, ...rest } = component;
+  const { name: _name, entry: _entry, ...rest } = component;
   return rest as Record<string, SpecValue>;
 }
 

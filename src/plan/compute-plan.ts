@@ -202,10 +202,11 @@ function liveComponent(
   problems: string[],
 ): ResolvedComponent | undefined {
   const { kind, name } = splitWorkload(component.workload);
-  const where = `spec.components[${index}] (${component.name})`;
+  const where = component.entry !== undefined ? `spec.components[${component.entry}] (${component.name})` : `default component ${component.name}`;
   const state = observed.workloads.get(component.workload);
   if (!state) {
-    problems.push(`${where}: ${kind} ${spec.namespace}/${name} not found`);
+    const leaveOut = component.entry === undefined ? `; if this installation has none, leave it out: \`- { name: ${component.name}, skip: true }\` under spec.components` : '';
+    problems.push(`${where}: ${kind} ${spec.namespace}/${name} not found${leaveOut}`);
     return undefined;
   }
   const container = pickContainer(state, component, where, problems);

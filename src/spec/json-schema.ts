@@ -1,6 +1,7 @@
 // Named imports, not the `z` namespace: the bundle then carries only the parts of zod in use
 // (about a fifth of it), which is most of the CLI's start-up time.
 import { toJSONSchema } from 'zod';
+import { HELM_DEFAULT_COMPONENTS } from './helm-defaults.js';
 import { API_VERSION, clusterSpecSchema, KIND } from './schema.js';
 
 /** Where the checked-in copy lives; the plans/ examples point editors at it with a modeline. */
@@ -84,6 +85,12 @@ export function specJsonSchema(): JsonObject {
   const image = node(schema, 'spec.components[].image');
   image.not = { allOf: [{ pattern: ':[^/]*$' }, { not: { pattern: '^[^/]+:\\d+/' } }] };
   image.description = `${String(image.description ?? '')} No tag: the tag is <tagPrefix><version>.`.trim();
+
+  // Merge by name (merge-components.ts): only a component that is not a default must name its
+  // workload, and it is placed before or after another one, not both.
+  const component = node(schema, 'spec.components[]');
+  component.anyOf = [{ properties: { name: { enum: HELM_DEFAULT_COMPONENTS.map((c) => c.name) } } }, { required: ['workload'] }];
+  component.not = { required: ['before', 'after'] };
 
   forEachField(schema, (path, field) => {
     if (field.description === undefined && DESCRIPTIONS[path] !== undefined) field.description = DESCRIPTIONS[path];

@@ -4,7 +4,7 @@ import { isMap, isNode, isPair, isScalar, LineCounter, parseAllDocuments, type D
 import type { z } from 'zod';
 import { UserError } from '../errors.js';
 import { didYouMean } from './did-you-mean.js';
-import { HELM_DEFAULT_COMPONENTS } from './helm-defaults.js';
+import { mergeComponents } from './merge-components.js';
 import { clusterSpecSchema, type ClusterSpec, type ClusterSpecDocument } from './schema.js';
 import { SpecError, type SpecProblem } from './spec-error.js';
 
@@ -101,7 +101,7 @@ export function resolveSpec(
     images: document.spec.images,
     maintenance: document.spec.maintenance,
     initJobs: document.spec.initJobs,
-    components: document.spec.components ?? HELM_DEFAULT_COMPONENTS,
+    components: mergeComponents(document.spec.components).components,
     checkpointName: document.spec.checkpoint?.configMap ?? base,
     leaseName: document.spec.checkpoint?.lease ?? base,
   };

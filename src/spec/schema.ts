@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { array, boolean, enum as zEnum, int, literal, strictObject, string } from 'zod';
 import { parseVersion } from '../plan/version.js';
 import { DURATION_HINT, DURATION_PATTERN, durationMs } from './duration.js';
-import { HELM_DEFAULT_COMPONENTS } from './helm-defaults.js';
+import { mergeComponents } from './merge-components.js';
 
 export const API_VERSION = 'peerdb-upgrade/v1alpha1';
 export const KIND = 'PeerDBCluster';
@@ -53,12 +53,15 @@ const envVar = strictObject({
 });
 
 const component = strictObject({
-  name: dnsLabel.describe('The component, e.g. flow-api; also the default image name.'),
-  workload: workloadRef.describe('The workload to upgrade: Deployment/<name> or StatefulSet/<name>.'),
+  name: dnsLabel.describe('The component, e.g. flow-api; also the default image name. An entry naming a default component changes only the fields it sets.'),
+  workload: workloadRef.optional().describe('The workload to upgrade: Deployment/<name> or StatefulSet/<name>. Required for a component that is not a default.'),
   container: string().min(1).optional().describe('The container to set the image of; default: the component name.'),
   image: imageRepository.optional().describe('Image repository; default: <spec.images.registry>/<name>.'),
   replicas: int().min(0).max(100_000).optional().describe('Replica count assumed by offline plans; default 1.'),
-  readyTimeout: duration.default('10m').describe('How long one rollout or one pod may take to become Ready.'),
+  readyTimeout: duration.optional().describe('How long one rollout or one pod may take to become Ready; default 10m (15m for flow-snapshot-worker).'),
+  skip: boolean().optional().describe('true: leave this default component out (the installation has none, or it is upgraded otherwise).'),
+  before: dnsLabel.optional().describe('Roll this component just before the named one (default: a default keeps its place, a new component goes last).'),
+  after: dnsLabel.optional().describe('Roll this component just after the named one.'),
 });
 
 const initJob = strictObject({
@@ -102,7 +105,10 @@ const specBody = strictObject({
     images: images.default({ registry: 'ghcr.io/peerdb-io', tagPrefix: 'stable-' }),
     maintenance: maintenance.optional().describe('Omit to upgrade without maintenance mode.'),
     initJobs: array(initJob).default([]),
-    components: array(component).min(1).optional().describe("Omit for the PeerDB Helm chart's five components."),
+    components: array(component)
+      .min(1)
+      .optional()
+      .describe("Merged by name onto the PeerDB Helm chart's five components (flow-api, flow-worker, flow-snapshot-worker, peerdb-server, peerdb-ui): list only what differs."),
     checkpoint: strictObject({ configMap: dnsLabel.optional(), lease: dnsLabel.optional() })
       .optional()
       .describe('Names of the checkpoint ConfigMap and lock Lease; default <metadata.name>-peerdb-upgrade.'),
@@ -118,21 +124,19 @@ export const clusterSpecSchema = strictObject({
     spec: specBody,
   })
   .superRefine((doc, ctx) => {
-    const explicit = doc.spec.components !== undefined;
-    const components = doc.spec.components ?? HELM_DEFAULT_COMPONENTS;
-    const names = new Map<string, number>();
-    const workloads = new Map<string, number>();
-    components.forEach((c, i) => {
-      const at = ['spec', 'components', i];
-      const seen = names.get(c.name);
-      if (seen !== undefined) ctx.addIssue({ code: 'custom', path: [...at, 'name'], message: `duplicate component name "${c.name}" (also spec.components[${seen}])` });
-      else names.set(c.name, i);
-      const seenWorkload = workloads.get(c.workload);
-      if (seenWorkload !== undefined) ctx.addIssue({ code: 'custom', path: [...at, 'workload'], message: `${c.workload} is already named by spec.components[${seenWorkload}]` });
-      else workloads.set(c.workload, i);
-    });
-    const componentList = [...names.keys()].join(', ');
-    const where = explicit ? 'spec.components' : "the default components (the Helm chart's)";
+    const merged = mergeComponents(doc.spec.components);
+    for (const problem of merged.problems) ctx.addIssue({ code: 'custom', path: [...problem.path], message: problem.message });
+    const components = merged.components;
+    const names = new Set(components.map((c) => c.name));
+    const workloads = new Map<string, string>();
+    for (const c of components) {
+      const other = workloads.get(c.workload);
+      const path = c.entry !== undefined ? ['spec', 'components', c.entry, 'workload'] : ['spec', 'components'];
+      if (other !== undefined) ctx.addIssue({ code: 'custom', path, message: `${c.workload} is already named by component ${other}` });
+      else workloads.set(c.workload, c.name);
+    }
+    const componentList = components.map((c) => c.name).join(', ');
+    const where = 'the components';
     if (doc.spec.maintenance && !names.has(doc.spec.maintenance.envFrom)) {
       ctx.addIssue({ code: 'custom', path: ['spec', 'maintenance', 'envFrom'], message: `names component "${doc.spec.maintenance.envFrom}", which is not in ${where}: ${componentList}` });
     }
@@ -155,7 +159,20 @@ export const clusterSpecSchema = strictObject({
   });
 
 export type ClusterSpecDocument = z.infer<typeof clusterSpecSchema>;
-export type ComponentSpec = z.infer<typeof component>;
+/** One spec.components entry as written. */
+export type ComponentEntry = z.infer<typeof component>;
+
+/** A component after merging the entries onto the defaults (see merge-components.ts). */
+export interface ComponentSpec {
+  readonly name: string;
+  readonly workload: string;
+  readonly container?: string | undefined;
+  readonly image?: string | undefined;
+  readonly replicas?: number | undefined;
+  readonly readyTimeout: string;
+  /** Index of the spec.components entry that names it; undefined for a default the spec leaves alone. */
+  readonly entry?: number | undefined;
+}
 export type InitJobSpec = z.infer<typeof initJob>;
 export type MaintenanceSpec = z.infer<typeof maintenance>;
 export type EnvVarSpec = z.infer<typeof envVar>;

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli, transcript, type CliResult } from './cli.js';
 import { type Installation, expectedState, installationState, installPeerDB, livePods, readCheckpoint, readLease, upgradeJobs } from './fixture.js';
 import { type ControlPlane, createNamespace, getJson, request, sharedControlPlane, waitFor } from './harness.js';
-import { FROM, type SpecOptions, TO, writeSpec } from './specs.js';
+import { FROM, onlyComponents, type SpecOptions, TO, writeSpec } from './specs.js';
 
 let cp: ControlPlane;
 
@@ -174,7 +174,7 @@ describe.concurrent('a crash-looping pod', () => {
       images: crashing,
       maintenance: false,
       initJobs: [],
-      components: [{ name: 'flow-snapshot-worker', workload: 'StatefulSet/flow-snapshot-worker', readyTimeout: '5m' }],
+      components: onlyComponents([{ name: 'flow-snapshot-worker', readyTimeout: '5m' }]),
     });
     const r = await runCli(['apply', '-f', spec, '--yes', '-o', 'json'], { kubeconfig });
     expect(r.code, transcript(r)).toBe(4);
@@ -198,7 +198,7 @@ describe.concurrent('a crash-looping pod', () => {
       images: crashing,
       maintenance: false,
       initJobs: [],
-      components: [{ name: 'flow-api', workload: 'Deployment/flow-api', readyTimeout: '5m' }],
+      components: onlyComponents([{ name: 'flow-api', readyTimeout: '5m' }]),
     });
     const r = await runCli(['apply', '-f', spec, '--yes'], { kubeconfig });
     expect(r.code, transcript(r)).toBe(4);

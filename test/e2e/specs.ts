@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseDocument, stringify } from 'yaml';
+import { HELM_DEFAULT_COMPONENTS } from '../../src/spec/helm-defaults.js';
 import { repoRoot } from './harness.js';
 
 /** The version the fixture installs and the one the specs target (plans/helm-default.yaml's). */
@@ -64,4 +65,13 @@ export function specDocument(opts: SpecOptions): Record<string, unknown> {
 export function writeSpec(opts: SpecOptions, file = path.join(tempDir(), `${opts.namespace}.yaml`)): string {
   writeFileSync(file, stringify(specDocument(opts)));
   return file;
+}
+
+/**
+ * `components` plus `skip: true` for every default component they do not name: components merge
+ * onto the Helm chart's five, so this is how a spec upgrades only the ones listed.
+ */
+export function onlyComponents(components: Record<string, unknown>[]): Record<string, unknown>[] {
+  const named = new Set(components.map((c) => c.name));
+  return [...components, ...HELM_DEFAULT_COMPONENTS.filter((c) => !named.has(c.name)).map((c) => ({ name: c.name, skip: true }))];
 }

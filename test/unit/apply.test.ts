@@ -13,6 +13,7 @@ import { observeCluster, observedFingerprint } from '../../src/plan/observe.js';
 import { readSavedPlan, savePlan } from '../../src/plan/saved-plan.js';
 import { fault, MemoryCluster } from './fakes/memory-cluster.js';
 import { HELM_STEP_IDS } from '../helm-step-ids.js';
+import { skipDefaults } from './fakes/skip-defaults.js';
 
 const NS = 'peerdb';
 const FROM = 'v0.36.7';
@@ -375,7 +376,7 @@ describe('apply against an in-memory cluster', () => {
   it('keeps the checkpoint of a 1000-replica StatefulSet far below the 1 MiB ConfigMap limit', async () => {
     const cluster = new MemoryCluster();
     cluster.addNamespace(NS).addStatefulSet(NS, 'flow-snapshot-worker', { image: img('flow-snapshot-worker', FROM), replicas: 1000 });
-    const text = HELM_TEXT.replace(/  maintenance:\n(    .*\n)+  initJobs:\n(    .*\n)+/, '  components:\n    - { name: flow-snapshot-worker, workload: StatefulSet/flow-snapshot-worker }\n');
+    const text = HELM_TEXT.replace(/  maintenance:\n(    .*\n)+  initJobs:\n(    .*\n)+/, `  components:\n    - { name: flow-snapshot-worker, workload: StatefulSet/flow-snapshot-worker }\n${skipDefaults('flow-snapshot-worker')}`);
     const r = request(cluster, { text, abortAfterStep: 'statefulset-prepare/flow-snapshot-worker' }).request;
     expect((await outcomeOf(applyUpgrade(r))).code).toBe(ExitCode.Interrupted);
     const size = cluster.peekConfigMap(NS, 'peerdb-peerdb-upgrade')!.data[CHECKPOINT_KEY]!.length;

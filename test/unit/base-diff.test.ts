@@ -8,6 +8,7 @@ import { planFromBase } from '../../src/plan/plan-from-base.js';
 import { renderBaseJson, renderBaseMarkdown, renderBaseText } from '../../src/plan/render-base.js';
 import { parseSpecText, resolveSpec } from '../../src/spec/load-spec.js';
 import type { ClusterSpec } from '../../src/spec/schema.js';
+import { skipDefaults } from './fakes/skip-defaults.js';
 
 const HEAD = 'apiVersion: peerdb-upgrade/v1alpha1\nkind: PeerDBCluster\nmetadata:\n  name: prod\n  namespace: peerdb\nspec:\n';
 
@@ -26,7 +27,7 @@ ${extra.initJobs ?? ''}  components:
     - { name: flow-worker, workload: Deployment/flow-worker, replicas: 2 }
     - { name: flow-snapshot-worker, workload: StatefulSet/flow-snapshot-worker, replicas: 3, readyTimeout: 15m }
     - { name: peerdb-server, workload: Deployment/peerdb-server }
-${extra.components ?? ''}`;
+${extra.components ?? '    - { name: peerdb-ui, skip: true }\n'}`;
 }
 
 const TEMPORAL_JOB = `    - name: temporal-schema
@@ -145,8 +146,8 @@ describe('plan --base: the base spec stands in for the cluster', () => {
   });
 
   it('reports maintenance switched on, a new registry and a new order of components', () => {
-    const before = '  version: v0.36.7\n  components:\n    - { name: a, workload: Deployment/a }\n    - { name: b, workload: Deployment/b }\n';
-    const after = '  version: v0.37.4\n  images: { registry: registry.example.com/peerdb-io }\n  maintenance: { envFrom: a }\n  components:\n    - { name: b, workload: Deployment/b }\n    - { name: a, workload: Deployment/a }\n';
+    const before = `  version: v0.36.7\n  components:\n    - { name: a, workload: Deployment/a }\n    - { name: b, workload: Deployment/b }\n${skipDefaults()}`;
+    const after = `  version: v0.37.4\n  images: { registry: registry.example.com/peerdb-io }\n  maintenance: { envFrom: a }\n  components:\n    - { name: b, workload: Deployment/b }\n    - { name: a, workload: Deployment/a }\n${skipDefaults()}`;
     const result = plan(before, after);
     expect(result.diff.settings).toEqual([
       { field: 'spec.images.registry', from: 'ghcr.io/peerdb-io', to: 'registry.example.com/peerdb-io' },
@@ -176,7 +177,7 @@ describe('plan --base: the base spec stands in for the cluster', () => {
   });
 
   it('keeps the markdown of a 300-replica StatefulSet plan within the comment limit, spec change included', () => {
-    const big = (version: string) => `  version: ${version}\n  maintenance: {}\n  components:\n    - { name: flow-worker, workload: Deployment/flow-worker }\n    - { name: big, workload: StatefulSet/big, replicas: 300 }\n`;
+    const big = (version: string) => `  version: ${version}\n  maintenance: {}\n  components:\n    - { name: flow-worker, workload: Deployment/flow-worker }\n    - { name: big, workload: StatefulSet/big, replicas: 300 }\n${skipDefaults('flow-worker')}`;
     const result = plan(big('v0.36.7'), big('v0.37.4'));
     expect(result.plan.steps.length).toBe(306);
     const markdown = renderBaseMarkdown(result);
@@ -191,7 +192,7 @@ describe('plan --base: the base spec stands in for the cluster', () => {
 
   it('cuts a long list of spec changes in markdown and says how to see them all', () => {
     const many = (version: string, timeout: string) =>
-      `  version: ${version}\n  components:\n${Array.from({ length: 300 }, (_, i) => `    - { name: c${i}, workload: Deployment/c${i}, readyTimeout: ${timeout} }\n`).join('')}`;
+      `  version: ${version}\n  components:\n${Array.from({ length: 300 }, (_, i) => `    - { name: c${i}, workload: Deployment/c${i}, readyTimeout: ${timeout} }\n`).join('')}${skipDefaults()}`;
     const markdown = renderBaseMarkdown(plan(many('v0.37.4', '10m'), many('v0.37.4', '20m')));
     expect(markdown.length).toBeLessThanOrEqual(MARKDOWN_LIMIT);
     expect(markdown).toMatch(/- … \d+ more changes: run `peerdb-upgrade plan --base base\/prod.yaml` to see them/);

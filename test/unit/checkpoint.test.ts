@@ -3,9 +3,10 @@ import { newCheckpoint, parseCheckpoint, serializeCheckpoint, type Checkpoint } 
 import { computePlan } from '../../src/plan/compute-plan.js';
 import { specFromText } from './fakes/specs.js';
 import { image, statefulSet } from './fakes/workloads.js';
+import { skipDefaults } from './fakes/skip-defaults.js';
 
 function bigCheckpoint(replicas: number): Checkpoint {
-  const spec = specFromText('  version: v0.37.4\n  components:\n    - { name: w, workload: StatefulSet/w }\n');
+  const spec = specFromText(`  version: v0.37.4\n  components:\n    - { name: w, workload: StatefulSet/w }\n${skipDefaults()}`);
   const plan = computePlan(spec, { workloads: new Map([['StatefulSet/w', statefulSet('w', image('w', 'v0.36.7'), replicas)]]) });
   const checkpoint = newCheckpoint({ plan, specHash: 'x', runId: 'r', host: 'h', holder: 'u@h', now: new Date(0), initial: {}, history: [] });
   checkpoint.steps.forEach((step, i) => {

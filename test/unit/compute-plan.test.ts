@@ -6,6 +6,7 @@ import type { WorkloadState } from '../../src/cluster/types.js';
 import { specFromPlans, specFromText } from './fakes/specs.js';
 import { deployment, helmInstallation, image, pod, statefulSet } from './fakes/workloads.js';
 import { HELM_STEP_IDS } from '../helm-step-ids.js';
+import { skipDefaults } from './fakes/skip-defaults.js';
 
 const observed = (workloads: Map<string, WorkloadState | undefined>): ObservedState => ({ workloads });
 const ids = (plan: { steps: readonly { id: string }[] }) => plan.steps.map((s) => s.id);
@@ -36,7 +37,7 @@ describe('offline plans', () => {
     [1, ['statefulset-pod/w/0']],
     [5, ['statefulset-pod/w/4', 'statefulset-pod/w/3', 'statefulset-pod/w/2', 'statefulset-pod/w/1', 'statefulset-pod/w/0']],
   ])('a StatefulSet with %i replicas gets a prepare step and one step per pod, highest ordinal first', (replicas, podSteps) => {
-    const spec = specFromText(`  version: v0.37.4\n  components:\n    - { name: w, workload: StatefulSet/w, replicas: ${replicas} }\n`);
+    const spec = specFromText(`  version: v0.37.4\n  components:\n    - { name: w, workload: StatefulSet/w, replicas: ${replicas} }\n${skipDefaults()}`);
     const plan = computePlan(spec, undefined, { from: 'v0.36.7' });
     expect(ids(plan)).toEqual(['preflight', 'statefulset-prepare/w', ...podSteps, 'complete']);
     const prepare = plan.steps[1]!;
@@ -156,14 +157,14 @@ describe('live plans', () => {
   });
 
   it("keeps the user's own partition: pods below it are not updated and it is where the last step leaves it", () => {
-    const s = specFromText('  version: v0.37.4\n  components:\n    - { name: w, workload: StatefulSet/w }\n');
+    const s = specFromText(`  version: v0.37.4\n  components:\n    - { name: w, workload: StatefulSet/w }\n${skipDefaults()}`);
     const plan = computePlan(s, observed(new Map([['StatefulSet/w', statefulSet('w', image('w', 'v0.36.7'), 4, { partition: 2 })]])));
     expect(ids(plan)).toEqual(['preflight', 'statefulset-prepare/w', 'statefulset-pod/w/3', 'statefulset-pod/w/2', 'complete']);
     expect(plan.steps.at(-2)).toMatchObject({ finalPartition: 2, changes: [{ field: 'updateStrategy.rollingUpdate.partition', from: 3, to: 2 }, { object: 'Pod/w-2' }] });
   });
 
   it('rolls an OnDelete StatefulSet pod by pod without partitions', () => {
-    const s = specFromText('  version: v0.37.4\n  components:\n    - { name: w, workload: StatefulSet/w }\n');
+    const s = specFromText(`  version: v0.37.4\n  components:\n    - { name: w, workload: StatefulSet/w }\n${skipDefaults()}`);
     const plan = computePlan(s, observed(new Map([['StatefulSet/w', statefulSet('w', image('w', 'v0.36.7'), 2, { strategy: 'OnDelete' })]])));
     expect(ids(plan)).toEqual(['preflight', 'statefulset-prepare/w', 'statefulset-pod/w/1', 'statefulset-pod/w/0', 'complete']);
     expect(plan.steps.flatMap((st) => st.changes).some((c) => c.field.includes('partition'))).toBe(false);
@@ -177,9 +178,9 @@ describe('live plans', () => {
     workloads.set('Deployment/peerdb-ui', deployment('peerdb-ui', 'x', { containers: [{ name: 'a', image: 'x', env: [], envFrom: [] }, { name: 'b', image: 'y', env: [], envFrom: [] }] }));
     expect(() => computePlan(spec, observed(workloads))).toThrow(
       [
-        'spec.components[0] (flow-api): Deployment peerdb/flow-api not found',
-        'spec.components[2] (flow-snapshot-worker): StatefulSet peerdb/flow-snapshot-worker not found',
-        'spec.components[4] (peerdb-ui): Deployment peerdb/peerdb-ui has no container "peerdb-ui" and several others (a, b); name one with container:',
+        'default component flow-api: Deployment peerdb/flow-api not found; if this installation has none, leave it out: `- { name: flow-api, skip: true }` under spec.components',
+        'default component flow-snapshot-worker: StatefulSet peerdb/flow-snapshot-worker not found; if this installation has none, leave it out: `- { name: flow-snapshot-worker, skip: true }` under spec.components',
+        'default component peerdb-ui: Deployment peerdb/peerdb-ui has no container "peerdb-ui" and several others (a, b); name one with container:',
       ].join('\n'),
     );
   });

@@ -6,6 +6,7 @@ import { renderText } from '../../src/plan/render-text.js';
 import { makeStyle } from '../../src/cli/io.js';
 import { specFromPlans, specFromText } from './fakes/specs.js';
 import { helmInstallation, statefulSet, image } from './fakes/workloads.js';
+import { skipDefaults } from './fakes/skip-defaults.js';
 
 const offline = (file: string) => computePlan(specFromPlans(file), undefined, { from: 'v0.36.7' });
 
@@ -60,7 +61,7 @@ describe('what renderings promise', () => {
   });
 
   it('keeps markdown for a 300-replica StatefulSet under the comment limit, with a marker and a notice when cut', () => {
-    const spec = specFromText('  version: v0.37.4\n  maintenance: {}\n  components:\n    - { name: flow-worker, workload: Deployment/flow-worker }\n    - { name: big, workload: StatefulSet/big }\n');
+    const spec = specFromText(`  version: v0.37.4\n  maintenance: {}\n  components:\n    - { name: flow-worker, workload: Deployment/flow-worker }\n    - { name: big, workload: StatefulSet/big }\n${skipDefaults('flow-worker')}`);
     const workloads = helmInstallation('v0.36.7');
     workloads.set('StatefulSet/big', statefulSet('big', image('big', 'v0.36.7'), 300));
     const plan = computePlan(spec, { workloads });

@@ -85,7 +85,6 @@ describe('cluster spec: every error with file, line, column and field path', () 
 `;
     expect(lines(text)).toEqual([
       '7:12 spec.version: "latest-stable" is a mutable tag, not a version; name the release, e.g. v0.37.4; found "latest-stable"',
-      '9:5 spec.maintenance.envFrom: names component "flow-worker", which is not in spec.components: flow-api, Flow_Worker',
       '9:14 spec.maintenance.timeout: a duration such as 90s, 15m or 2h; found "2 hours"',
       '13:21 spec.components[0].readyTimeout: a duration such as 90s, 15m or 2h; found "15 minutes"',
       '14:13 spec.components[1].name: a lowercase DNS label (a-z, 0-9 and -, starting and ending with a letter or digit); found "Flow_Worker"',
@@ -97,7 +96,7 @@ describe('cluster spec: every error with file, line, column and field path', () 
   it('refuses unknown fields and suggests the near name', () => {
     expect(lines(`${HEAD}  version: v0.37.4\n  maintenence: {}\n  components:\n    - name: a\n      workload: Deployment/a\n      readyTimout: 5m\n`)).toEqual([
       '8:3 spec: unknown field "maintenence"; did you mean "maintenance"? (expected one of: version, images, maintenance, initJobs, components, checkpoint)',
-      '12:7 spec.components[0]: unknown field "readyTimout"; did you mean "readyTimeout"? (expected one of: name, workload, container, image, replicas, readyTimeout)',
+      '12:7 spec.components[0]: unknown field "readyTimout"; did you mean "readyTimeout"? (expected one of: name, workload, container, image, replicas, readyTimeout, skip, before, after)',
     ]);
   });
 
@@ -123,19 +122,20 @@ describe('cluster spec: every error with file, line, column and field path', () 
   components:
     - { name: peerdb-server, workload: Deployment/a }
     - { name: peerdb-server, workload: Deployment/a }
+    - { name: api-copy, workload: Deployment/flow-api }
 `;
     expect(lines(text)).toEqual([
       '10:15 spec.initJobs[1].name: duplicate init job name "m" (also spec.initJobs[0]); found "m"',
       '13:15 spec.components[1].name: duplicate component name "peerdb-server" (also spec.components[0]); found "peerdb-server"',
-      '13:40 spec.components[1].workload: Deployment/a is already named by spec.components[0]; found "Deployment/a"',
+      '14:35 spec.components[2].workload: Deployment/flow-api is already named by component flow-api; found "Deployment/flow-api"',
     ]);
   });
 
   it('refuses references to components that do not exist', () => {
     const text = `${HEAD}  version: v0.37.4\n  maintenance:\n    envFrom: flow-workers\n  initJobs:\n    - name: t\n      image: busybox:1\n      envFrom: nope\n`;
     expect(lines(text)).toEqual([
-      '9:14 spec.maintenance.envFrom: names component "flow-workers", which is not in the default components (the Helm chart\'s): flow-api, flow-worker, flow-snapshot-worker, peerdb-server, peerdb-ui; found "flow-workers"',
-      '13:16 spec.initJobs[0].envFrom: names component "nope", which is not in the default components (the Helm chart\'s): flow-api, flow-worker, flow-snapshot-worker, peerdb-server, peerdb-ui; found "nope"',
+      '9:14 spec.maintenance.envFrom: names component "flow-workers", which is not in the components: flow-api, flow-worker, flow-snapshot-worker, peerdb-server, peerdb-ui; found "flow-workers"',
+      '13:16 spec.initJobs[0].envFrom: names component "nope", which is not in the components: flow-api, flow-worker, flow-snapshot-worker, peerdb-server, peerdb-ui; found "nope"',
     ]);
   });
 
@@ -166,5 +166,65 @@ describe('cluster spec: every error with file, line, column and field path', () 
     expect(lines(`${HEAD}  version: v0.37.4\n  maintenance:\n    skipOnNoMirrors: true\n`)).toEqual([
       '9:5 spec.maintenance.flowGrpcAddress: skipOnNoMirrors needs flowGrpcAddress (e.g. flow-api:8112)',
     ]);
+  });
+});
+
+describe('spec.components merge by name onto the Helm chart defaults', () => {
+  const resolve = (components: string) => resolveSpec(parseSpecText('c.yaml', `${HEAD}  version: v0.37.4\n  components:\n${components}`).document).components;
+  const view = (components: string) => resolve(components).map((c) => `${c.name} ${c.workload} ${c.readyTimeout}${c.replicas !== undefined ? ` x${c.replicas}` : ''}`);
+
+  it('changes only the fields an entry names: the snapshot worker keeps its 15m and the other four stay', () => {
+    expect(view('    - { name: flow-snapshot-worker, replicas: 3 }\n')).toEqual([
+      'flow-api Deployment/flow-api 10m',
+      'flow-worker Deployment/flow-worker 10m',
+      'flow-snapshot-worker StatefulSet/flow-snapshot-worker 15m x3',
+      'peerdb-server Deployment/peerdb-server 10m',
+      'peerdb-ui Deployment/peerdb-ui 10m',
+    ]);
+  });
+
+  it('overrides a default field in place, e.g. flow-worker as a StatefulSet', () => {
+    expect(view('    - { name: flow-worker, workload: StatefulSet/flow-worker, readyTimeout: 20m }\n')[1]).toBe('flow-worker StatefulSet/flow-worker 20m');
+  });
+
+  it('leaves a default out with skip: true', () => {
+    expect(resolve('    - { name: peerdb-ui, skip: true }\n').map((c) => c.name)).toEqual(['flow-api', 'flow-worker', 'flow-snapshot-worker', 'peerdb-server']);
+  });
+
+  it('appends a new component, or places it with before/after; before/after also move a default', () => {
+    expect(resolve('    - { name: extra, workload: Deployment/extra }\n').map((c) => c.name).at(-1)).toBe('extra');
+    expect(resolve('    - { name: extra, workload: Deployment/extra, after: flow-worker }\n').map((c) => c.name)).toEqual([
+      'flow-api', 'flow-worker', 'extra', 'flow-snapshot-worker', 'peerdb-server', 'peerdb-ui',
+    ]);
+    expect(resolve('    - { name: peerdb-server, before: flow-api }\n').map((c) => c.name)).toEqual([
+      'peerdb-server', 'flow-api', 'flow-worker', 'flow-snapshot-worker', 'peerdb-ui',
+    ]);
+    expect(resolve('    - { name: extra, workload: Deployment/extra }\n').at(-1)!.readyTimeout).toBe('10m');
+  });
+
+  it('refuses what it cannot merge, at the entry', () => {
+    const text = `${HEAD}  version: v0.37.4
+  components:
+    - { name: extra }
+    - { name: other, workload: Deployment/other, skip: true }
+    - { name: flow-api, skip: true, replicas: 2 }
+    - { name: peerdb-ui, before: nothing }
+    - { name: flow-worker, before: flow-api, after: peerdb-ui }
+`;
+    expect(lines(text)).toEqual([
+      '9:7 spec.components[0].workload: "extra" is not a default component (flow-api, flow-worker, flow-snapshot-worker, peerdb-server, peerdb-ui), so it needs workload: Deployment/<name> or StatefulSet/<name>',
+      '10:56 spec.components[1].skip: skip leaves out a default component; "other" is not one (defaults: flow-api, flow-worker, flow-snapshot-worker, peerdb-server, peerdb-ui); found true',
+      '11:47 spec.components[2].replicas: a skipped component is left out entirely; remove replicas or skip; found the number 2',
+      '12:34 spec.components[3].before: there is no component "nothing"; components: flow-api, flow-worker, flow-snapshot-worker, peerdb-server, peerdb-ui; found "nothing"',
+      '13:53 spec.components[4].after: give before or after, not both; found "peerdb-ui"',
+    ]);
+  });
+
+  it('refuses placements that contradict each other, and a spec that skips everything', () => {
+    expect(lines(`${HEAD}  version: v0.37.4\n  components:\n    - { name: flow-api, after: peerdb-ui }\n    - { name: peerdb-ui, after: flow-api }\n`)[0]).toMatch(
+      /^9:32 spec.components\[0\].after: contradicts another placement: the order came out flow-worker, flow-snapshot-worker, peerdb-server, flow-api, peerdb-ui/,
+    );
+    const all = ['flow-api', 'flow-worker', 'flow-snapshot-worker', 'peerdb-server', 'peerdb-ui'].map((n) => `    - { name: ${n}, skip: true }\n`).join('');
+    expect(lines(`${HEAD}  version: v0.37.4\n  components:\n${all}`)).toEqual(['9:5 spec.components: every component is skipped: there is nothing to upgrade; found a list of 5']);
   });
 });
