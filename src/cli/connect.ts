@@ -10,13 +10,14 @@ import { colourLevel, makeStyle } from './io.js';
  * Loads the Kubernetes client only now: offline commands never pay its start-up cost (it is a
  * chunk of its own in the bundle).
  */
-export async function connect(globals: GlobalOptions, io: CliIO, options: { requestTimeoutMs?: number } = {}): Promise<ClusterPort> {
+export async function connect(globals: GlobalOptions, io: CliIO, options: { requestTimeoutMs?: number; offlineFlag?: boolean } = {}): Promise<ClusterPort> {
   const { connectKube } = await import('../cluster/kube-adapter.js');
   return connectKube({
     kubeconfig: globals.kubeconfig,
     context: globals.context,
     env: io.env,
     requestTimeoutMs: options.requestTimeoutMs,
+    offlineFlag: options.offlineFlag,
   });
 }
 
@@ -30,8 +31,13 @@ export function printTarget(cluster: ClusterPort, namespace: string, io: CliIO, 
  * The start of every live command that works from a spec: the spec (so a bad one fails before any
  * connection), the cluster, the namespace decided, and the header naming where it acts.
  */
-export async function openSpecOnCluster(loaded: LoadedSpec, globals: GlobalOptions, io: CliIO): Promise<{ cluster: ClusterPort; spec: ClusterSpec }> {
-  const cluster = await connect(globals, io);
+export async function openSpecOnCluster(
+  loaded: LoadedSpec,
+  globals: GlobalOptions,
+  io: CliIO,
+  options: { offlineFlag?: boolean } = {},
+): Promise<{ cluster: ClusterPort; spec: ClusterSpec }> {
+  const cluster = await connect(globals, io, options);
   const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace, fallbackNamespace: cluster.target.namespace });
   printTarget(cluster, spec.namespace, io, makeStyle(colourLevel(io, io.stderr, globals.color)));
   return { cluster, spec };

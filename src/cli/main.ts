@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, Help, Option } from 'commander';
 import { basename } from 'node:path';
 import { ExitCode } from '../exit-code.js';
 import { CI_OUTPUT_ENV, CI_OUTPUT_MODES, ciFormat, errorAnnotations, type CiOutputMode } from './ci-output.js';
@@ -43,6 +43,15 @@ export function buildProgram(context: CommandContext, name = 'peerdb-upgrade'): 
       writeErr: (text) => context.io.stderr.write(text),
     });
   addGlobalOptions(program);
+  // Subcommands inherit this: their --help lists the global options too, and marks required ones.
+  const plainHelp = new Help();
+  program.configureHelp({
+    showGlobalOptions: true,
+    optionDescription: (option) => {
+      const text = plainHelp.optionDescription(option);
+      return option.mandatory ? `(required) ${text}` : text;
+    },
+  });
   program.addOption(
     new Option('--ci-output <mode>', `CI log format: groups, annotations, job summary (auto: from GITHUB_ACTIONS / GITLAB_CI; also ${CI_OUTPUT_ENV}=none)`)
       .choices(CI_OUTPUT_MODES)

@@ -19,6 +19,7 @@ export interface ConnectOptions {
   readonly env: NodeJS.ProcessEnv;
   readonly requestTimeoutMs?: number | undefined;
   readonly log?: RequestLog;
+  readonly offlineFlag?: boolean | undefined;
 }
 
 export function connectKube(options: ConnectOptions): KubeCluster {

@@ -10,6 +10,8 @@ export interface KubeConfigChoice {
   readonly kubeconfig?: string | undefined;
   readonly context?: string | undefined;
   readonly env: NodeJS.ProcessEnv;
+  /** The command has --offline (plan): the hint for a missing kubeconfig may offer it. */
+  readonly offlineFlag?: boolean | undefined;
 }
 
 /**
@@ -41,7 +43,7 @@ export function loadKubeConfig(choice: KubeConfigChoice): { kc: KubeConfig; sour
     source = 'in-cluster service account';
   } else {
     throw new UserError('no kubeconfig found (no --kubeconfig, no $KUBECONFIG, no ~/.kube/config, not in a pod)', {
-      hint: 'pass --kubeconfig FILE, or use --offline to plan without a cluster',
+      hint: choice.offlineFlag ? 'pass --kubeconfig FILE, or use --offline to plan without a cluster' : 'pass --kubeconfig FILE, or set KUBECONFIG',
     });
   }
 
@@ -54,7 +56,11 @@ export function loadKubeConfig(choice: KubeConfigChoice): { kc: KubeConfig; sour
   }
   const current = kc.getCurrentContext();
   if (!current || !kc.getContextObject(current)) {
-    throw new UserError(`${source}: no current context`, { hint: 'pass --context NAME' });
+    const known = kc.getContexts().map((c) => c.name);
+    if (known.length === 0) {
+      throw new UserError(`${source}: the kubeconfig has no contexts`, { hint: 'add one with `kubectl config set-context`, or pass --kubeconfig with another file' });
+    }
+    throw new UserError(`${source}: no current context`, { hint: `pass --context NAME (it has: ${known.join(', ')})` });
   }
   const cluster = kc.getCurrentCluster();
   if (!cluster?.server) throw new UserError(`${source}: context ${current} names no cluster with a server address`);
@@ -72,4 +78,20 @@ function load(kc: KubeConfig, file: string): void {
   } catch {
     throw new UserError(`${file}: not a valid kubeconfig (it could not be parsed)`, { hint: 'check it with `kubectl config view --kubeconfig FILE`' });
   }
+}
+
+/**
+ * The namespace of the chosen context, read from the kubeconfig without connecting (for commands
+ * that only print, like `rbac`); undefined when there is no kubeconfig to read.
+ */
+export function contextNamespace(choice: KubeConfigChoice): string | undefined {
+  let kc: KubeConfig;
+  try {
+    kc = loadKubeConfig(choice).kc;
+  } catch (error) {
+    // No kubeconfig at all is fine here; a broken one or a wrong --context is still an error.
+    if (error instanceof UserError && error.message.startsWith('no kubeconfig found')) return undefined;
+    throw error;
+  }
+  return kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
 }

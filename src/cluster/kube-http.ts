@@ -141,9 +141,7 @@ export class KubeHttp {
       if (/HTTP protocol is not allowed/.test(String((error as Error)?.message))) {
         throw new ClusterError('tls', `the kubeconfig's server ${this.server} is plain http:// without insecure-skip-tls-verify: true; refusing to send credentials unencrypted`);
       }
-      throw new ClusterError('unauthorized', 'could not obtain credentials from the kubeconfig (its auth provider or exec plugin failed)', {
-        hint: 'run `kubectl get ns` to see the credential error, then log in again',
-      });
+      throw credentialError(this.kc.getCurrentUser(), error);
     }
     if (this.agent) {
       // applyToHTTPSOptions also put the TLS material on the request itself and built a throwaway
@@ -178,4 +176,24 @@ async function readBody(res: http.IncomingMessage): Promise<unknown> {
   } catch {
     return { message: text.slice(0, 300) };
   }
+}
+
+/** Names the credential command that failed, so that the user can run it and see why. */
+function credentialError(user: { name: string; exec?: { command?: string; args?: string[] }; authProvider?: { name?: string } } | null, error: unknown): ClusterError {
+  const command = user?.exec?.command;
+  if (command) {
+    const missing = (error as NodeJS.ErrnoException)?.code === 'ENOENT' || /\bENOENT\b/.test(String((error as Error)?.message));
+    const line = [command, ...(user.exec?.args ?? [])].join(' ');
+    return new ClusterError(
+      'unauthorized',
+      missing
+        ? `the kubeconfig's exec plugin for user ${user.name} could not run: command not found: ${command}`
+        : `the kubeconfig's exec plugin for user ${user.name} failed: ${command}`,
+      { hint: missing ? `install ${command} or put it on PATH, then check with \`${line}\`` : `run \`${line}\` to see its error, then log in again` },
+    );
+  }
+  const provider = user?.authProvider?.name;
+  return new ClusterError('unauthorized', `could not obtain credentials from the kubeconfig${provider ? ` (auth provider ${provider} of user ${user?.name} failed)` : ''}`, {
+    hint: 'run `kubectl get ns` to see the credential error, then log in again',
+  });
 }

@@ -61,7 +61,7 @@ export function renderBaseText(basePlan: BasePlan, style: Style = plainStyle): s
   }
   // The offline note speaks of "the current version"; here the base spec is what is assumed.
   const note = style.dim(`base: the cluster is assumed to be as ${diff.baseFile} describes it; apply re-checks the cluster`);
-  const body = rest.map((line) => (line.includes('offline: every named workload is assumed') ? note : line));
+  const body = rest.map((line) => (line.includes('offline: ') ? note : line));
   return [summary, ...section, ...body].join('\n');
 }
 

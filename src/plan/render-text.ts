@@ -8,7 +8,10 @@ import { summaryLine } from './summary-line.js';
 /** The plan for a person at a terminal. */
 export function renderText(plan: Plan, style: Style = plainStyle): string {
   const lines: string[] = [style.bold(summaryLine(plan))];
-  if (plan.mode === 'offline') lines.push(style.dim('offline: every named workload is assumed to run the current version; apply re-checks the cluster'));
+  if (plan.mode === 'offline') {
+    const assumed = plan.from ? `every named workload is assumed to run --from (${plan.from})` : 'the version the workloads run is unknown (no --from)';
+    lines.push(style.dim(`offline: ${assumed}; apply re-checks the cluster`));
+  }
   for (const notice of plan.notices) lines.push(style.warn(`notice: ${notice}`));
   for (const warning of plan.warnings) lines.push(style.warn(`warning: ${warning}`));
   const owners = ownershipText(plan.ownership, plan.to, style);
@@ -51,6 +54,7 @@ function stepDetails(step: Step, style: Style): string[] {
 }
 
 export function formatChange(change: Change, style: Style = plainStyle): string {
-  const from = change.from === null ? '(none)' : String(change.from);
+  // An image nobody observed (offline without --from) is unknown; a Job that does not exist yet is none.
+  const from = change.from === null ? (change.field.endsWith('image') ? 'unknown' : '(none)') : String(change.from);
   return `${change.object} ${change.field}: ${style.removed(from)} → ${style.added(String(change.to))}`;
 }

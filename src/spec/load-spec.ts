@@ -19,7 +19,8 @@ export interface LoadedSpec {
   readonly document: ClusterSpecDocument;
 }
 
-export async function loadSpecFile(file: string): Promise<LoadedSpec> {
+/** `flag` is how the file was given, so that the hint for a missing one names that flag. */
+export async function loadSpecFile(file: string, flag: '-f' | '--base' = '-f'): Promise<LoadedSpec> {
   let text: string;
   try {
     const info = await stat(file);
@@ -33,7 +34,8 @@ export async function loadSpecFile(file: string): Promise<LoadedSpec> {
     const code = (error as NodeJS.ErrnoException).code;
     const reason =
       code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? 'unknown error'})`;
-    throw new UserError(`${file}: ${reason}`, { hint: 'pass the cluster spec with -f FILE, e.g. -f plans/helm-default.yaml' });
+    const hint = flag === '--base' ? 'pass the earlier revision of the spec with --base FILE (e.g. from `git show main:FILE > base.yaml`)' : 'pass the cluster spec with -f FILE, e.g. -f plans/helm-default.yaml';
+    throw new UserError(`${flag} ${file}: ${reason}`, { hint });
   }
   return parseSpecText(file, text);
 }
@@ -120,8 +122,11 @@ function describeIssue(issue: Issue, doc: Document, value: unknown, locate: Loca
       const known = knownKeys(path);
       return issue.keys.map((key) => {
         const keyNode = keyNodeOf(doc, path, key);
+        const misplaced = misplacedKey(path, key);
         const suggestion = didYouMean(key, known);
-        const message = `unknown field "${key}"${suggestion ? `; did you mean "${suggestion}"?` : ''} (expected one of: ${known.join(', ')})`;
+        const message = misplaced
+          ? `"${key}" does not go here: it belongs in ${misplaced}`
+          : `unknown field "${key}"${suggestion ? `; did you mean "${suggestion}"?` : ''} (expected one of: ${known.join(', ')})`;
         return locate(keyNode ?? node.offset, dotted, message);
       });
     }
@@ -129,7 +134,8 @@ function describeIssue(issue: Issue, doc: Document, value: unknown, locate: Loca
       if (found === undefined && !node.exact) {
         return [locate(node.offset, dotted, `required field is missing (expected ${article(issue.expected)})`)];
       }
-      return [locate(node.offset, dotted, `expected ${article(issue.expected)}, found ${describeValue(found)}`)];
+      const hint = typeHint(path, found);
+      return [locate(node.offset, dotted, `expected ${article(issue.expected)}, found ${describeValue(found)}${hint ? `: ${hint}` : ''}`)];
     }
     case 'invalid_value': {
       const values = issue.values.map((v) => JSON.stringify(v));
@@ -150,6 +156,32 @@ function describeIssue(issue: Issue, doc: Document, value: unknown, locate: Loca
     default:
       return [locate(node.offset, dotted, issue.message)];
   }
+}
+
+/** Fields people put one level off; the message says where they belong. */
+const MISPLACED: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  spec: { namespace: 'metadata (metadata.namespace)', name: 'metadata (metadata.name)', registry: 'spec.images (spec.images.registry)', tagPrefix: 'spec.images (spec.images.tagPrefix)' },
+  metadata: { version: 'spec (spec.version)' },
+  '': { version: 'spec (spec.version)', namespace: 'metadata (metadata.namespace)', components: 'spec (spec.components)' },
+};
+
+function misplacedKey(path: readonly (string | number)[], key: string): string | undefined {
+  return MISPLACED[formatPath(path)]?.[key];
+}
+
+/** What to write instead of a value YAML read as the wrong type, for the mistakes people make. */
+function typeHint(path: readonly (string | number)[], found: unknown): string | undefined {
+  const last = path.at(-1);
+  if (formatPath(path) === 'spec.maintenance' && typeof found === 'boolean') {
+    return found ? 'write maintenance: {} for the defaults' : 'to upgrade without maintenance mode, omit the maintenance section';
+  }
+  if (formatPath(path) === 'spec.version' && typeof found === 'number') {
+    return 'YAML reads it as a number; write the release as vX.Y.Z, e.g. version: v0.37.4 (quote it if it has no v)';
+  }
+  if ((last === 'readyTimeout' || last === 'timeout') && typeof found === 'number') {
+    return `a duration needs a unit, e.g. ${found >= 60 && found % 60 === 0 ? `${found / 60}m` : `${found}s`}`;
+  }
+  return undefined;
 }
 
 function valueAt(value: unknown, path: readonly (string | number)[]): unknown {

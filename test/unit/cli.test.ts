@@ -47,15 +47,6 @@ describe('peerdb-upgrade CLI (subprocess)', () => {
     expect(result.stdout.split('\n')[0]).toBe('Plan: 8 steps — 0 Jobs, 4 components, 5 pod restarts (peerdb-staging/staging v0.36.7 → v0.37.4, offline plan)');
   });
 
-  it('saves a plan with --out that records the spec', () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'peerdb-upgrade-')), 'plan.json');
-    const result = run(['plan', '-f', 'plans/helm-default.yaml', '--offline', '--from', 'v0.36.7', '--out', out]);
-    expect(result.code).toBe(0);
-    const saved = JSON.parse(readFileSync(out, 'utf8'));
-    expect(saved).toMatchObject({ format_version: 1, kind: 'peerdb-upgrade-saved-plan', spec: { file: 'plans/helm-default.yaml' } });
-    expect(saved.spec.text).toBe(readFileSync('plans/helm-default.yaml', 'utf8'));
-  });
-
   it('validate accepts the example specs', () => {
     const result = run(['validate', '-f', 'plans/statefulset-workers.yaml']);
     expect(result.code).toBe(0);

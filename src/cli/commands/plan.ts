@@ -16,6 +16,7 @@ import type { Plan } from '../../plan/plan-types.js';
 import { loadSpecFile, resolveSpec } from '../../spec/load-spec.js';
 import { ciOutput, groupAfterHead, type CiOutputMode } from '../ci-output.js';
 import { openSpecOnCluster } from '../connect.js';
+import { repositoryPath } from '../repository-path.js';
 import { outputOption, type GlobalOptions } from '../global-options.js';
 import { colourLevel, makeStyle } from '../io.js';
 import type { CommandContext } from '../main.js';
@@ -62,6 +63,9 @@ export function registerPlan(program: Command, context: CommandContext): void {
       if ((flags.helmValuesOut !== undefined || flags.helmChart !== undefined) && (flags.offline || flags.base !== undefined)) {
         throw new UserError(`${flags.helmValuesOut !== undefined ? '--helm-values-out' : '--helm-chart'} needs the cluster (the Helm release is read there): it does not go with --offline or --base`);
       }
+      if (flags.out !== undefined && flags.offline) {
+        throw new UserError('--out does not go with --offline: apply runs only a plan made against the cluster', { hint: `save one with \`peerdb-upgrade plan -f ${flags.file} --out ${flags.out}\`` });
+      }
       if (flags.from !== undefined && !flags.offline) throw new UserError('--from goes with --offline (a live plan reads the versions from the cluster)');
       if (flags.dryRun && (flags.offline || flags.base !== undefined)) throw new UserError('--dry-run=server needs the cluster: it does not go with --offline or --base');
       const loaded = await loadSpecFile(flags.file);
@@ -71,15 +75,15 @@ export function registerPlan(program: Command, context: CommandContext): void {
       let fingerprint: string | undefined;
       let refusals: (() => Promise<string[]>) | undefined;
       if (flags.base !== undefined) {
-        const base = resolveSpec((await loadSpecFile(flags.base)).document, { namespaceFlag: globals.namespace });
+        const base = resolveSpec((await loadSpecFile(flags.base, '--base')).document, { namespaceFlag: globals.namespace });
         const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace });
-        basePlan = planFromBase(base, spec, { baseFile: flags.base, file: flags.file, allowDowngrade: flags.allowDowngrade });
+        basePlan = planFromBase(base, spec, { baseFile: repositoryPath(flags.base, io.env), file: repositoryPath(flags.file, io.env), allowDowngrade: flags.allowDowngrade });
         plan = basePlan.plan;
       } else if (flags.offline) {
         const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace });
         plan = computePlan(spec, undefined, { from: flags.from, allowDowngrade: flags.allowDowngrade });
       } else {
-        const { cluster, spec } = await openSpecOnCluster(loaded, globals, io);
+        const { cluster, spec } = await openSpecOnCluster(loaded, globals, io, { offlineFlag: true });
         const observed = await observeCluster(spec, cluster, (s) => readUnfinishedRun(cluster, s));
         plan = computePlan(spec, observed, { allowDowngrade: flags.allowDowngrade, helmChart: flags.helmChart });
         fingerprint = observedFingerprint(observed);
