@@ -7,7 +7,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/e2e/**/*.e2e.test.ts'],
-    globalSetup: ['test/e2e/cli.ts', 'test/e2e/harness.ts'],
+    globalSetup: ['test/e2e/cli.ts', 'test/e2e/helm.ts', 'test/e2e/harness.ts'],
     fileParallelism: true,
     maxWorkers: 2,
     testTimeout: 120_000,

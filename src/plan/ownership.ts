@@ -229,7 +229,8 @@ function helmAdvice(input: OwnershipInput, owned: readonly ComponentOwnership[],
   const chartRef = input.helmChart ?? 'CHART';
   let command: string | undefined;
   if (pairs.length > 0 && via.tool === 'helm') {
-    const version = release?.chart.version && input.helmChart === undefined ? ` --version ${release.chart.version}` : '';
+    // The chart version the release runs: the chart's defaults stay what they are (ignored for a directory).
+    const version = release?.chart.version ? ` --version ${shellWord(release.chart.version)}` : '';
     command = `helm upgrade ${mark.release} ${shellWord(chartRef)} -n ${mark.namespace}${version} --reuse-values ${pairs.map(([k, v]) => `--set ${k}=${v}`).join(' ')}`;
     if (input.helmChart === undefined) {
       notes.push(

@@ -159,7 +159,7 @@ describe('the live plan carries ownership and the Helm advice', () => {
   it('fills CHART from --helm-chart, and says nothing is to be done once the release renders the target', async () => {
     const cluster = new MemoryCluster({ namespaces: [NS] }).seedHelm(NS, 'v0.36.7', { owner: HELM }).addHelmRelease(release({ peerdb: { version: 'stable-v0.36.7' } }));
     expect((await livePlan(cluster, 'v0.37.4', './charts/peerdb')).ownership!.helm[0]!.command).toBe(
-      'helm upgrade peerdb ./charts/peerdb -n peerdb --reuse-values --set peerdb.version=stable-v0.37.4',
+      'helm upgrade peerdb ./charts/peerdb -n peerdb --version 0.9.3 --reuse-values --set peerdb.version=stable-v0.37.4',
     );
     const agreed = new MemoryCluster({ namespaces: [NS] }).seedHelm(NS, 'v0.37.4', { owner: HELM }).addHelmRelease(release({ peerdb: { version: 'stable-v0.37.4' } }));
     const plan = await livePlan(agreed);
