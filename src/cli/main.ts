@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { ExitCode } from '../exit-code.js';
 import { CI_OUTPUT_ENV, CI_OUTPUT_MODES, ciFormat, errorAnnotations, type CiOutputMode } from './ci-output.js';
 import { registerApply } from './commands/apply.js';
+import { registerInit } from './commands/init.js';
 import { registerMaintenance } from './commands/maintenance.js';
 import { registerPlan } from './commands/plan.js';
 import { registerRbac } from './commands/rbac.js';
@@ -57,6 +58,7 @@ export function buildProgram(context: CommandContext, name = 'peerdb-upgrade'): 
       .choices(CI_OUTPUT_MODES)
       .default('auto'),
   );
+  registerInit(program, context);
   registerValidate(program, context);
   registerPlan(program, context);
   registerApply(program, context);

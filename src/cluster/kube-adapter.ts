@@ -62,6 +62,22 @@ export class KubeCluster implements ClusterPort {
     return toWorkloadState(ref.kind, obj, pods);
   }
 
+  async listWorkloads(namespace: string): Promise<readonly WorkloadState[] | 'forbidden'> {
+    try {
+      const lists = await Promise.all(
+        (['Deployment', 'StatefulSet'] as const).map(async (kind) => {
+          const plural = WORKLOAD_PATH[kind];
+          const list = await this.http.call<Json>('GET', `/apis/apps/v1/namespaces/${enc(namespace)}/${plural}`, { what: `${plural}.apps in ${namespace}` });
+          return ((list.items ?? []) as Json[]).map((obj) => toWorkloadState(kind, { ...obj, metadata: { namespace, ...obj.metadata } }, []));
+        }),
+      );
+      return lists.flat();
+    } catch (error) {
+      if (isClusterError(error, 'forbidden')) return 'forbidden';
+      throw error;
+    }
+  }
+
   async patchWorkload(namespace: string, ref: WorkloadRef, patch: WorkloadPatch, options: WriteOptions = {}): Promise<void> {
     const plural = WORKLOAD_PATH[ref.kind];
     const spec: Json = {};

@@ -83,6 +83,12 @@ export interface ClusterPort {
   readonly target: ClusterTarget;
 
   getWorkload(namespace: string, ref: WorkloadRef): Promise<WorkloadState | undefined>;
+  /**
+   * Every Deployment and StatefulSet of the namespace, without their pods (`pods` is empty): what
+   * `init` discovers from, and what a live plan checks for PeerDB workloads the spec leaves out.
+   * `forbidden` when listing is not allowed, since neither needs it to be safe.
+   */
+  listWorkloads(namespace: string): Promise<readonly WorkloadState[] | 'forbidden'>;
   patchWorkload(namespace: string, ref: WorkloadRef, patch: WorkloadPatch, options?: WriteOptions): Promise<void>;
   listPods(namespace: string, labelSelector: string): Promise<readonly PodState[]>;
   deletePod(namespace: string, name: string, options?: WriteOptions): Promise<void>;
@@ -125,4 +131,4 @@ export interface ClusterPort {
   waitForChange(namespace: string, kind: WatchKind, selector: { labelSelector?: string; fieldSelector?: string }, timeoutMs: number, signal?: AbortSignal): Promise<void>;
 }
 
-export type ClusterReader = Pick<ClusterPort, 'target' | 'getWorkload' | 'getConfigMap' | 'readHelmRelease'>;
+export type ClusterReader = Pick<ClusterPort, 'target' | 'getWorkload' | 'listWorkloads' | 'getConfigMap' | 'readHelmRelease'>;

@@ -5,6 +5,7 @@ import { durationMs } from '../spec/duration.js';
 import type { ClusterSpec, ComponentSpec, InitJobSpec } from '../spec/schema.js';
 import { buildJob, mergeEnv } from './build-job.js';
 import { hashOf } from './hash.js';
+import { uncoveredWorkloadWarnings } from './uncovered-workloads.js';
 import { parseImageRef } from './image-ref.js';
 import { ownershipWarnings, planOwnership } from './ownership.js';
 import type { Change, EnvSource, Plan, Step } from './plan-types.js';
@@ -19,6 +20,8 @@ export interface ObservedState {
   readonly unfinishedRun?: { readonly to: string; readonly stoppedAt: string | undefined } | undefined;
   /** Helm releases that own workloads, keyed `namespace/release` (ownership.ts releaseKey). */
   readonly helmReleases?: ReadonlyMap<string, HelmReleaseRead> | undefined;
+  /** Every Deployment and StatefulSet of the namespace, to name PeerDB workloads the spec leaves out. */
+  readonly namespaceWorkloads?: readonly WorkloadState[] | 'forbidden' | undefined;
 }
 
 export interface PlanOptions {
@@ -78,6 +81,7 @@ export function computePlan(spec: ClusterSpec, observed: ObservedState | undefin
       }
       if (!from || (live.version && compareVersions(live.version, from) < 0)) from = live.version ?? from;
     });
+    warnings.push(...uncoveredWorkloadWarnings(spec, observed.namespaceWorkloads));
     if (observed.unfinishedRun) {
       notices.push(
         `an unfinished run to ${observed.unfinishedRun.to} is recorded in ConfigMap ${spec.namespace}/${spec.checkpointName}` +

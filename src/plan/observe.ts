@@ -15,7 +15,8 @@ export async function observeCluster(spec: ClusterSpec, cluster: ClusterReader, 
     }),
   );
   const workloads = new Map(entries);
-  return { workloads, unfinishedRun: await readCheckpoint(spec), helmReleases: await readHelmReleases(workloads, cluster) };
+  const namespaceWorkloads = await cluster.listWorkloads(spec.namespace);
+  return { workloads, unfinishedRun: await readCheckpoint(spec), helmReleases: await readHelmReleases(workloads, cluster), namespaceWorkloads };
 }
 
 /** The release of every Helm mark on the workloads, read once each (a `forbidden` answer is kept, not thrown). */

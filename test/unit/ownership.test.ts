@@ -227,7 +227,7 @@ describe('GitOps owners', () => {
     expect((error as UserError).hint).toContain('argocd app set peerdb-prod --sync-policy none');
     expect((error as UserError).hint).toContain('--reconciliation-suspended');
     expect((error as UserError).hint).toContain('commit v0.37.4 to Git');
-    expect(cluster.calls.filter((c) => !['getWorkload', 'getConfigMap', 'getLease', 'readHelmRelease'].includes(c.method))).toEqual([]);
+    expect(cluster.calls.filter((c) => !['getWorkload', 'listWorkloads', 'getConfigMap', 'getLease', 'readHelmRelease'].includes(c.method))).toEqual([]);
   });
 
   it('a Flux HelmRelease is refused too, naming flux suspend; with --reconciliation-suspended the upgrade proceeds', async () => {

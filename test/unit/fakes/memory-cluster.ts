@@ -599,6 +599,14 @@ export class MemoryCluster implements ClusterPort {
     }, absent);
   }
 
+  listWorkloads(namespace: string): Promise<readonly WorkloadState[] | 'forbidden'> {
+    return this.call('listWorkloads', [namespace], () => {
+      if (this.isDenied('list', 'deployments', 'apps', undefined) || this.isDenied('list', 'statefulsets', 'apps', undefined)) return 'forbidden' as const;
+      const refs = [...(this.namespaces.get(namespace)?.workloads.values() ?? [])].map((w) => ({ kind: w.kind, name: w.name }));
+      return refs.map((ref) => ({ ...this.peekWorkload(namespace, ref)!, pods: [] }));
+    });
+  }
+
   patchWorkload(namespace: string, ref: WorkloadRef, patch: WorkloadPatch, options: WriteOptions = {}): Promise<void> {
     return this.call('patchWorkload', [namespace, ref, patch, options], () => {
       const what = `${PLURAL[ref.kind]}.apps ${namespace}/${ref.name}`;
