@@ -229,7 +229,9 @@ function caseFile(c: Case, index: number): string {
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-describe.concurrent('bad input: every mutated spec is refused with file:line, exit 1, no stack trace, no write', () => {
+// Each case spawns the CLI twice, five cases at a time: on a loaded shared machine one case took over
+// 20 s of wall time (CI-check at load 35), so the sweep gets a bound that only a hang reaches.
+describe.concurrent('bad input: every mutated spec is refused with file:line, exit 1, no stack trace, no write', { timeout: 120_000 }, () => {
   CASES.forEach((c, index) => (c.knownBug ? it.fails : it)(c.knownBug ? `${c.name} (known bug: ${c.knownBug})` : c.name, () => sweep(c, index)));
 });
 
