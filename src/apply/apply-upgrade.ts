@@ -9,7 +9,8 @@ import type { Plan } from '../plan/plan-types.js';
 import type { SavedPlan } from '../plan/saved-plan.js';
 import type { LoadedSpec } from '../spec/load-spec.js';
 import type { ClusterSpec } from '../spec/schema.js';
-import { firstUnfinishedStep, isUnfinished, maintenanceAttempted, mirrorsPaused, newCheckpoint, stepHash, HISTORY_LIMIT, type Checkpoint } from './checkpoint.js';
+import { LABEL_CLUSTER, LABEL_RUN, MANAGED_BY } from '../plan/build-job.js';
+import { firstUnfinishedStep, isUnfinished, maintenanceAttempted, mirrorsPaused, newCheckpoint, partitionsToRecord, recordedPartitions, stepHash, HISTORY_LIMIT, type Checkpoint } from './checkpoint.js';
 import { readCheckpoint, writeCheckpoint, type StoredCheckpoint } from './checkpoint-store.js';
 import type { Clock } from './clock.js';
 import { serverDryRun, type DryRunResult } from './dry-run.js';
@@ -81,7 +82,8 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
   if (!request.dryRun) await waitForLock(cluster, spec, clock, request.lockTimeoutMs, request.signal);
   const stored = await readCheckpoint(cluster, spec);
   const unfinished = stored && isUnfinished(stored.checkpoint) ? stored : undefined;
-  const observed = await observeCluster(spec, cluster, async () => undefined);
+  const recorded = recordedPartitions(stored?.checkpoint);
+  const observed: ObservedState = { ...(await observeCluster(spec, cluster, async () => undefined)), userPartitions: recorded };
 
   let plan: Plan;
   let resumed = false;
@@ -106,6 +108,10 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
     if (request.savedPlan) assertSavedPlanStillHolds(request.savedPlan, plan);
   }
   for (const warning of plan.warnings) emit({ type: 'warning', message: warning, at: clock.now() });
+  if (!stored && plan.steps.some((s) => s.manifest)) {
+    const lost = await checkpointLost(cluster, spec);
+    if (lost) emit({ type: 'warning', message: lost, at: clock.now() });
+  }
   if (plan.steps.length === 0) return { kind: 'nothing-to-do', plan };
   if (request.dryRun) return { kind: 'dry-run', plan, results: await serverDryRun(cluster, spec, plan) };
   checkReconciliation(plan, request.reconciliationSuspended ?? false, (message) => emit({ type: 'warning', message, at: clock.now() }));
@@ -170,7 +176,7 @@ function resumePlan(checkpoint: Checkpoint, spec: ClusterSpec, observed: Observe
       { hint: `put version ${checkpoint.run.to} back to finish it, or end maintenance with \`peerdb-upgrade maintenance end\`` },
     );
   }
-  const start = restoreObserved(checkpoint.initial as unknown as Record<string, WorkloadSnapshot>, observed);
+  const start = { ...restoreObserved(checkpoint.initial as unknown as Record<string, WorkloadSnapshot>, observed), userPartitions: recordedPartitions(checkpoint) };
   const plan = computePlan(spec, start, { allowDowngrade, helmChart });
   const byId = new Map(plan.steps.map((s) => [s.id, s]));
   const differences: string[] = [];
@@ -237,6 +243,7 @@ function freshCheckpoint(input: { plan: Plan; request: ApplyRequest; runId: stri
     initial: snapshotObserved(input.observed) as unknown as Checkpoint["initial"],
     history: history.slice(-HISTORY_LIMIT),
   });
+  checkpoint.partitions = partitionsToRecord(input.observed.workloads, input.observed.userPartitions);
   // Preflight ran (read-only) before the lock was taken.
   const preflight = checkpoint.steps.find((s) => s.id === 'preflight');
   if (preflight) Object.assign(preflight, { s: 'done', a: 1, t0: checkpoint.run.started_at, t1: checkpoint.run.started_at });
@@ -268,4 +275,18 @@ function unfinishedRunError(checkpoint: Checkpoint, specFile: string): UserError
 function newRunId(now: number): string {
   const stamp = new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   return `${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * No checkpoint, yet Jobs of earlier runs of this installation exist: the checkpoint was deleted
+ * (or lost). Said, not guessed around: the new run adopts Jobs that succeeded by their content.
+ */
+async function checkpointLost(cluster: ClusterPort, spec: ClusterSpec): Promise<string | undefined> {
+  const jobs = await cluster.listJobs(spec.namespace, `app.kubernetes.io/managed-by=${MANAGED_BY},${LABEL_CLUSTER}=${spec.name}`);
+  const runs = [...new Set(jobs.map((j) => j.labels[LABEL_RUN]).filter((r): r is string => r !== undefined))];
+  if (runs.length === 0) return undefined;
+  return (
+    `the checkpoint (ConfigMap ${spec.namespace}/${spec.checkpointName}) is missing, yet run${runs.length === 1 ? '' : 's'} ${runs.join(', ')} left Jobs here: it was deleted or lost. ` +
+    'Starting a new run; Jobs that already succeeded with the same content are adopted, not run again'
+  );
 }

@@ -68,6 +68,12 @@ const checkpointSchema = object({
       pods: array(tuple([number(), string(), boolean()])),
     }),
   ),
+  /**
+   * The StatefulSet partitions the user had when the upgrade began (by workload reference), carried
+   * from a run that did not finish to the next: the partition a dead run left mid-roll is never
+   * taken for the user's.
+   */
+  partitions: record(string(), number()).optional(),
   steps: array(stepRecord),
   history: array(historyEntry),
 });
@@ -138,6 +144,29 @@ export function newCheckpoint(input: {
     steps: input.plan.steps.map((step) => ({ id: step.id, h: stepHash(step), s: 'pending', a: 0 })),
     history: input.history.slice(-HISTORY_LIMIT),
   };
+}
+
+/**
+ * The user's partitions as a run that did not finish recorded them (its own record, else what it
+ * found when it began); nothing when the last run finished: it set them back.
+ */
+export function recordedPartitions(checkpoint: Checkpoint | undefined): Map<string, number> | undefined {
+  if (!checkpoint || checkpoint.run.state === 'done') return undefined;
+  const out = new Map<string, number>();
+  for (const [ref, snapshot] of Object.entries(checkpoint.initial)) {
+    if (snapshot.state.kind === 'StatefulSet' && typeof snapshot.state.partition === 'number') out.set(ref, snapshot.state.partition);
+  }
+  for (const [ref, partition] of Object.entries(checkpoint.partitions ?? {})) out.set(ref, partition);
+  return out;
+}
+
+/** What to record for a new run: the partitions recorded before, else the ones found now. */
+export function partitionsToRecord(workloads: ReadonlyMap<string, { kind: string; partition: number } | undefined>, recorded: ReadonlyMap<string, number> | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [ref, w] of workloads) {
+    if (w?.kind === 'StatefulSet') out[ref] = recorded?.get(ref) ?? w.partition;
+  }
+  return out;
 }
 
 export function isUnfinished(checkpoint: Checkpoint): boolean {

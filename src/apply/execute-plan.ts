@@ -13,6 +13,7 @@ import { runJobStep } from './run-job.js';
 import { StepAborted, type StepContext } from './step-context.js';
 import { InterruptedError, RunFailedError, StepFailure } from './step-failure.js';
 import { runPreflight } from './run-preflight.js';
+import { verifyConverged } from './verify-step.js';
 
 export interface ExecuteInput {
   readonly cluster: ClusterPort;
@@ -57,16 +58,10 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
     input.lock.assertHeld();
 
     const startedAt = clock.now();
-    if (step.kind === 'complete') {
-      markRunning(record, startedAt);
-      finishRun(checkpoint, startedAt, record);
-      await save();
-      emit({ type: 'step-done', step, index, message: 'upgrade recorded as done', elapsedMs: 0, at: clock.now() });
-      return;
-    }
     if (premarked !== step.id) {
       markRunning(record, startedAt);
-      await save();
+      // The final step's running mark goes with its result: one write.
+      if (step.kind !== 'complete') await save();
     }
     premarked = undefined;
     emit({ type: 'step-start', step, index, attempt: record.a, at: startedAt });
@@ -75,6 +70,12 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
     let message: string;
     try {
       message = await runStep(context);
+      if (step.kind === 'complete') {
+        finishRun(checkpoint, clock.now(), record);
+        await save();
+        emit({ type: 'step-done', step, index, message, elapsedMs: clock.now() - startedAt, at: clock.now() });
+        return;
+      }
     } catch (error) {
       if (error instanceof StepAborted || (input.signal.aborted && !(error instanceof StepFailure))) {
         await stopInterrupted(input, save, record);
@@ -121,7 +122,7 @@ async function runStep(context: StepContext): Promise<string> {
     case 'statefulset-pod':
       return rollStatefulSetPod(context);
     case 'complete':
-      return 'done';
+      return verifyConverged(context);
   }
 }
 

@@ -50,13 +50,33 @@ export async function rollStatefulSetPod(context: StepContext): Promise<string> 
   if (containerImage(s, workload.container) !== step.image) {
     throw new StepFailure(`StatefulSet ${s.name} no longer has image ${step.image} (now ${containerImage(s, workload.container)}): changed by someone else`);
   }
-  const pod = s.pods.find((p) => p.ordinal === ordinal);
   const updated = (p: PodState | undefined, set: WorkloadState) => p !== undefined && p.revision === set.updateRevision && !p.deleting;
+  const pod = s.pods.find((p) => p.ordinal === ordinal);
 
-  if (onDelete) {
-    if (pod && !updated(pod, s) && !pod.deleting) await cluster.deletePod(spec.namespace, podName);
-  } else if (s.partition > ordinal) {
-    await cluster.patchWorkload(spec.namespace, ref, { partition: ordinal });
+  if (!(updated(pod, s) && pod!.ready)) {
+    // The order is ours to keep, not the StatefulSet controller's: every pod above this one must be
+    // Ready on the update revision now (looked at again, not remembered from its own step) before
+    // this one is let go.
+    await waitUntil(context, { kind: 'pods', labelSelector: s.selector }, async () => {
+      const current = await mustGet(context);
+      const above = current.pods.filter((p) => p.ordinal !== undefined && p.ordinal > ordinal && p.ordinal < current.replicas).sort((a, b) => b.ordinal! - a.ordinal!);
+      const missing = Array.from({ length: Math.max(0, current.replicas - ordinal - 1) }, (_, i) => current.replicas - 1 - i).find((o) => !above.some((p) => p.ordinal === o));
+      if (missing !== undefined) return { done: false, status: `${workload.name}-${missing} (already updated) is missing; waiting for it before ${podName}` };
+      const behind = above.find((p) => !(updated(p, current) && p.ready));
+      if (!behind) return { done: true, status: 'every pod above is Ready on the update revision' };
+      if (behind.waitingReason && STUCK_REASONS.has(behind.waitingReason)) {
+        throw new StepFailure(`${behind.name}: ${behind.waitingReason}${behind.waitingMessage ? ` (${behind.waitingMessage})` : ''}; ${podName} is not updated until it is Ready`);
+      }
+      const why = !updated(behind, current) ? `not on the update revision${behind.deleting ? ' (terminating)' : ''}` : `not Ready${behind.waitingReason ? ` (${behind.waitingReason})` : ''}`;
+      return { done: false, status: `${behind.name} (already updated) is ${why}; waiting for it before ${podName}` };
+    });
+    const before = await mustGet(context);
+    const again = before.pods.find((p) => p.ordinal === ordinal);
+    if (onDelete) {
+      if (again && !updated(again, before) && !again.deleting) await cluster.deletePod(spec.namespace, podName);
+    } else if (before.partition > ordinal) {
+      await cluster.patchWorkload(spec.namespace, ref, { partition: ordinal });
+    }
   }
 
   await waitUntil(context, { kind: 'pods', labelSelector: s.selector }, async () => {
@@ -71,12 +91,18 @@ export async function rollStatefulSetPod(context: StepContext): Promise<string> 
     return { done: false, status: `${podName}: not Ready${p.waitingReason ? ` (${p.waitingReason})` : ` (${p.phase})`}` };
   });
 
-  // The last pod leaves the partition where the user had it (finalPartition, normally 0).
-  if (!onDelete && step.finalPartition !== undefined && ordinal === step.finalPartition) {
+  // The last pod step of the roll sets the user's own partition back (finalPartition, normally 0).
+  if (!onDelete && step.finalPartition !== undefined && isLastPodStep(context)) {
     const last = await mustGet(context);
     if (last.partition !== step.finalPartition) await cluster.patchWorkload(spec.namespace, ref, { partition: step.finalPartition });
   }
   return `${podName} updated and Ready`;
+}
+
+/** No pod step of this component with a lower ordinal is planned. */
+function isLastPodStep(context: StepContext): boolean {
+  const { step, plan } = context;
+  return !plan.steps.some((x) => x.kind === 'statefulset-pod' && x.component === step.component && x.ordinal! < step.ordinal!);
 }
 
 async function mustGet(context: StepContext): Promise<WorkloadState> {

@@ -1,7 +1,7 @@
 import { isClusterError } from '../cluster/cluster-error.js';
 import type { JobState } from '../cluster/port.js';
 import type { JobManifest } from '../cluster/types.js';
-import { LABEL_PLAN, LABEL_RUN } from '../plan/build-job.js';
+import { LABEL_CLUSTER, LABEL_PLAN, LABEL_RUN, LABEL_STEP } from '../plan/build-job.js';
 import { waitUntil, type StepContext } from './step-context.js';
 import { STUCK_REASONS, StepFailure } from './step-failure.js';
 
@@ -10,9 +10,12 @@ const LOG_LINES = 20;
 const LOG_EVERY_MS = 15_000;
 
 /**
- * Runs the step's Job to completion. Idempotent: a Job of this run that exists is adopted (a
- * resumed run never creates it twice); a finished Job left by another run, or a failed one being
- * retried, is deleted and created anew.
+ * Runs the step's Job to completion. Idempotent, and by content: a Job's name carries the hash of
+ * what it runs, so a Job of that name that succeeded did this very thing and is adopted whatever
+ * run created it (a checkpoint lost or deleted never makes a migration run twice), and one still
+ * running is waited for. Two exceptions: a failed Job is deleted and run again, and a maintenance
+ * Job is run again when the opposite maintenance Job ran after it (maintenance was ended or started
+ * since, so its effect is gone).
  */
 export async function runJobStep(context: StepContext): Promise<string> {
   const { cluster, spec, step } = context;
@@ -22,9 +25,13 @@ export async function runJobStep(context: StepContext): Promise<string> {
   const namespace = spec.namespace;
 
   let job = await cluster.getJob(namespace, name);
-  if (job && isComplete(job) && job.labels[LABEL_RUN] === context.runId) return `Job ${name} had already completed`;
-  if (job && (job.labels[LABEL_RUN] !== context.runId || isFailed(job) || job.deleting)) {
-    const why = isFailed(job) ? 'failed before; running it again' : `left by run ${job.labels[LABEL_RUN] ?? 'unknown'}; replacing it`;
+  const stale = job && !job.deleting && !isFailed(job) ? await supersededBy(context, job) : undefined;
+  if (job && !stale && !job.deleting && isComplete(job)) {
+    const by = job.labels[LABEL_RUN];
+    return by === context.runId ? `Job ${name} had already completed` : `Job ${name} had already completed (created by run ${by ?? 'unknown'}; same content, adopted)`;
+  }
+  if (job && (stale || isFailed(job) || job.deleting)) {
+    const why = isFailed(job) ? 'failed before; running it again' : stale ? `ran before ${stale}; running it again` : 'is being deleted; creating it again';
     context.emit({ type: 'step-progress', step, message: `Job ${name} ${why}`, elapsedMs: 0, timeoutMs: step.timeoutMs, at: context.clock.now() });
     await cluster.deleteJob(namespace, name);
     await waitUntil(context, { kind: 'jobs', fieldSelector: `metadata.name=${name}` }, async () => {
@@ -33,12 +40,15 @@ export async function runJobStep(context: StepContext): Promise<string> {
     });
     job = undefined;
   }
+  if (job && job.labels[LABEL_RUN] !== context.runId) {
+    context.emit({ type: 'step-progress', step, message: `Job ${name} of run ${job.labels[LABEL_RUN] ?? 'unknown'} is still running (same content): waiting for it`, elapsedMs: 0, timeoutMs: step.timeoutMs, at: context.clock.now() });
+  }
   if (!job) job = await create(context, withRunLabel(manifest, context.runId, context.plan.hash));
 
   // Maintenance start can wait a long time for running snapshots: show what the Job last said.
   let lastLine: string | undefined;
   let lastLogAt = -Infinity;
-  const final = await waitUntil(context, { kind: 'jobs', fieldSelector: `metadata.name=${name}` }, async () => {
+  const final = await stopMaintenanceJobOnFailure(context, name, () => waitUntil(context, { kind: 'jobs', fieldSelector: `metadata.name=${name}` }, async () => {
     const current = await cluster.getJob(namespace, name);
     if (!current) throw new StepFailure(`Job ${name} disappeared while it ran (deleted by someone else?)`);
     if (isComplete(current)) return { done: true, status: `Job ${name} completed` };
@@ -65,8 +75,33 @@ export async function runJobStep(context: StepContext): Promise<string> {
       lastLine = tail?.trim().split('\n').at(-1)?.slice(0, 200) || lastLine;
     }
     return { done: false, status: `Job ${name} running (${state})${lastLine ? `: ${lastLine}` : ''}` };
-  });
+  }));
   return final.status;
+}
+
+/**
+ * A maintenance Job that failed, is stuck or timed out is deleted before the run reports: left
+ * active (an image that becomes pullable, a retried pod), it could pause the mirrors later with
+ * nothing tracking it. Its log tail is already in the failure. Init Jobs stay, for a resumed run
+ * to adopt once their cause is fixed.
+ */
+async function stopMaintenanceJobOnFailure<T>(context: StepContext, name: string, wait: () => Promise<T>): Promise<T> {
+  try {
+    return await wait();
+  } catch (error) {
+    const kind = context.step.kind;
+    if (!(error instanceof StepFailure) || (kind !== 'maintenance-start' && kind !== 'maintenance-end')) throw error;
+    try {
+      // A Job that failed for good stays, for `kubectl describe`: it cannot act any more.
+      const job = await context.cluster.getJob(context.spec.namespace, name);
+      if (!job || job.deleting || isFailed(job) || isComplete(job)) throw error;
+      await context.cluster.deleteJob(context.spec.namespace, name);
+    } catch (deleteError) {
+      if (deleteError === error) throw error;
+      throw new StepFailure(error.message, [error.detail, `could not delete the Job (${(deleteError as Error).message}); delete it by hand: kubectl -n ${context.spec.namespace} delete job ${name}`].filter(Boolean).join('\n'));
+    }
+    throw new StepFailure(`${error.message}; the Job was deleted, so that it cannot act later`, error.detail);
+  }
 }
 
 async function create(context: StepContext, manifest: JobManifest): Promise<JobState> {
@@ -90,11 +125,22 @@ export function withRunLabel(manifest: JobManifest, runId: string, planHash: str
   return { ...manifest, metadata: { ...manifest.metadata, labels: { ...manifest.metadata.labels, [LABEL_RUN]: runId, [LABEL_PLAN]: planHash.slice(0, 12) } } };
 }
 
-function isComplete(job: JobState): boolean {
+const OPPOSITE: Partial<Record<string, string>> = { 'maintenance-start': 'maintenance-end', 'maintenance-end': 'maintenance-start' };
+
+/** For a maintenance Job: "maintenance-end Job X" when the opposite Job was created after it. */
+async function supersededBy(context: StepContext, job: JobState): Promise<string | undefined> {
+  const opposite = OPPOSITE[job.labels[LABEL_STEP] ?? ''];
+  if (!opposite || !job.createdAt) return undefined;
+  const jobs = await context.cluster.listJobs(context.spec.namespace, `${LABEL_CLUSTER}=${context.spec.name},${LABEL_STEP}=${opposite}`);
+  const later = jobs.find((j) => j.createdAt !== undefined && j.name !== job.name && Date.parse(j.createdAt) >= Date.parse(job.createdAt!));
+  return later ? `${opposite} Job ${later.name}` : undefined;
+}
+
+export function isComplete(job: JobState): boolean {
   return job.conditions.some((c) => (c.type === 'Complete' || c.type === 'SuccessCriteriaMet') && c.status === 'True');
 }
 
-function isFailed(job: JobState): boolean {
+export function isFailed(job: JobState): boolean {
   return job.conditions.some((c) => (c.type === 'Failed' || c.type === 'FailureTarget') && c.status === 'True');
 }
 

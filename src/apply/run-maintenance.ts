@@ -5,7 +5,9 @@ import { maintenanceStep } from '../plan/compute-plan.js';
 import { hashOf } from '../plan/hash.js';
 import { observeCluster } from '../plan/observe.js';
 import { parseImageRef } from '../plan/image-ref.js';
-import { versionFromTag } from '../plan/version.js';
+import { parseVersion, versionInTag, type Version } from '../plan/version.js';
+import { LABEL_CLUSTER, LABEL_RUN, LABEL_STEP } from '../plan/build-job.js';
+import { isActive } from './verify-converged.js';
 import type { Plan } from '../plan/plan-types.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { HISTORY_LIMIT, isUnfinished, mirrorsPaused } from './checkpoint.js';
@@ -26,6 +28,8 @@ export interface MaintenanceRequest {
   readonly signal: AbortSignal;
   readonly emit: EmitEvent;
   readonly specFile: string;
+  /** The version the flow workers run, when their image does not say (a digest). */
+  readonly version?: string | undefined;
 }
 
 /**
@@ -41,10 +45,15 @@ export async function runMaintenance(request: MaintenanceRequest): Promise<{ ver
   const container = workload?.containers.find((c) => c.name === (source?.container ?? source?.name)) ?? (workload?.containers.length === 1 ? workload.containers[0] : undefined);
   if (!spec.maintenance || !source) throw new UserError('the spec has no maintenance section: maintenance mode is not used for this installation');
   if (!workload || !container) throw new UserError(`${source.workload} (maintenance.envFrom ${source.name}) was not found in namespace ${spec.namespace}`);
-  const tag = parseImageRef(container.image).tag ?? '';
-  const version = versionFromTag(tag, spec.images.tagPrefix);
-  if (!version) throw new UserError(`cannot tell which version ${source.workload} runs from its image ${container.image}`);
-  const step = { ...maintenanceStep(spec, observed, mode, version.tag), id: `maintenance-${mode}` };
+  const running = await runningVersion(cluster, spec, container.image, request.version);
+  if (!running) {
+    throw new UserError(`cannot tell which version ${source.workload} runs from its image ${container.image} (no version in it)`, {
+      hint: `name it: peerdb-upgrade maintenance ${mode} -f ${request.specFile} --running-version vX.Y.Z`,
+    });
+  }
+  const version = running.version;
+  const step = { ...maintenanceStep(spec, observed, mode, version.tag, running.prefix), id: `maintenance-${mode}` };
+  if (running.note) emit({ type: 'info', message: running.note, at: clock.now() });
 
   const runId = `maintenance-${mode}-${new Date(clock.now()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(2).toString('hex')}`;
   const lock = new UpgradeLock(cluster, spec, lockOwner(runId, hashOf(step)), clock, (message) => emit({ type: 'warning', message, at: clock.now() }));
@@ -54,6 +63,7 @@ export async function runMaintenance(request: MaintenanceRequest): Promise<{ ver
     const startedAt = clock.now();
     emit({ type: 'run-start', runId, planHash: hashOf(step), steps: 1, resumed: false, at: startedAt });
     const plan: Plan = { cluster: { name: spec.name, namespace: spec.namespace }, mode: 'live', from: version.tag, to: version.tag, componentVersions: {}, hash: hashOf(step), steps: [step], warnings: [], notices: [], summary: { steps: 1, jobs: 1, components: 0, podRestarts: 0 } };
+    await stopAbandonedJobs(cluster, spec, mode === 'end' ? 'maintenance-start' : 'maintenance-end', (message) => emit({ type: 'warning', message, at: clock.now() }));
     emit({ type: 'step-start', step, index: 0, attempt: 1, at: startedAt });
     try {
       const message = await runJobStep({ cluster, spec, plan, step, runId, clock, signal: request.signal, emit, startedAt, runDeadline: undefined });
@@ -88,4 +98,41 @@ async function closeUnfinishedRun(cluster: ClusterPort, spec: ClusterSpec, clock
   };
   await writeCheckpoint(cluster, spec, closed, stored.resourceVersion);
   return c.run.id;
+}
+
+/**
+ * The version the flow workers run, from what runs: the version in the image's tag whatever its
+ * prefix (a typo'd tagPrefix in the spec is a likely cause of the failure being undone), or the
+ * version given, or for an image by digest the version the unfinished run found it on.
+ */
+async function runningVersion(cluster: ClusterPort, spec: ClusterSpec, image: string, given: string | undefined): Promise<{ version: Version; prefix: string; note?: string } | undefined> {
+  const ref = parseImageRef(image);
+  const inTag = ref.tag ? versionInTag(ref.tag) : undefined;
+  if (given !== undefined) {
+    const parsed = parseVersion(given);
+    if (!parsed.ok) throw new UserError(`--running-version: ${parsed.reason}`);
+    return { version: parsed.version, prefix: inTag?.prefix ?? spec.images.tagPrefix };
+  }
+  if (inTag) return inTag;
+  const stored = await readCheckpoint(cluster, spec);
+  const run = stored?.checkpoint;
+  const source = spec.components.find((c) => c.name === spec.maintenance?.envFrom);
+  const initial = run && source ? run.initial[source.workload] : undefined;
+  if (run && run.run.from && initial?.containers.some((c) => c.image === image)) {
+    const parsed = parseVersion(run.run.from);
+    if (parsed.ok) return { version: parsed.version, prefix: spec.images.tagPrefix, note: `${source!.workload} runs ${image} by digest, as when run ${run.run.id} began on ${run.run.from}: ending maintenance with ${run.run.from}` };
+  }
+  return undefined;
+}
+
+/**
+ * Maintenance Jobs of the opposite mode still active (left by a run that failed or died): deleted
+ * before this one runs, or a late start would pause the mirrors again after this end.
+ */
+async function stopAbandonedJobs(cluster: ClusterPort, spec: ClusterSpec, step: string, warn: (message: string) => void): Promise<void> {
+  const jobs = await cluster.listJobs(spec.namespace, `${LABEL_CLUSTER}=${spec.name},${LABEL_STEP}=${step}`);
+  for (const job of jobs.filter(isActive)) {
+    warn(`deleting Job ${job.name} (${step}), still active from run ${job.labels[LABEL_RUN] ?? 'unknown'}: it must not act after this`);
+    await cluster.deleteJob(spec.namespace, job.name);
+  }
 }

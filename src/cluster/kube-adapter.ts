@@ -108,6 +108,12 @@ export class KubeCluster implements ClusterPort {
     return toJobState(obj);
   }
 
+  async listJobs(namespace: string, labelSelector: string): Promise<readonly JobState[]> {
+    const list = await this.http.call<Json>('GET', `/apis/batch/v1/namespaces/${enc(namespace)}/jobs`, { query: { labelSelector: labelSelector || undefined }, what: `jobs in ${namespace}` });
+    this.seen('jobs', namespace, list.metadata?.resourceVersion);
+    return (list.items ?? []).map(toJobState);
+  }
+
   async createJob(namespace: string, manifest: JobManifest, options: WriteOptions = {}): Promise<JobState> {
     const obj = await this.http.call<Json>('POST', `/apis/batch/v1/namespaces/${enc(namespace)}/jobs`, {
       body: manifest,

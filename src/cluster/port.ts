@@ -51,6 +51,10 @@ export interface JobState {
   readonly failed: number;
   readonly conditions: readonly JobCondition[];
   readonly deleting: boolean;
+  /** metadata.creationTimestamp (RFC 3339), when known. */
+  readonly createdAt?: string | undefined;
+  /** spec.suspend. */
+  readonly suspended?: boolean | undefined;
 }
 
 export interface WriteOptions {
@@ -94,6 +98,8 @@ export interface ClusterPort {
   deletePod(namespace: string, name: string, options?: WriteOptions): Promise<void>;
 
   getJob(namespace: string, name: string): Promise<JobState | undefined>;
+  /** Jobs matching a label selector (ours carry app.kubernetes.io/managed-by=peerdb-upgrade). */
+  listJobs(namespace: string, labelSelector: string): Promise<readonly JobState[]>;
   createJob(namespace: string, manifest: JobManifest, options?: WriteOptions): Promise<JobState>;
   deleteJob(namespace: string, name: string, options?: WriteOptions): Promise<void>;
   /** The last lines of the log of the Job's newest failed (or any) pod; undefined when unavailable. */

@@ -74,6 +74,8 @@ export function toJobState(obj: Json): JobState {
     failed: status.failed ?? 0,
     conditions: (status.conditions ?? []).map((c: Json) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message })),
     deleting: Boolean(obj.metadata?.deletionTimestamp),
+    createdAt: obj.metadata?.creationTimestamp,
+    suspended: obj.spec?.suspend === true,
   };
 }
 

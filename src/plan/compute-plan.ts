@@ -22,6 +22,11 @@ export interface ObservedState {
   readonly helmReleases?: ReadonlyMap<string, HelmReleaseRead> | undefined;
   /** Every Deployment and StatefulSet of the namespace, to name PeerDB workloads the spec leaves out. */
   readonly namespaceWorkloads?: readonly WorkloadState[] | 'forbidden' | undefined;
+  /**
+   * The StatefulSet partitions the user had, as recorded by a run that did not finish (by workload
+   * reference): the partition found now may be the one that run left mid-roll, not the user's.
+   */
+  readonly userPartitions?: ReadonlyMap<string, number> | undefined;
 }
 
 export interface PlanOptions {
@@ -101,7 +106,10 @@ export function computePlan(spec: ClusterSpec, observed: ObservedState | undefin
 
   const componentSteps = spec.components.flatMap((component) => {
     const r = resolved.get(component.name);
-    return r ? componentStepsFor(component, r) : [];
+    if (!r) return [];
+    const steps = componentStepsFor(component, r, observed?.userPartitions?.get(component.workload));
+    warnings.push(...partitionWarnings(component, r, steps, observed?.userPartitions?.get(component.workload)));
+    return steps;
   });
 
   const steps: Step[] = [];
@@ -142,7 +150,7 @@ export function computePlan(spec: ClusterSpec, observed: ObservedState | undefin
  * A maintenance Job step on its own, for `peerdb-upgrade maintenance start|end`: the flow-maintenance
  * image of `version` (the version the flow workers run now), env copied from the running workload.
  */
-export function maintenanceStep(spec: ClusterSpec, observed: ObservedState, mode: 'start' | 'end', version: string): Step {
+export function maintenanceStep(spec: ClusterSpec, observed: ObservedState, mode: 'start' | 'end', version: string, tagPrefix = spec.images.tagPrefix): Step {
   if (!spec.maintenance) throw new UserError('the spec has no maintenance section: maintenance mode is not used for this installation');
   const source = spec.maintenance.envFrom;
   const index = spec.components.findIndex((c) => c.name === source);
@@ -151,7 +159,7 @@ export function maintenanceStep(spec: ClusterSpec, observed: ObservedState, mode
   const live = liveComponent(spec, spec.components[index]!, index, `${spec.images.tagPrefix}${version}`, observed, problems);
   if (!live) throw new UserError(problems.join('\n'));
   resolved.set(source, live);
-  return new JobFactory(spec, version, resolved, []).maintenance(mode);
+  return new JobFactory({ ...spec, images: { ...spec.images, tagPrefix } }, version, resolved, []).maintenance(mode);
 }
 
 interface ResolvedComponent {
@@ -169,7 +177,7 @@ interface ResolvedComponent {
   readonly replicas: number;
 }
 
-function targetImageOf(spec: ClusterSpec, component: ComponentSpec, targetTag: string): string {
+export function targetImageOf(spec: ClusterSpec, component: ComponentSpec, targetTag: string): string {
   return `${component.image ?? `${spec.images.registry}/${component.name}`}:${targetTag}`;
 }
 
@@ -245,7 +253,29 @@ function pickContainer(state: WorkloadState, component: ComponentSpec, where: st
   return undefined;
 }
 
-function componentStepsFor(component: ComponentSpec, r: ResolvedComponent): Step[] {
+/** The partition to leave when the roll is done: the user's own, as recorded or as found. */
+export function userPartitionOf(state: WorkloadState, recorded: number | undefined): number {
+  return Math.min(recorded ?? state.partition, state.replicas);
+}
+
+/** Plan, apply and status say what happens to a partition the user set. */
+function partitionWarnings(component: ComponentSpec, r: ResolvedComponent, steps: readonly Step[], recorded: number | undefined): string[] {
+  const s = r.state;
+  if (!s || r.workloadKind !== 'StatefulSet' || s.strategy === 'OnDelete' || steps.length === 0) return [];
+  const out: string[] = [];
+  const user = userPartitionOf(s, recorded);
+  if (recorded !== undefined && recorded !== s.partition) {
+    out.push(`${component.name}: StatefulSet/${s.name} has partition ${s.partition}, left by an unfinished run; the partition it found, ${user}, is the one kept`);
+  }
+  if (user > 0) {
+    out.push(
+      `${component.name}: StatefulSet/${s.name} has your updateStrategy.rollingUpdate.partition ${user}: every pod is upgraded (pods below the partition too, or the upgrade would not be done) and the partition is set back to ${user} at the end`,
+    );
+  }
+  return out;
+}
+
+function componentStepsFor(component: ComponentSpec, r: ResolvedComponent, recordedPartition: number | undefined): Step[] {
   const object = `${r.workloadKind}/${r.workloadName}`;
   const timeoutMs = durationMs(component.readyTimeout);
   const needsImage = r.currentImage !== r.targetImage;
@@ -275,7 +305,10 @@ function componentStepsFor(component: ComponentSpec, r: ResolvedComponent): Step
   // Offline, a StatefulSet already on the target image is assumed rolled.
   if (!s && !needsImage) return [];
   const onDelete = workload.strategy === 'OnDelete';
-  const finalPartition = needsImage && s && !onDelete ? Math.min(s.partition, r.replicas) : 0;
+  // Every pod is rolled, also those below a partition the user set: an upgrade that leaves pods on
+  // the old version is not done (and catalog migrations are forward-only). The user's partition
+  // is set back once the last pod is done.
+  const finalPartition = s && !onDelete ? userPartitionOf(s, recordedPartition) : 0;
   const steps: Step[] = [];
   if (needsImage) {
     const changes: Change[] = [imageChange];
@@ -293,7 +326,7 @@ function componentStepsFor(component: ComponentSpec, r: ResolvedComponent): Step
     });
   }
   let partition = needsImage ? r.replicas : (s?.partition ?? 0);
-  for (let ordinal = r.replicas - 1; ordinal >= finalPartition; ordinal--) {
+  for (let ordinal = r.replicas - 1; ordinal >= 0; ordinal--) {
     const pod = s?.pods.find((p) => p.ordinal === ordinal);
     const done = !needsImage && pod !== undefined && pod.revision === s?.updateRevision && pod.ready && !pod.deleting;
     if (done) {
@@ -316,6 +349,11 @@ function componentStepsFor(component: ComponentSpec, r: ResolvedComponent): Step
       finalPartition,
     });
     partition = Math.min(partition, ordinal);
+  }
+  // The last pod step sets the user's partition back.
+  const last = steps.at(-1);
+  if (!onDelete && finalPartition > 0 && last?.kind === 'statefulset-pod') {
+    steps[steps.length - 1] = { ...last, changes: [...last.changes, { object, field: 'updateStrategy.rollingUpdate.partition', from: last.ordinal!, to: finalPartition }] };
   }
   return steps;
 }

@@ -69,3 +69,16 @@ export function versionFromTag(tag: string, tagPrefix: string): Version | undefi
   const parsed = parseVersion(tag.slice(tagPrefix.length));
   return parsed.ok ? parsed.version : undefined;
 }
+
+/**
+ * The version in a tag whatever its prefix (`stable-v0.36.7`, `v0.36.7`, `custom-v0.36.7`): the
+ * first `v<digit>…` from which the rest parses as a version, and the prefix before it.
+ */
+export function versionInTag(tag: string): { version: Version; prefix: string } | undefined {
+  for (let i = tag.indexOf('v'); i >= 0; i = tag.indexOf('v', i + 1)) {
+    if (!/\d/.test(tag[i + 1] ?? '')) continue;
+    const parsed = parseVersion(tag.slice(i));
+    if (parsed.ok) return { version: parsed.version, prefix: tag.slice(0, i) };
+  }
+  return undefined;
+}

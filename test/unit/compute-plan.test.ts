@@ -156,11 +156,32 @@ describe('live plans', () => {
     expect(step.title).toContain('wait for the rollout');
   });
 
-  it("keeps the user's own partition: pods below it are not updated and it is where the last step leaves it", () => {
+  it("upgrades the pods below the user's own partition too, sets the partition back at the end, and says so", () => {
     const s = specFromText(`  version: v0.37.4\n  components:\n    - { name: w, workload: StatefulSet/w }\n${skipDefaults()}`);
     const plan = computePlan(s, observed(new Map([['StatefulSet/w', statefulSet('w', image('w', 'v0.36.7'), 4, { partition: 2 })]])));
-    expect(ids(plan)).toEqual(['preflight', 'statefulset-prepare/w', 'statefulset-pod/w/3', 'statefulset-pod/w/2', 'complete']);
-    expect(plan.steps.at(-2)).toMatchObject({ finalPartition: 2, changes: [{ field: 'updateStrategy.rollingUpdate.partition', from: 3, to: 2 }, { object: 'Pod/w-2' }] });
+    expect(ids(plan)).toEqual(['preflight', 'statefulset-prepare/w', 'statefulset-pod/w/3', 'statefulset-pod/w/2', 'statefulset-pod/w/1', 'statefulset-pod/w/0', 'complete']);
+    expect(plan.steps.at(-2)).toMatchObject({
+      finalPartition: 2,
+      changes: [{ field: 'updateStrategy.rollingUpdate.partition', from: 1, to: 0 }, { object: 'Pod/w-0' }, { field: 'updateStrategy.rollingUpdate.partition', from: 0, to: 2 }],
+    });
+    expect(plan.warnings.join('\n')).toMatch(/StatefulSet\/w has your updateStrategy.rollingUpdate.partition 2: every pod is upgraded/);
+  });
+
+  it("takes the partition a run that did not finish recorded as the user's, not the one it left", () => {
+    const s = specFromText(`  version: v0.37.4\n  components:\n    - { name: w, workload: StatefulSet/w }\n${skipDefaults()}`);
+    const left = statefulSet('w', image('w', 'v0.36.7'), 3, { partition: 2 });
+    const plan = computePlan(s, { ...observed(new Map([['StatefulSet/w', left]])), userPartitions: new Map([['StatefulSet/w', 0]]) });
+    expect(ids(plan)).toEqual(['preflight', 'statefulset-prepare/w', 'statefulset-pod/w/2', 'statefulset-pod/w/1', 'statefulset-pod/w/0', 'complete']);
+    expect(plan.steps.at(-2)).toMatchObject({ finalPartition: 0 });
+    expect(plan.warnings.join('\n')).toMatch(/partition 2, left by an unfinished run; the partition it found, 0, is the one kept/);
+  });
+
+  it('plans the pods still below a partition when the image is already the target (not "already done")', () => {
+    const s = specFromText(`  version: v0.37.4\n  components:\n    - { name: w, workload: StatefulSet/w }\n${skipDefaults()}`);
+    const sts = statefulSet('w', image('w', 'v0.37.4'), 3, { partition: 1 });
+    const stale = { ...sts, pods: sts.pods.map((p) => (p.ordinal === 0 ? { ...p, revision: 'old-revision' } : p)) };
+    const plan = computePlan(s, observed(new Map([['StatefulSet/w', stale]])));
+    expect(ids(plan)).toEqual(['preflight', 'statefulset-pod/w/0', 'complete']);
   });
 
   it('rolls an OnDelete StatefulSet pod by pod without partitions', () => {

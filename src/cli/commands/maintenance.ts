@@ -14,7 +14,8 @@ export function registerMaintenance(program: Command, context: CommandContext): 
       .description(mode === 'start' ? 'enter maintenance mode: wait for snapshots, pause mirrors' : 'leave maintenance mode: resume the paused mirrors, on the versions now running')
       .requiredOption('-f, --file <spec>', 'cluster spec file (YAML)')
       .option('--lock-timeout <duration>', 'wait this long for another run to release the lock', durationArgument('--lock-timeout'), 0)
-      .action(async (flags: { file: string; lockTimeout: number }, command: Command) => {
+      .option('--running-version <version>', 'the version the flow workers run, when their image does not say (an image by digest)')
+      .action(async (flags: { file: string; lockTimeout: number; runningVersion?: string }, command: Command) => {
         // Loaded only when it runs: the executor's code is not needed by other commands' start-up.
         const [{ systemClock }, { runMaintenance }, { PlainProgress }, { withSignals }] = await Promise.all([
           import('../../apply/clock.js'),
@@ -28,7 +29,7 @@ export function registerMaintenance(program: Command, context: CommandContext): 
         const progress = new PlainProgress(io.stdout, ciOutput(io.env, globals.ciOutput));
         try {
           const result = await withSignals(io, (signal) =>
-            runMaintenance({ cluster, spec, mode, lockTimeoutMs: flags.lockTimeout, clock: systemClock, signal, emit: (e) => progress.handle(e), specFile: flags.file }),
+            runMaintenance({ cluster, spec, mode, lockTimeoutMs: flags.lockTimeout, clock: systemClock, signal, emit: (e) => progress.handle(e), specFile: flags.file, version: flags.runningVersion }),
           );
           io.stdout.write(
             `Maintenance ${mode === 'start' ? 'started: mirrors are paused' : 'ended: mirrors are resumed'} (Job ${result.job}, flow-maintenance ${result.version}).\n` +

@@ -1,9 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import { readUnfinishedRun } from '../../apply/checkpoint-store.js';
+import { readCheckpoint, readUnfinishedRun } from '../../apply/checkpoint-store.js';
+import { recordedPartitions } from '../../apply/checkpoint.js';
 import { UserError } from '../../errors.js';
 import { ExitCode } from '../../exit-code.js';
-import { computePlan } from '../../plan/compute-plan.js';
+import { computePlan, type ObservedState } from '../../plan/compute-plan.js';
 import { observeCluster, observedFingerprint } from '../../plan/observe.js';
 import { planFromBase, type BasePlan } from '../../plan/plan-from-base.js';
 import { renderBaseJson, renderBaseMarkdown, renderBaseText } from '../../plan/render-base.js';
@@ -84,7 +85,9 @@ export function registerPlan(program: Command, context: CommandContext): void {
         plan = computePlan(spec, undefined, { from: flags.from, allowDowngrade: flags.allowDowngrade });
       } else {
         const { cluster, spec } = await openSpecOnCluster(loaded, globals, io, { offlineFlag: true });
-        const observed = await observeCluster(spec, cluster, (s) => readUnfinishedRun(cluster, s));
+        let observed: ObservedState = await observeCluster(spec, cluster, (s) => readUnfinishedRun(cluster, s));
+        // The partitions a run that did not finish recorded, as apply plans with them.
+        observed = { ...observed, userPartitions: recordedPartitions((await readCheckpoint(cluster, spec))?.checkpoint) };
         plan = computePlan(spec, observed, { allowDowngrade: flags.allowDowngrade, helmChart: flags.helmChart });
         fingerprint = observedFingerprint(observed);
         if (flags.dryRun === 'server') {

@@ -4,7 +4,11 @@ import { readCheckpoint } from '../../apply/checkpoint-store.js';
 import { describeLease, isExpired, runIdOf } from '../../apply/lock.js';
 import { ExitCode } from '../../exit-code.js';
 import { loadSpecFile } from '../../spec/load-spec.js';
-import type { LeaseState } from '../../cluster/port.js';
+import type { ClusterPort, JobState, LeaseState } from '../../cluster/port.js';
+import { ClusterError } from '../../cluster/cluster-error.js';
+import { isActive } from '../../apply/verify-converged.js';
+import { LABEL_CLUSTER, LABEL_RUN, LABEL_STEP, MANAGED_BY } from '../../plan/build-job.js';
+import type { ClusterSpec } from '../../spec/schema.js';
 import { openSpecOnCluster } from '../connect.js';
 import type { GlobalOptions } from '../global-options.js';
 import type { CommandContext } from '../main.js';
@@ -19,7 +23,7 @@ export function registerStatus(program: Command, context: CommandContext): void 
       const globals = command.optsWithGlobals<GlobalOptions>();
       const { io } = context;
       const { cluster, spec } = await openSpecOnCluster(await loadSpecFile(flags.file), globals, io);
-      const [stored, lease] = await Promise.all([readCheckpoint(cluster, spec), cluster.getLease(spec.namespace, spec.leaseName)]);
+      const [stored, lease, active] = await Promise.all([readCheckpoint(cluster, spec), cluster.getLease(spec.namespace, spec.leaseName), activeJobsOf(cluster, spec)]);
       const now = Date.now();
       if (flags.output === 'json') {
         io.stdout.write(
@@ -29,6 +33,7 @@ export function registerStatus(program: Command, context: CommandContext): void 
               cluster: { name: spec.name, namespace: spec.namespace },
               checkpoint: stored?.checkpoint ?? null,
               mirrors_paused: stored ? mirrorsPaused(stored.checkpoint) : false,
+              active_jobs: Array.isArray(active) ? active.map((j) => ({ name: j.name, step: j.labels[LABEL_STEP] ?? null, run: j.labels[LABEL_RUN] ?? null })) : null,
               lock: lease?.holderIdentity ? { holder: lease.holderIdentity, run: runIdOf(lease), acquired: lease.acquireTime ?? null, renewed: lease.renewTime ?? null, expired: isExpired(lease, now) } : null,
             },
             null,
@@ -36,7 +41,7 @@ export function registerStatus(program: Command, context: CommandContext): void 
           )}\n`,
         );
       } else {
-        io.stdout.write(describeStatus(stored?.checkpoint, lease, now, flags.file));
+        io.stdout.write(describeStatus(stored?.checkpoint, lease, now, flags.file, active, spec.namespace));
       }
       context.setExitCode(ExitCode.Success);
     });
@@ -44,7 +49,25 @@ export function registerStatus(program: Command, context: CommandContext): void 
 
 const MARK: Record<string, string> = { done: '✓', failed: '✗', running: '…', pending: '·' };
 
-export function describeStatus(checkpoint: Checkpoint | undefined, lease: LeaseState | undefined, now: number, specFile: string): string {
+/** Jobs of ours for this installation that have not finished, or why they could not be listed. */
+async function activeJobsOf(cluster: ClusterPort, spec: ClusterSpec): Promise<readonly JobState[] | string> {
+  try {
+    const jobs = await cluster.listJobs(spec.namespace, `app.kubernetes.io/managed-by=${MANAGED_BY},${LABEL_CLUSTER}=${spec.name}`);
+    return jobs.filter(isActive);
+  } catch (error) {
+    if (error instanceof ClusterError) return error.message;
+    throw error;
+  }
+}
+
+export function describeStatus(
+  checkpoint: Checkpoint | undefined,
+  lease: LeaseState | undefined,
+  now: number,
+  specFile: string,
+  active: readonly JobState[] | string = [],
+  namespace = '',
+): string {
   const lines: string[] = [];
   if (!checkpoint) {
     lines.push('No run recorded (no checkpoint ConfigMap).');
@@ -68,10 +91,18 @@ export function describeStatus(checkpoint: Checkpoint | undefined, lease: LeaseS
     } else if (run.state !== 'done' && run.state !== 'aborted') {
       lines.push(`continue: peerdb-upgrade apply -f ${specFile} --resume`);
     }
+    for (const [ref, partition] of Object.entries(checkpoint.partitions ?? {})) {
+      if (partition > 0) lines.push(`${ref}: your updateStrategy.rollingUpdate.partition ${partition} is kept (set back once every pod is upgraded)`);
+    }
     if (checkpoint.history.length > 0) {
       lines.push('history:');
       for (const h of checkpoint.history.slice(-5)) lines.push(`  ${h.finished} ${h.run}: ${h.from ?? '?'} → ${h.to} ${h.result}`);
     }
+  }
+  if (typeof active === 'string') lines.push(`Jobs: could not list them (${active})`);
+  else if (active.length > 0) {
+    lines.push('still active (started by peerdb-upgrade):');
+    for (const job of active) lines.push(`  Job ${job.name} (${job.labels[LABEL_STEP] ?? '?'}, run ${job.labels[LABEL_RUN] ?? '?'}): kubectl -n ${namespace} get job ${job.name}`);
   }
   lines.push(lease?.holderIdentity ? `lock: held by ${describeLease(lease, now)}` : 'lock: free');
   return `${lines.join('\n')}\n`;

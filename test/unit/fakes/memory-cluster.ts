@@ -680,6 +680,14 @@ export class MemoryCluster implements ClusterPort {
     }, absent);
   }
 
+  listJobs(namespace: string, labelSelector: string): Promise<readonly JobState[]> {
+    return this.call('listJobs', [namespace, labelSelector], () => {
+      this.authorize(namespace, 'list', 'jobs', 'batch');
+      const match = parseSelector(labelSelector);
+      return [...(this.namespaces.get(namespace)?.jobs.values() ?? [])].filter((j) => match(j.labels)).map((j) => this.jobState(j));
+    });
+  }
+
   createJob(namespace: string, manifest: JobManifest, options: WriteOptions = {}): Promise<JobState> {
     return this.call('createJob', [namespace, manifest, options], () => {
       const name = manifest.metadata.name;

@@ -1,0 +1,92 @@
+import type { ClusterPort, JobState } from '../cluster/port.js';
+import type { WorkloadKind, WorkloadState } from '../cluster/types.js';
+import { LABEL_CLUSTER, LABEL_RUN, MANAGED_BY } from '../plan/build-job.js';
+import { targetImageOf } from '../plan/compute-plan.js';
+import { parseVersion } from '../plan/version.js';
+import type { ClusterSpec } from '../spec/schema.js';
+import { containerImage } from './roll-deployment.js';
+import { STUCK_REASONS } from './step-failure.js';
+
+/** What is still off, one line each; `stuck` when waiting cannot help. */
+export interface Convergence {
+  readonly problems: readonly string[];
+  readonly stuck: boolean;
+}
+
+/** Problems shown per workload before "and N more". */
+const SHOWN = 3;
+
+/**
+ * The end of a run is a verification, not a step count: every pod of every component runs the
+ * target image on the update revision and is Ready, and no Job this run created is still active.
+ * Components already on the target before the run are checked too: "done" is about the
+ * installation, not about the steps that ran.
+ */
+export async function checkConverged(cluster: ClusterPort, spec: ClusterSpec, runId: string | undefined): Promise<Convergence> {
+  const version = parseVersion(spec.version);
+  if (!version.ok) return { problems: [`spec.version: ${version.reason}`], stuck: true };
+  const targetTag = `${spec.images.tagPrefix}${version.version.tag}`;
+  const problems: string[] = [];
+  let stuck = false;
+  for (const component of spec.components) {
+    const [kind, name] = component.workload.split('/') as [WorkloadKind, string];
+    const state = await cluster.getWorkload(spec.namespace, { kind, name });
+    if (!state) {
+      problems.push(`${component.workload} no longer exists`);
+      stuck = true;
+      continue;
+    }
+    const container = component.container ?? (state.containers.some((c) => c.name === component.name) ? component.name : state.containers[0]?.name ?? component.name);
+    const target = targetImageOf(spec, component, targetTag);
+    const image = containerImage(state, container);
+    if (image !== target) {
+      problems.push(`${component.workload}: container ${container} has image ${image ?? '(none)'}, not ${target}`);
+      stuck = true;
+      continue;
+    }
+    const found = kind === 'Deployment' ? deploymentProblems(state) : statefulSetProblems(state);
+    problems.push(...found.problems.map((p) => `${component.workload}: ${p}`));
+    stuck ||= found.stuck;
+  }
+  if (runId !== undefined) {
+    const jobs = await cluster.listJobs(spec.namespace, `app.kubernetes.io/managed-by=${MANAGED_BY},${LABEL_CLUSTER}=${spec.name},${LABEL_RUN}=${runId}`);
+    for (const job of jobs.filter(isActive)) problems.push(`Job ${job.name} of this run is still active`);
+  }
+  return { problems, stuck };
+}
+
+/** A Job that has not finished (and is not being deleted): its pods may still act. */
+export function isActive(job: JobState): boolean {
+  if (job.deleting) return false;
+  const finished = job.conditions.some((c) => ['Complete', 'SuccessCriteriaMet', 'Failed', 'FailureTarget'].includes(c.type) && c.status === 'True');
+  return !finished && (job.active > 0 || !job.suspended);
+}
+
+function deploymentProblems(s: WorkloadState): Convergence {
+  const problems: string[] = [];
+  if (s.observedGeneration < s.generation) problems.push(`the controller has not seen generation ${s.generation} yet`);
+  else if (s.updatedReplicas < s.replicas) problems.push(`${s.updatedReplicas}/${s.replicas} pods updated`);
+  else if (s.availableReplicas < s.replicas) problems.push(`${s.availableReplicas}/${s.replicas} pods available`);
+  else if (s.statusReplicas > s.replicas) problems.push(`${s.statusReplicas - s.replicas} pod(s) of the old version still running`);
+  const failed = s.conditions.find((c) => c.type === 'Progressing' && c.status === 'False');
+  return { problems, stuck: failed !== undefined };
+}
+
+function statefulSetProblems(s: WorkloadState): Convergence {
+  if (s.observedGeneration < s.generation || s.updateRevision === undefined) return { problems: [`the controller has not seen generation ${s.generation} yet`], stuck: false };
+  const problems: string[] = [];
+  let stuck = false;
+  for (let ordinal = 0; ordinal < s.replicas; ordinal++) {
+    const pod = s.pods.find((p) => p.ordinal === ordinal);
+    const name = `${s.name}-${ordinal}`;
+    if (!pod) problems.push(`pod ${name} does not exist`);
+    else if (pod.revision !== s.updateRevision) problems.push(`pod ${name} runs revision ${pod.revision ?? 'none'}, not the update revision ${s.updateRevision}${pod.ordinal! < s.partition ? ` (below partition ${s.partition})` : ''}`);
+    else if (pod.deleting) problems.push(`pod ${name} is terminating`);
+    else if (!pod.ready) {
+      problems.push(`pod ${name} is not Ready${pod.waitingReason ? ` (${pod.waitingReason})` : ''}`);
+      if (pod.waitingReason && STUCK_REASONS.has(pod.waitingReason)) stuck = true;
+    }
+  }
+  if (problems.length > SHOWN) return { problems: [...problems.slice(0, SHOWN), `and ${problems.length - SHOWN} more pods`], stuck };
+  return { problems, stuck };
+}

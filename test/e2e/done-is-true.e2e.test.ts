@@ -1,0 +1,200 @@
+/**
+ * Issue 10: "done" means the installation is upgraded. Each test reproduces one way a run used to end
+ * "complete" (or offer a way out) while the cluster was not in the state the output claimed.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { killWhen, runCli, startCli, stepStarted, transcript, type CliEvent } from './cli.js';
+import { expectedState, installationState, installPeerDB, livePods, upgradeJobs, workloadPath } from './fixture.js';
+import { type ControlPlane, createNamespace, getJson, patchJson, request, sharedControlPlane, waitFor } from './harness.js';
+import { FROM, TO, writeSpec } from './specs.js';
+
+let cp: ControlPlane;
+
+beforeAll(async () => {
+  cp = await sharedControlPlane();
+});
+
+const SNAPSHOT = { kind: 'StatefulSet' as const, name: 'flow-snapshot-worker' as const };
+const runIdOf = (events: CliEvent[]) => events.find((e) => e.type === 'run-start')?.runId;
+
+async function setPartition(kubeconfig: string, ns: string, partition: number): Promise<void> {
+  await patchJson(kubeconfig, workloadPath(ns, SNAPSHOT), { spec: { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition } } } }, 'application/merge-patch+json');
+}
+
+async function partitionOf(kubeconfig: string, ns: string): Promise<number> {
+  const sts = await getJson(kubeconfig, workloadPath(ns, SNAPSHOT));
+  return sts.spec.updateStrategy?.rollingUpdate?.partition ?? 0;
+}
+
+/** Jobs of ours with pods still running (status.active > 0). */
+async function activeJobs(kubeconfig: string, ns: string): Promise<string[]> {
+  const list = await getJson(kubeconfig, `/apis/batch/v1/namespaces/${ns}/jobs?labelSelector=${encodeURIComponent('app.kubernetes.io/managed-by=peerdb-upgrade')}`);
+  return (list?.items ?? []).filter((j: any) => (j.status?.active ?? 0) > 0 || !j.status?.conditions?.some((c: any) => ['Complete', 'Failed'].includes(c.type) && c.status === 'True')).map((j: any) => j.metadata.name);
+}
+
+describe("the user's own StatefulSet partition (defect 1)", () => {
+  it('every pod is upgraded, the partition is set back and said so; a second apply has nothing to do', async () => {
+    const kubeconfig = cp.kubeconfig;
+    const ns = await createNamespace(kubeconfig);
+    const inst = await installPeerDB(kubeconfig, { namespace: ns, version: FROM });
+    await setPartition(kubeconfig, ns, 1);
+    const spec = writeSpec({ namespace: ns });
+
+    const plan = await runCli(['plan', '-f', spec], { kubeconfig });
+    expect(plan.code, transcript(plan)).toBe(0);
+    expect(plan.stdout + plan.stderr).toMatch(/flow-snapshot-worker.*partition 1/);
+    expect(plan.stdout).toContain('update flow-snapshot-worker-0');
+
+    const r = await runCli(['apply', '-f', spec, '--yes'], { kubeconfig });
+    expect(r.code, transcript(r)).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/partition 1/);
+    const expected = expectedState(TO, inst);
+    expected['flow-snapshot-worker']!.partition = 1;
+    expect(await installationState(kubeconfig, inst)).toEqual(expected);
+
+    const status = await runCli(['status', '-f', spec], { kubeconfig });
+    expect(status.stdout).toMatch(/flow-snapshot-worker.*partition 1/);
+
+    const jobs = (await upgradeJobs(kubeconfig, ns)).length;
+    const again = await runCli(['apply', '-f', spec, '--yes'], { kubeconfig });
+    expect(again.code, transcript(again)).toBe(0);
+    expect(again.stdout).toContain('Nothing to do');
+    expect((await upgradeJobs(kubeconfig, ns)).length, 'no Job ran a second time').toBe(jobs);
+  });
+});
+
+describe("a dead run's partition is not the user's (defect 2)", () => {
+  it('kill -9 mid-StatefulSet, maintenance end, then apply: every pod upgraded, partition 0', async () => {
+    const kubeconfig = cp.kubeconfig;
+    const ns = await createNamespace(kubeconfig);
+    const inst = await installPeerDB(kubeconfig, { namespace: ns, version: FROM });
+    const spec = writeSpec({ namespace: ns });
+    const dead = await killWhen(['apply', '-f', spec, '--yes', '-o', 'json'], stepStarted('statefulset-pod/flow-snapshot-worker/1'), { kubeconfig });
+    const runId = runIdOf(dead.result.events)!;
+    await waitFor(async () => (await partitionOf(kubeconfig, ns)) < 3, { description: 'the dead run to have moved the partition' });
+
+    const unlock = await runCli(['unlock', '-f', spec, '--force', runId], { kubeconfig });
+    expect(unlock.code, transcript(unlock)).toBe(0);
+    const end = await runCli(['maintenance', 'end', '-f', spec], { kubeconfig });
+    expect(end.code, transcript(end)).toBe(0);
+
+    const r = await runCli(['apply', '-f', spec, '--yes'], { kubeconfig });
+    expect(r.code, transcript(r)).toBe(0);
+    expect(await installationState(kubeconfig, inst)).toEqual(expectedState(TO, inst));
+  });
+
+  it('kill -9 mid-StatefulSet, then apply --restart: every pod upgraded, partition 0', async () => {
+    const kubeconfig = cp.kubeconfig;
+    const ns = await createNamespace(kubeconfig);
+    const inst = await installPeerDB(kubeconfig, { namespace: ns, version: FROM });
+    const spec = writeSpec({ namespace: ns, maintenance: false, initJobs: [] });
+    const dead = await killWhen(['apply', '-f', spec, '--yes', '-o', 'json'], stepStarted('statefulset-pod/flow-snapshot-worker/1'), { kubeconfig });
+    const runId = runIdOf(dead.result.events)!;
+    await waitFor(async () => (await partitionOf(kubeconfig, ns)) < 3, { description: 'the dead run to have moved the partition' });
+    expect((await runCli(['unlock', '-f', spec, '--force', runId], { kubeconfig })).code).toBe(0);
+
+    const r = await runCli(['apply', '-f', spec, '--yes', '--restart'], { kubeconfig });
+    expect(r.code, transcript(r)).toBe(0);
+    expect(await installationState(kubeconfig, inst)).toEqual(expectedState(TO, inst));
+  });
+});
+
+describe('a checkpoint deleted by hand (defect 3)', () => {
+  it('apply --resume says the checkpoint is missing and adopts the Jobs that succeeded', async () => {
+    const kubeconfig = cp.kubeconfig;
+    const ns = await createNamespace(kubeconfig);
+    const inst = await installPeerDB(kubeconfig, { namespace: ns, version: FROM });
+    const spec = writeSpec({ namespace: ns });
+    const dead = await killWhen(['apply', '-f', spec, '--yes', '-o', 'json'], stepStarted('deployment-rollout/flow-api'), { kubeconfig });
+    const runId = runIdOf(dead.result.events)!;
+    const before = await upgradeJobs(kubeconfig, ns);
+    expect(before.map((j) => j.step)).toEqual(['maintenance-start', 'init-catalog-migrations']);
+    expect((await request(kubeconfig, 'DELETE', `/api/v1/namespaces/${ns}/configmaps/peerdb-peerdb-upgrade`)).status).toBe(200);
+    expect((await runCli(['unlock', '-f', spec, '--force', runId], { kubeconfig })).code).toBe(0);
+
+    const r = await runCli(['apply', '-f', spec, '--yes', '--resume'], { kubeconfig });
+    expect(r.code, transcript(r)).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/checkpoint .*(missing|deleted|disappeared)/i);
+    expect(r.stdout + r.stderr).not.toMatch(/replacing it/);
+    const after = await upgradeJobs(kubeconfig, ns);
+    for (const job of before) expect(after.find((j) => j.step === job.step)?.uid, `${job.step} adopted, not run again`).toBe(job.uid);
+    expect(after.filter((j) => j.step === 'maintenance-start')).toHaveLength(1);
+    expect(after.filter((j) => j.step === 'init-catalog-migrations')).toHaveLength(1);
+    expect(await installationState(kubeconfig, inst)).toEqual(expectedState(TO, inst));
+  });
+});
+
+describe('the tool keeps the StatefulSet order itself (defect 4)', () => {
+  it('an updated pod that stops being Ready holds the partition until it is Ready again', async () => {
+    const kubeconfig = cp.kubeconfig;
+    const ns = await createNamespace(kubeconfig);
+    // Every snapshot-worker pod takes 2 s to become Ready: time to act while pod 1 starts.
+    const inst = await installPeerDB(kubeconfig, { namespace: ns, version: FROM, env: { 'flow-snapshot-worker': [{ name: 'SIM_READY_DELAY', value: '2s' }] } });
+    const spec = writeSpec({ namespace: ns, maintenance: false, initJobs: [], components: [{ name: 'flow-snapshot-worker', workload: 'StatefulSet/flow-snapshot-worker' }] });
+    const run = startCli(['apply', '-f', spec, '--yes', '-o', 'json'], { kubeconfig });
+    await run.waitForEvent(stepStarted('statefulset-pod/flow-snapshot-worker/1'));
+    const pod1 = () => livePods(kubeconfig, ns, 'flow-snapshot-worker').then((pods) => pods.find((p) => p.metadata.name === 'flow-snapshot-worker-1'));
+    const sts = await getJson(kubeconfig, workloadPath(ns, SNAPSHOT));
+    // Pod 1 is being replaced (the controller acted on partition 1): now make the updated pod 2 unready.
+    await waitFor(async () => (await pod1())?.metadata.labels['controller-revision-hash'] === sts.status.updateRevision, { description: 'pod 1 replaced' });
+    await patchJson(kubeconfig, `/api/v1/namespaces/${ns}/pods/flow-snapshot-worker-2`, { metadata: { annotations: { 'sim.peerdb-upgrade/behavior': 'notready' } } }, 'application/merge-patch+json');
+    await run.waitForEvent(stepStarted('statefulset-pod/flow-snapshot-worker/0'), 60_000);
+    const outcome = await waitFor(
+      async () => {
+        if ((await partitionOf(kubeconfig, ns)) === 0) return 'moved';
+        return run.events.some((e) => e.type === 'step-progress' && /flow-snapshot-worker-2/.test(e.message ?? '')) ? 'held' : false;
+      },
+      { timeoutMs: 30_000, description: 'the tool to move the partition or to say it waits for pod 2' },
+    );
+    expect(outcome, 'the partition moved to 0 while pod 2 was not Ready').toBe('held');
+    expect(await partitionOf(kubeconfig, ns)).toBe(1);
+    await patchJson(kubeconfig, `/api/v1/namespaces/${ns}/pods/flow-snapshot-worker-2`, { metadata: { annotations: { 'sim.peerdb-upgrade/behavior': null } } }, 'application/merge-patch+json');
+    const r = await run.done;
+    expect(r.code, transcript(r)).toBe(0);
+    expect((await installationState(kubeconfig, inst))['flow-snapshot-worker']).toEqual(expectedState(TO, inst)['flow-snapshot-worker']);
+  });
+});
+
+describe('the way out after an image pull failure (defects 5 and 6)', () => {
+  it('maintenance end works with a wrong tagPrefix; no maintenance Job is left active', async () => {
+    const kubeconfig = cp.kubeconfig;
+    const ns = await createNamespace(kubeconfig);
+    const inst = await installPeerDB(kubeconfig, { namespace: ns, version: FROM });
+    // A typo'd prefix: the target images cannot be pulled (the simulator's "badimage" marker).
+    const spec = writeSpec({ namespace: ns, images: { tagPrefix: 'stable-badimage-' } });
+    const r = await runCli(['apply', '-f', spec, '--yes'], { kubeconfig });
+    expect(r.code, transcript(r)).toBe(5);
+    expect(r.stderr).toContain('ImagePullBackOff');
+    expect(r.stderr).toContain(`peerdb-upgrade maintenance end -f ${spec}`);
+    expect(await activeJobs(kubeconfig, ns), 'the failed maintenance-start Job was stopped before the run reported').toEqual([]);
+
+    const end = await runCli(['maintenance', 'end', '-f', spec], { kubeconfig });
+    expect(end.code, transcript(end)).toBe(0);
+    const endJob = (await upgradeJobs(kubeconfig, ns)).find((j) => j.step === 'maintenance-end');
+    expect(endJob).toMatchObject({ image: `ghcr.io/peerdb-io/flow-maintenance:stable-${FROM}`, succeeded: 1 });
+    expect(await activeJobs(kubeconfig, ns)).toEqual([]);
+    expect(await installationState(kubeconfig, inst)).toEqual(expectedState(FROM, inst));
+
+    writeSpec({ namespace: ns }, spec);
+    const fixed = await runCli(['apply', '-f', spec, '--yes'], { kubeconfig });
+    expect(fixed.code, transcript(fixed)).toBe(0);
+    expect(await activeJobs(kubeconfig, ns)).toEqual([]);
+    expect(await installationState(kubeconfig, inst)).toEqual(expectedState(TO, inst));
+  });
+
+  it('status lists a Job of ours still running after an interrupted run', async () => {
+    const kubeconfig = cp.kubeconfig;
+    const ns = await createNamespace(kubeconfig);
+    await installPeerDB(kubeconfig, { namespace: ns, version: FROM, env: { 'flow-worker': [{ name: 'SIM_RUN_DURATION', value: '60s' }] } });
+    const spec = writeSpec({ namespace: ns });
+    const run = startCli(['apply', '-f', spec, '--yes', '-o', 'json'], { kubeconfig });
+    await run.waitForEvent((e) => e.type === 'step-progress' && e.step?.id === 'maintenance-start' && /1 active/.test(e.message ?? ''));
+    const stopped = await run.kill('SIGINT');
+    expect(stopped.code, transcript(stopped)).toBe(130);
+    const job = (await upgradeJobs(kubeconfig, ns)).find((j) => j.step === 'maintenance-start')!;
+    const status = await runCli(['status', '-f', spec], { kubeconfig });
+    expect(status.code, transcript(status)).toBe(0);
+    expect(status.stdout).toContain(job.name);
+    expect(status.stdout).toMatch(/still (active|running)/i);
+  });
+});
