@@ -44,6 +44,8 @@ export interface ApplyRequest {
   readonly reconciliationSuspended?: boolean | undefined;
   /** Where the Helm chart is installed from, for the advised `helm upgrade` (--helm-chart). */
   readonly helmChart?: string | undefined;
+  /** --api-outage: how long the API server may be away before the run gives up (ms). */
+  readonly outageMs?: number | undefined;
 }
 
 export type ApplyOutcome =
@@ -153,6 +155,7 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
       emit,
       runDeadline: request.runTimeoutMs === undefined ? undefined : startedAt + request.runTimeoutMs,
       specFile: request.specFile,
+      outageMs: request.outageMs,
     };
     input.resourceVersion = await writeCheckpoint(cluster, spec, checkpoint, input.resourceVersion);
     lock.startRenewing();

@@ -1,5 +1,6 @@
 import type { ClusterPort, ClusterReader } from '../cluster/port.js';
-import { isClusterError } from '../cluster/cluster-error.js';
+import { ClusterError, isClusterError } from '../cluster/cluster-error.js';
+import type { Clock } from './clock.js';
 import { UserError } from '../errors.js';
 import { ExitCode } from '../exit-code.js';
 import { MANAGED_BY, LABEL_CLUSTER } from '../plan/build-job.js';
@@ -38,7 +39,7 @@ export async function writeCheckpoint(
   spec: ClusterSpec,
   checkpoint: Checkpoint,
   resourceVersion: string | undefined,
-  options: { dryRun?: boolean; attempts?: number } = {},
+  options: { dryRun?: boolean; attempts?: number; outage?: { ms: number; clock: Clock } } = {},
 ): Promise<string> {
   const content = {
     data: { [CHECKPOINT_KEY]: serializeCheckpoint(checkpoint) },
@@ -46,11 +47,24 @@ export async function writeCheckpoint(
   };
   let version = resourceVersion;
   const attempts = options.attempts ?? 5;
+  let outageSince: number | undefined;
   for (let attempt = 1; ; attempt++) {
     try {
       const written = await cluster.writeConfigMap(spec.namespace, spec.checkpointName, content, version, { dryRun: options.dryRun ?? false });
       return options.dryRun ? (version ?? '') : written.resourceVersion;
     } catch (error) {
+      // No answer (the API server went away): send the same write again at the same
+      // resourceVersion once it is back. Safe: if the first one landed, this one conflicts, and the
+      // conflict is handled below by reading what is there.
+      const outage = options.outage;
+      if (outage && error instanceof ClusterError && error.retryable && !options.dryRun) {
+        outageSince ??= outage.clock.now();
+        if (outage.clock.now() - outageSince < outage.ms) {
+          await outage.clock.sleep(1_000);
+          attempt--;
+          continue;
+        }
+      }
       const conflict = isClusterError(error, 'conflict') || isClusterError(error, 'already-exists');
       if (!conflict || attempt >= attempts) throw error;
       const current = await readCheckpoint(cluster, spec);

@@ -1,4 +1,6 @@
 import { ClusterError } from '../cluster/cluster-error.js';
+import { DEFAULT_OUTAGE_MS } from '../cluster/retry.js';
+import { formatDuration } from '../spec/duration.js';
 import type { ClusterPort } from '../cluster/port.js';
 import type { Plan, Step } from '../plan/plan-types.js';
 import type { ClusterSpec } from '../spec/schema.js';
@@ -29,6 +31,8 @@ export interface ExecuteInput {
   readonly runDeadline: number | undefined;
   /** For the commands printed in messages. */
   readonly specFile: string;
+  /** How long the API server may be away before the run gives up (ms); default DEFAULT_OUTAGE_MS. */
+  readonly outageMs?: number | undefined;
 }
 
 /**
@@ -40,7 +44,7 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
   const { plan, checkpoint, clock, emit } = input;
   const save = async () => {
     checkpoint.run.updated_at = new Date(clock.now()).toISOString();
-    input.resourceVersion = await writeCheckpoint(input.cluster, input.spec, checkpoint, input.resourceVersion);
+    input.resourceVersion = await writeCheckpoint(input.cluster, input.spec, checkpoint, input.resourceVersion, { outage: { ms: input.outageMs ?? DEFAULT_OUTAGE_MS, clock } });
   };
 
   // The step marked running in the same write that recorded the previous one done: one checkpoint
@@ -69,7 +73,7 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
     const context: StepContext = { cluster: input.cluster, spec: input.spec, plan, step, runId: checkpoint.run.id, clock, signal: input.signal, emit, startedAt, runDeadline: input.runDeadline };
     let message: string;
     try {
-      message = await runStep(context);
+      message = await rideOutOutages(input, context, () => runStep(context));
       if (step.kind === 'complete') {
         finishRun(checkpoint, clock.now(), record);
         await save();
@@ -104,6 +108,33 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
     }
     await save();
     emit({ type: 'step-done', step, index, message, elapsedMs: clock.now() - startedAt, at: clock.now() });
+  }
+}
+
+/**
+ * A step interrupted by the API server going away (a request without an answer, a write whose fate
+ * is unknown) is run again once the server answers, within the outage budget. Never blindly: every
+ * runner looks at the cluster before it acts, so a write that did land is seen, not repeated.
+ */
+async function rideOutOutages(input: ExecuteInput, context: StepContext, run: () => Promise<string>): Promise<string> {
+  const budget = input.outageMs ?? DEFAULT_OUTAGE_MS;
+  let since: number | undefined;
+  for (;;) {
+    try {
+      return await run();
+    } catch (error) {
+      if (!(error instanceof ClusterError) || !error.retryable || input.signal.aborted) throw error;
+      since ??= input.clock.now();
+      if (input.clock.now() - since >= budget) throw error;
+      input.emit({ type: 'warning', message: `${context.step.id}: ${error.message}; waiting for the API server (up to ${formatDuration(budget)}), then looking again before acting`, at: input.clock.now() });
+      await input.clock.sleep(Math.min(2_000, budget), input.signal);
+      // A read: its own retries wait out the rest of the outage.
+      try {
+        await input.cluster.getConfigMap(input.spec.namespace, input.spec.checkpointName);
+      } catch (probe) {
+        if (!(probe instanceof ClusterError) || !probe.retryable) throw probe;
+      }
+    }
   }
 }
 

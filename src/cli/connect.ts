@@ -18,6 +18,7 @@ export async function connect(globals: GlobalOptions, io: CliIO, options: { requ
     env: io.env,
     requestTimeoutMs: options.requestTimeoutMs,
     offlineFlag: options.offlineFlag,
+    outageMs: globals.apiOutage,
   });
 }
 

@@ -7,6 +7,8 @@ export interface GlobalOptions {
   context?: string;
   namespace?: string;
   color: boolean;
+  /** --api-outage: how long the API server may be away before a command gives up (ms). */
+  apiOutage?: number;
 }
 
 export function addGlobalOptions(program: Command): Command {
@@ -14,7 +16,8 @@ export function addGlobalOptions(program: Command): Command {
     .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
     .option('--context <name>', 'kubeconfig context (default: the current context)')
     .option('-n, --namespace <name>', "namespace (default: the spec's metadata.namespace, then the context's)")
-    .option('--no-color', 'no colours (also: NO_COLOR=1)');
+    .option('--no-color', 'no colours (also: NO_COLOR=1)')
+    .option('--api-outage <duration>', 'how long the API server may be unreachable before a command gives up (default 3m)', durationArgument('--api-outage'));
 }
 
 export function outputOption(): Option {

@@ -21,13 +21,16 @@ export class ClusterError extends UserError {
   readonly status: number | undefined;
   /** Seconds the server asked to wait (429/503 Retry-After). */
   readonly retryAfterSeconds: number | undefined;
+  /** The request surely never reached a server (no connection): sending it again repeats nothing. */
+  readonly notSent: boolean;
 
-  constructor(kind: ClusterErrorKind, message: string, options: { status?: number; retryAfterSeconds?: number; hint?: string } = {}) {
+  constructor(kind: ClusterErrorKind, message: string, options: { status?: number; retryAfterSeconds?: number; hint?: string; notSent?: boolean } = {}) {
     super(message, options.hint === undefined ? {} : { hint: options.hint });
     this.name = 'ClusterError';
     this.kind = kind;
     this.status = options.status;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.notSent = options.notSent ?? false;
   }
 
   get retryable(): boolean {
@@ -84,6 +87,9 @@ export function errorFromResponse(
   }
 }
 
+/** Failures to connect at all: the request was never sent. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
 const NETWORK_CODES: Record<string, string> = {
   ECONNREFUSED: 'connection refused',
   ECONNRESET: 'connection reset',
@@ -104,6 +110,7 @@ export function errorFromTransport(error: unknown, server: string): ClusterError
   if (code in NETWORK_CODES) {
     return new ClusterError('network', `cannot reach the API server at ${server} (${NETWORK_CODES[code]})`, {
       hint: 'check the kubeconfig context (--context) and that the cluster is up',
+      notSent: NOT_SENT.has(code),
     });
   }
   if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/i.test(code)) {

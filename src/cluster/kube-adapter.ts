@@ -4,7 +4,7 @@ import { decodeReleaseSecret, HELM_RELEASE_SELECTOR, newestRelease, type HelmRel
 import { loadKubeConfig } from './kube-config.js';
 import { KubeHttp, type RequestLog } from './kube-http.js';
 import type { AccessCheck, ClusterPort, ClusterTarget, ConfigMapState, JobState, LeaseSpec, LeaseState, WatchKind, WorkloadPatch, WriteOptions } from './port.js';
-import { sleep } from './retry.js';
+import { DEFAULT_OUTAGE_MS, DEFAULT_RETRY, sleep } from './retry.js';
 import { selectorString, toConfigMapState, toJobState, toLeaseState, toPodState, toWorkloadState } from './to-state.js';
 import type { JobManifest, PodState, WorkloadRef, WorkloadState } from './types.js';
 
@@ -18,6 +18,8 @@ export interface ConnectOptions {
   readonly context?: string | undefined;
   readonly env: NodeJS.ProcessEnv;
   readonly requestTimeoutMs?: number | undefined;
+  /** How long to keep retrying through an API server outage (default DEFAULT_OUTAGE_MS). */
+  readonly outageMs?: number | undefined;
   readonly log?: RequestLog;
   readonly offlineFlag?: boolean | undefined;
 }
@@ -25,7 +27,11 @@ export interface ConnectOptions {
 export function connectKube(options: ConnectOptions): KubeCluster {
   const { kc } = loadKubeConfig(options);
   const context = kc.getContextObject(kc.getCurrentContext())!;
-  const httpClient = new KubeHttp(kc, { requestTimeoutMs: options.requestTimeoutMs ?? 30_000, ...(options.log ? { log: options.log } : {}) });
+  const httpClient = new KubeHttp(kc, {
+    requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+    retry: { ...DEFAULT_RETRY, outageMs: options.outageMs ?? DEFAULT_OUTAGE_MS },
+    ...(options.log ? { log: options.log } : {}),
+  });
   return new KubeCluster(httpClient, {
     context: context.name,
     server: httpClient.server,

@@ -55,9 +55,13 @@ export class KubeHttp {
     if (options.noRetry) return attempt();
     const policy = this.options.retry ?? DEFAULT_RETRY;
     return withRetry(attempt, {
-      policy: this.answered ? policy : { ...policy, attempts: Math.min(policy.attempts, 2) },
+      // Until the server answered once, a wrong server fails fast instead of being waited for.
+      policy: this.answered ? policy : { ...policy, attempts: Math.min(policy.attempts, 2), outageMs: 0 },
       ...(this.options.sleep ? { sleep: this.options.sleep } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
+      // A read is repeated freely; a write only when it surely did nothing (no connection, or
+      // refused by throttling). Otherwise the step that sent it looks again before acting.
+      ...(method === 'GET' ? {} : { retryIf: (error: ClusterError) => error.notSent || error.kind === 'throttled' }),
     });
   }
 

@@ -11,11 +11,24 @@ export function describeEnvValue(env: EnvVar): string {
   if (from?.fieldRef) return `<field ${from.fieldRef.fieldPath}>`;
   if (from?.resourceFieldRef) return `<resource ${from.resourceFieldRef.resource}>`;
   if (env.value === undefined) return '';
-  return SECRET_NAME.test(env.name) && env.value !== '' ? MASK : env.value;
+  return maskValue(env.name, env.value);
+}
+
+/** userinfo with a password in a URI: `postgres://user:pw@host` (any scheme). */
+const URI_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/?#@]*):[^\s/?#@]*@/gi;
+
+/**
+ * A literal value fit to print or save: all of it when the name suggests a secret, else any password
+ * inside a URI (`DATABASE_URL=postgres://user:****@db`), whatever the variable is called.
+ */
+export function maskValue(name: string, value: string): string {
+  if (value === '') return value;
+  if (SECRET_NAME.test(name)) return MASK;
+  return value.replace(URI_CREDENTIALS, `$1:${MASK}@`);
 }
 
 export function maskEnv(env: readonly EnvVar[]): EnvVar[] {
-  return env.map((e) => (e.value !== undefined && SECRET_NAME.test(e.name) && e.value !== '' ? { ...e, value: MASK } : e));
+  return env.map((e) => (e.value !== undefined && maskValue(e.name, e.value) !== e.value ? { ...e, value: maskValue(e.name, e.value) } : e));
 }
 
 /** A copy of the manifest fit to print: literal values of secret-looking variables masked. */

@@ -10,16 +10,18 @@ import type { Plan } from './plan-types.js';
 export const SAVED_PLAN_FORMAT_VERSION = 1;
 
 /**
- * A plan saved by `plan --out`. It carries the spec text so that `apply --plan` can re-plan against
- * the cluster and apply only if the result is the very same plan (same hash); a plan that the
- * cluster has moved away from is refused, not half-applied.
+ * A plan saved by `plan --out`. It names the spec file and records its sha256 (not its text: a spec
+ * may hold literal secrets, and a saved plan travels as a CI artifact), so that `apply --plan` reads
+ * the very same spec, re-plans against the cluster and applies only if the result is the very same
+ * plan (same hash); a plan that the cluster has moved away from is refused, not half-applied. The
+ * plan inside has its Job env masked. Files of earlier versions that carry `text` are still read.
  */
 const savedPlanSchema = object({
   format_version: literal(SAVED_PLAN_FORMAT_VERSION),
   kind: literal('peerdb-upgrade-saved-plan'),
   created_at: string(),
   tool_version: string(),
-  spec: object({ file: string(), sha256: string(), text: string() }),
+  spec: object({ file: string(), sha256: string(), text: string().optional() }),
   options: object({ allow_downgrade: boolean() }),
   observed_fingerprint: string().nullable(),
   plan: looseObject({ plan_hash: string(), mode: zEnum(['offline', 'live']) }),
@@ -39,7 +41,7 @@ export function savePlan(input: {
     kind: 'peerdb-upgrade-saved-plan',
     created_at: input.now.toISOString(),
     tool_version: input.toolVersion,
-    spec: { file: input.spec.file, sha256: input.spec.hash, text: input.spec.text },
+    spec: { file: input.spec.file, sha256: input.spec.hash },
     options: { allow_downgrade: input.allowDowngrade },
     observed_fingerprint: input.observedFingerprint ?? null,
     plan: planDocument(input.plan) as SavedPlan['plan'],

@@ -42,6 +42,12 @@ export interface ControlPlane {
   stop(): Promise<void>;
   /** Last lines of the component logs, for failure messages. */
   logTail(lines?: number): string;
+  /**
+   * Takes the kube-apiserver away (connections refused) and brings it back on the same etcd data
+   * (launcher SIGUSR1/SIGUSR2). Only for a control plane this process started.
+   */
+  stopApiServer?(): Promise<void>;
+  startApiServer?(): Promise<void>;
 }
 
 export interface StartOptions {
@@ -220,7 +226,20 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
         reject(new Error(`launcher exited with code ${code} before READY`));
       });
     });
-    return { ...ready, dir, stop, logTail };
+    const launcherLog = path.join(dir, 'launcher.log');
+    const signalAndWait = async (signal: NodeJS.Signals, line: RegExp): Promise<void> => {
+      const before = fileTail(launcherLog, 10_000).split('\n').filter((l) => line.test(l)).length;
+      child.kill(signal);
+      await waitFor(() => fileTail(launcherLog, 10_000).split('\n').filter((l) => line.test(l)).length > before, { timeoutMs: 60_000, description: `the launcher to act on ${signal}` });
+    };
+    return {
+      ...ready,
+      dir,
+      stop,
+      logTail,
+      stopApiServer: () => signalAndWait('SIGUSR1', /kube-apiserver stopped on request/),
+      startApiServer: () => signalAndWait('SIGUSR2', /kube-apiserver started again on request/),
+    };
   } catch (e) {
     const logs = logTail(40);
     await stop();

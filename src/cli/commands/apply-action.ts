@@ -45,7 +45,7 @@ export async function applyAction(flags: ApplyFlags, command: Command, context: 
   const { io } = context;
   if (flags.resume && flags.restart) throw new UserError('--resume and --restart contradict each other: choose one');
   if (flags.plan && (flags.resume || flags.restart)) throw new UserError('--plan applies a fresh saved plan; --resume/--restart go with -f');
-  if (!flags.file === !flags.plan) throw new UserError('name the spec with -f FILE, or a saved plan with --plan FILE (one of them)');
+  if (!flags.file && !flags.plan) throw new UserError('name the spec with -f FILE, or a saved plan with --plan FILE');
 
   const { loaded, saved } = await loadInput(flags);
   const { cluster, spec } = await openSpecOnCluster(loaded, globals, io);
@@ -81,6 +81,7 @@ export async function applyAction(flags: ApplyFlags, command: Command, context: 
         specFile,
         reconciliationSuspended: flags.reconciliationSuspended ?? false,
         helmChart: flags.helmChart,
+        outageMs: globals.apiOutage,
         confirm: async (plan, resumed) => {
           const ok = flags.yes || (await confirm(io, plan, resumed, cluster.target.context, spec.namespace, globals.color));
           if (ok && interactive) listr = new ListrProgress(plan);
@@ -103,7 +104,7 @@ export async function applyAction(flags: ApplyFlags, command: Command, context: 
 }
 
 async function loadInput(flags: ApplyFlags): Promise<{ loaded: LoadedSpec; saved: SavedPlan | undefined }> {
-  if (flags.file) return { loaded: await loadSpecFile(flags.file), saved: undefined };
+  if (!flags.plan) return { loaded: await loadSpecFile(flags.file!), saved: undefined };
   let text: string;
   try {
     text = await readFile(flags.plan!, 'utf8');
@@ -111,7 +112,22 @@ async function loadInput(flags: ApplyFlags): Promise<{ loaded: LoadedSpec; saved
     throw new UserError(`--plan ${flags.plan}: cannot read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   const saved = readSavedPlan(flags.plan!, text);
-  return { loaded: parseSpecText(saved.spec.file, saved.spec.text), saved };
+  // Plans saved by earlier versions carried the spec's text.
+  if (saved.spec.text !== undefined && !flags.file) return { loaded: parseSpecText(saved.spec.file, saved.spec.text), saved };
+  const file = flags.file ?? saved.spec.file;
+  let loaded: LoadedSpec;
+  try {
+    loaded = await loadSpecFile(file);
+  } catch (error) {
+    if (error instanceof UserError && !flags.file) throw new UserError(`--plan ${flags.plan}: ${error.message}`, { hint: `the plan was made from ${saved.spec.file}; name the spec with -f FILE if it moved` });
+    throw error;
+  }
+  if (loaded.hash !== saved.spec.sha256) {
+    throw new UserError(`--plan ${flags.plan}: the spec ${file} changed since the plan was saved (sha256 ${loaded.hash.slice(0, 12)}, the plan's ${saved.spec.sha256.slice(0, 12)})`, {
+      hint: `make a new plan: peerdb-upgrade plan -f ${file} --out ${flags.plan}`,
+    });
+  }
+  return { loaded, saved };
 }
 
 async function confirm(io: CliIO, plan: Plan, resumed: boolean, context: string, namespace: string, colour: boolean): Promise<boolean> {

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { readCheckpoint, readUnfinishedRun } from '../../apply/checkpoint-store.js';
 import { recordedPartitions } from '../../apply/checkpoint.js';
@@ -117,7 +117,9 @@ export function registerPlan(program: Command, context: CommandContext): void {
       if (flags.out) {
         const text = savePlan({ plan, spec: loaded, allowDowngrade: flags.allowDowngrade ?? false, observedFingerprint: fingerprint, toolVersion: TOOL_VERSION, now: new Date() });
         try {
-          await writeFile(flags.out, text);
+          // Owner-only: the plan names Jobs, images and env (masked), not for every local user.
+          await writeFile(flags.out, text, { mode: 0o600 });
+          await chmod(flags.out, 0o600);
         } catch (error) {
           throw new UserError(`--out ${flags.out}: cannot write (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
         }

@@ -162,11 +162,18 @@ func run(o options) int {
 
 	var children []*child
 	var etcdStop func()
+	var apictl *apiServerControl
+	ctlSigs := make(chan os.Signal, 4)
+	signal.Notify(ctlSigs, syscall.SIGUSR1, syscall.SIGUSR2)
 	cleanup := func() {
 		cancel()
+		signal.Stop(ctlSigs)
 		// stop in reverse start order: controller-manager, apiserver, then etcd
 		for i := len(children) - 1; i >= 0; i-- {
 			children[i].stop(15 * time.Second)
+		}
+		if apictl != nil {
+			apictl.shutdown()
 		}
 		if etcdStop != nil {
 			etcdStop()
@@ -225,7 +232,7 @@ func run(o options) int {
 		return fail(err)
 	}
 
-	apiserver, err := startChild("kube-apiserver", filepath.Join(o.binDir, "kube-apiserver"), filepath.Join(o.dir, "kube-apiserver.log"), []string{
+	apiserverArgs := []string{
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
@@ -254,11 +261,22 @@ func run(o options) int {
 		"--kubelet-client-certificate=" + p.AdminCert,
 		"--kubelet-client-key=" + p.AdminKey,
 		"--v=1",
-	})
+	}
+	apiserver, err := startChild("kube-apiserver", filepath.Join(o.binDir, "kube-apiserver"), filepath.Join(o.dir, "kube-apiserver.log"), apiserverArgs)
 	if err != nil {
 		return fail(err)
 	}
-	children = append(children, apiserver)
+	// Not in children: a test may stop and start it (SIGUSR1/SIGUSR2); cleanup stops whichever runs.
+	apictl = newAPIServerControl(apiserver, filepath.Join(o.binDir, "kube-apiserver"), o.dir, apiserverArgs, say)
+	go func() {
+		for s := range ctlSigs {
+			if s == syscall.SIGUSR1 {
+				apictl.stop()
+			} else if err := apictl.start(); err != nil {
+				say("restarting kube-apiserver: %v", err)
+			}
+		}
+	}()
 
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -348,9 +366,9 @@ func run(o options) int {
 	select {
 	case r := <-stopReason:
 		say("stopping (%s)", r)
-	case <-apiserver.done:
-		say("kube-apiserver exited unexpectedly: %v", apiserver.err)
-		fmt.Fprintf(os.Stderr, "%s\n", tailFile(apiserver.logPath, 40))
+	case c := <-apictl.unexpected:
+		say("kube-apiserver exited unexpectedly: %v", c.err)
+		fmt.Fprintf(os.Stderr, "%s\n", tailFile(c.logPath, 40))
 		code = 1
 	case <-kcm.done:
 		say("kube-controller-manager exited unexpectedly: %v", kcm.err)
