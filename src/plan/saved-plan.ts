@@ -2,6 +2,7 @@ import type { z } from 'zod';
 // Named imports, not the `z` namespace: the bundle then carries only the parts of zod in use
 // (about a fifth of it), which is most of the CLI's start-up time.
 import { boolean, enum as zEnum, literal, looseObject, object, string } from 'zod';
+import { chmod, writeFile } from 'node:fs/promises';
 import { UserError } from '../errors.js';
 import type { LoadedSpec } from '../spec/load-spec.js';
 import { planDocument } from './render-json.js';
@@ -47,6 +48,12 @@ export function savePlan(input: {
     plan: planDocument(input.plan) as SavedPlan['plan'],
   };
   return `${JSON.stringify(saved, null, 2)}\n`;
+}
+
+/** Writes a saved plan readable by its owner only (also when the file was there before). */
+export async function writeSavedPlan(file: string, text: string): Promise<void> {
+  await writeFile(file, text, { mode: 0o600 });
+  await chmod(file, 0o600);
 }
 
 export function readSavedPlan(file: string, text: string): SavedPlan {

@@ -63,8 +63,11 @@ describe("the user's own StatefulSet partition (defect 1)", () => {
   });
 });
 
+/** A later target, for the upgrade planned after a run died (the image changes again). */
+const NEXT = 'v0.37.5';
+
 describe("a dead run's partition is not the user's (defect 2)", () => {
-  it('kill -9 mid-StatefulSet, maintenance end, then apply: every pod upgraded, partition 0', async () => {
+  it('kill -9 mid-StatefulSet, maintenance end, then apply to a newer version: every pod upgraded, partition 0', async () => {
     const kubeconfig = cp.kubeconfig;
     const ns = await createNamespace(kubeconfig);
     const inst = await installPeerDB(kubeconfig, { namespace: ns, version: FROM });
@@ -78,12 +81,13 @@ describe("a dead run's partition is not the user's (defect 2)", () => {
     const end = await runCli(['maintenance', 'end', '-f', spec], { kubeconfig });
     expect(end.code, transcript(end)).toBe(0);
 
+    writeSpec({ namespace: ns, version: NEXT }, spec);
     const r = await runCli(['apply', '-f', spec, '--yes'], { kubeconfig });
     expect(r.code, transcript(r)).toBe(0);
-    expect(await installationState(kubeconfig, inst)).toEqual(expectedState(TO, inst));
+    expect(await installationState(kubeconfig, inst)).toEqual(expectedState(NEXT, inst));
   });
 
-  it('kill -9 mid-StatefulSet, then apply --restart: every pod upgraded, partition 0', async () => {
+  it('kill -9 mid-StatefulSet, then apply --restart to a newer version: every pod upgraded, partition 0', async () => {
     const kubeconfig = cp.kubeconfig;
     const ns = await createNamespace(kubeconfig);
     const inst = await installPeerDB(kubeconfig, { namespace: ns, version: FROM });
@@ -93,9 +97,10 @@ describe("a dead run's partition is not the user's (defect 2)", () => {
     await waitFor(async () => (await partitionOf(kubeconfig, ns)) < 3, { description: 'the dead run to have moved the partition' });
     expect((await runCli(['unlock', '-f', spec, '--force', runId], { kubeconfig })).code).toBe(0);
 
+    writeSpec({ namespace: ns, version: NEXT, maintenance: false, initJobs: [] }, spec);
     const r = await runCli(['apply', '-f', spec, '--yes', '--restart'], { kubeconfig });
     expect(r.code, transcript(r)).toBe(0);
-    expect(await installationState(kubeconfig, inst)).toEqual(expectedState(TO, inst));
+    expect(await installationState(kubeconfig, inst)).toEqual(expectedState(NEXT, inst));
   });
 });
 
@@ -142,7 +147,7 @@ describe('the tool keeps the StatefulSet order itself (defect 4)', () => {
     const outcome = await waitFor(
       async () => {
         if ((await partitionOf(kubeconfig, ns)) === 0) return 'moved';
-        return run.events.some((e) => e.type === 'step-progress' && /flow-snapshot-worker-2/.test(e.message ?? '')) ? 'held' : false;
+        return run.events.some((e) => e.type === 'step-progress' && e.step?.id === 'statefulset-pod/flow-snapshot-worker/0' && /flow-snapshot-worker-2/.test(e.message ?? '')) ? 'held' : false;
       },
       { timeoutMs: 30_000, description: 'the tool to move the partition or to say it waits for pod 2' },
     );
@@ -156,8 +161,8 @@ describe('the tool keeps the StatefulSet order itself (defect 4)', () => {
 });
 
 describe('the way out after an image pull failure (defects 5 and 6)', () => {
-  it('maintenance end works with a wrong tagPrefix; no maintenance Job is left active', async () => {
-    const kubeconfig = cp.kubeconfig;
+  /** Installs, applies a spec whose tagPrefix is typo'd (the images cannot be pulled), checks the exit-5 report. */
+  async function failOnPull(kubeconfig: string) {
     const ns = await createNamespace(kubeconfig);
     const inst = await installPeerDB(kubeconfig, { namespace: ns, version: FROM });
     // A typo'd prefix: the target images cannot be pulled (the simulator's "badimage" marker).
@@ -166,15 +171,26 @@ describe('the way out after an image pull failure (defects 5 and 6)', () => {
     expect(r.code, transcript(r)).toBe(5);
     expect(r.stderr).toContain('ImagePullBackOff');
     expect(r.stderr).toContain(`peerdb-upgrade maintenance end -f ${spec}`);
-    expect(await activeJobs(kubeconfig, ns), 'the failed maintenance-start Job was stopped before the run reported').toEqual([]);
+    return { ns, inst, spec };
+  }
 
+  it('the printed maintenance end works with a wrong tagPrefix: it ends maintenance on the version that runs', async () => {
+    const kubeconfig = cp.kubeconfig;
+    const { ns, inst, spec } = await failOnPull(kubeconfig);
     const end = await runCli(['maintenance', 'end', '-f', spec], { kubeconfig });
     expect(end.code, transcript(end)).toBe(0);
     const endJob = (await upgradeJobs(kubeconfig, ns)).find((j) => j.step === 'maintenance-end');
     expect(endJob).toMatchObject({ image: `ghcr.io/peerdb-io/flow-maintenance:stable-${FROM}`, succeeded: 1 });
-    expect(await activeJobs(kubeconfig, ns)).toEqual([]);
     expect(await installationState(kubeconfig, inst)).toEqual(expectedState(FROM, inst));
+  });
 
+  it('no maintenance Job is left active: not after the failure, not after maintenance end and a fixed upgrade', async () => {
+    const kubeconfig = cp.kubeconfig;
+    const { ns, inst, spec } = await failOnPull(kubeconfig);
+    expect(await activeJobs(kubeconfig, ns), 'the failed maintenance-start Job was stopped before the run reported').toEqual([]);
+    const end = await runCli(['maintenance', 'end', '-f', spec], { kubeconfig });
+    expect(end.code, transcript(end)).toBe(0);
+    expect(await activeJobs(kubeconfig, ns)).toEqual([]);
     writeSpec({ namespace: ns }, spec);
     const fixed = await runCli(['apply', '-f', spec, '--yes'], { kubeconfig });
     expect(fixed.code, transcript(fixed)).toBe(0);

@@ -158,7 +158,8 @@ describe('apply against an in-memory cluster', () => {
       if (podStep) crashed = true;
       return crashed ? fault('network', `crash during ${call.method}`) : undefined;
     }, { times: 10_000 });
-    const first = await outcomeOf(applyUpgrade(request(cluster).request));
+    // A crash, not an outage: the run does not wait for the API server to come back.
+    const first = await outcomeOf(applyUpgrade(request(cluster, { outageMs: 0 }).request));
     expect(first.code).not.toBe(0);
     expect(cluster.peekLease(NS, 'peerdb-peerdb-upgrade')).toBeDefined();
     heal();
@@ -168,6 +169,22 @@ describe('apply against an in-memory cluster', () => {
     cluster.advance(61_000);
     const resumed = await outcomeOf(applyUpgrade(request(cluster, { mode: 'resume' }).request));
     expect(resumed.code, resumed.message).toBe(0);
+    await expectUpgraded(cluster);
+  });
+
+  it('rides out an API server outage mid-StatefulSet: the step is run again once the server answers, and finishes', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
+    let downSince: number | undefined;
+    cluster.inject((call) => {
+      const podStep = cluster.calls.some((c) => c.method === 'patchWorkload' && (c.args[2] as { partition?: number }).partition === 1);
+      if (podStep && downSince === undefined) downSince = cluster.clock.now();
+      // Away for 60 s of the run's time, then back.
+      return downSince !== undefined && cluster.clock.now() - downSince < 60_000 ? fault('network', `outage during ${call.method}`) : undefined;
+    }, { times: 100_000 });
+    const run = request(cluster, { outageMs: 180_000 });
+    const result = await outcomeOf(applyUpgrade(run.request));
+    expect(result.code, result.message).toBe(0);
+    expect(run.events.some((e) => e.type === 'warning' && /waiting for the API server/.test((e as { message: string }).message))).toBe(true);
     await expectUpgraded(cluster);
   });
 

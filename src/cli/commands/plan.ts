@@ -1,4 +1,4 @@
-import { chmod, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { readCheckpoint, readUnfinishedRun } from '../../apply/checkpoint-store.js';
 import { recordedPartitions } from '../../apply/checkpoint.js';
@@ -11,7 +11,7 @@ import { renderBaseJson, renderBaseMarkdown, renderBaseText } from '../../plan/r
 import { renderJson } from '../../plan/render-json.js';
 import { renderMarkdown } from '../../plan/render-markdown.js';
 import { renderText } from '../../plan/render-text.js';
-import { savePlan } from '../../plan/saved-plan.js';
+import { savePlan, writeSavedPlan } from '../../plan/saved-plan.js';
 import { writeHelmValues } from '../helm-values-out.js';
 import type { Plan } from '../../plan/plan-types.js';
 import { loadSpecFile, resolveSpec } from '../../spec/load-spec.js';
@@ -118,8 +118,7 @@ export function registerPlan(program: Command, context: CommandContext): void {
         const text = savePlan({ plan, spec: loaded, allowDowngrade: flags.allowDowngrade ?? false, observedFingerprint: fingerprint, toolVersion: TOOL_VERSION, now: new Date() });
         try {
           // Owner-only: the plan names Jobs, images and env (masked), not for every local user.
-          await writeFile(flags.out, text, { mode: 0o600 });
-          await chmod(flags.out, 0o600);
+          await writeSavedPlan(flags.out, text);
         } catch (error) {
           throw new UserError(`--out ${flags.out}: cannot write (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
         }

@@ -6,7 +6,8 @@
 //
 //	READY kubeconfig=/path/to/kubeconfig server=https://127.0.0.1:PORT
 //
-// and keeps running until SIGINT/SIGTERM (or, with --exit-on-stdin-eof, until its
+// SIGUSR1 stops kube-apiserver and SIGUSR2 starts it again on the same etcd data (an API server
+// outage on demand, see apiserver_control.go). It keeps running until SIGINT/SIGTERM (or, with --exit-on-stdin-eof, until its
 // stdin is closed), then stops the children and removes its work dir unless --keep.
 package main
 
