@@ -59,9 +59,12 @@ export class KubeHttp {
       policy: this.answered ? policy : { ...policy, attempts: Math.min(policy.attempts, 2), outageMs: 0 },
       ...(this.options.sleep ? { sleep: this.options.sleep } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
-      // A read is repeated freely; a write only when it surely did nothing (no connection, or
-      // refused by throttling). Otherwise the step that sent it looks again before acting.
-      ...(method === 'GET' ? {} : { retryIf: (error: ClusterError) => error.notSent || error.kind === 'throttled' }),
+      // Reads are repeated freely, and so are writes a repeat cannot do twice: a PUT carries its
+      // resourceVersion (a landed one makes the repeat conflict), a POST creates (the repeat says
+      // already-exists), a DELETE of what is gone is a no-op. A PATCH carries no precondition: it is
+      // sent again only when it surely did nothing (no connection; 429; 503), otherwise the step
+      // that sent it looks at the cluster again before acting.
+      ...(method === 'PATCH' ? { retryIf: (error: ClusterError) => error.notSent || error.kind === 'throttled' || error.status === 503 } : {}),
     });
   }
 

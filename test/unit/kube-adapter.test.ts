@@ -151,6 +151,46 @@ describe('the Kubernetes adapter against real response shapes', () => {
     expect(Date.now() - started).toBeLessThan(3_000);
   });
 
+  it('does not send a PATCH again after a 500 or a dropped connection (it may have landed); reads it does', async () => {
+    handlers.push(reply(200, deployment));
+    const c = cluster();
+    await c.getWorkload('peerdb', { kind: 'Deployment', name: 'flow-api' });
+    seen.length = 0;
+    handlers.push(reply(500, status(500, 'InternalError', 'boom')));
+    const error = await caught(c.patchWorkload('peerdb', { kind: 'StatefulSet', name: 'w' }, { partition: 1 }));
+    expect(error.kind).toBe('server');
+    expect(seen.map((r) => r.method)).toEqual(['PATCH']);
+    seen.length = 0;
+    handlers.push((req) => req.socket.destroy());
+    expect((await caught(c.patchWorkload('peerdb', { kind: 'StatefulSet', name: 'w' }, { partition: 1 }))).kind).toBe('network');
+    expect(seen.map((r) => r.method)).toEqual(['PATCH']);
+    seen.length = 0;
+    handlers.push(reply(503, status(503, 'ServiceUnavailable', 'not ready')), reply(200, { metadata: { resourceVersion: '9' } }));
+    await c.patchWorkload('peerdb', { kind: 'StatefulSet', name: 'w' }, { partition: 1 });
+    expect(seen.map((r) => r.method)).toEqual(['PATCH', 'PATCH']);
+  });
+
+  it('keeps retrying a read through an outage longer than its attempts, up to the outage budget', async () => {
+    let clock = 0;
+    let attempts = 0;
+    const value = await withRetry(
+      async () => {
+        attempts += 1;
+        if (clock < 60_000) throw new ClusterError('network', 'cannot reach the API server (connection refused)', { notSent: true });
+        return 'back';
+      },
+      { policy: { attempts: 3, baseDelayMs: 100, maxDelayMs: 5_000, maxRetryAfterMs: 30_000, outageMs: 180_000 }, sleep: async (ms) => void (clock += ms), now: () => clock },
+    );
+    expect(value).toBe('back');
+    expect(attempts).toBeGreaterThan(3);
+    const gaveUp = await caught(
+      withRetry(async () => {
+        throw new ClusterError('network', 'down', { notSent: true });
+      }, { policy: { attempts: 3, baseDelayMs: 100, maxDelayMs: 5_000, maxRetryAfterMs: 30_000, outageMs: 10_000 }, sleep: async (ms) => void (clock += ms), now: () => clock }),
+    );
+    expect(gaveUp.kind).toBe('network');
+  });
+
   it('never retries what cannot get better', async () => {
     let attempts = 0;
     const error = await caught(withRetry(async () => {
