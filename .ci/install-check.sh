@@ -63,7 +63,8 @@ if [ -n "$binary" ]; then
   mkdir -p "$work/sea"
   ln -s "$binary" "$work/sea/kubectl-peerdb_upgrade"
   if command -v kubectl >/dev/null; then
-    check 'Usage: kubectl peerdb-upgrade' env PATH="$work/sea:$PATH" kubectl peerdb-upgrade --help
+    kubectl_finding_the_binary() { PATH="$work/sea:$PATH" kubectl "$@"; }
+    check 'Usage: kubectl peerdb-upgrade' kubectl_finding_the_binary peerdb-upgrade --help
   else
     check 'Usage: kubectl peerdb-upgrade' "$work/sea/kubectl-peerdb_upgrade" --help
   fi
