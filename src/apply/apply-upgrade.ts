@@ -6,6 +6,7 @@ import { computePlan, type ObservedState } from '../plan/compute-plan.js';
 import { observeCluster } from '../plan/observe.js';
 import { parseVersion } from '../plan/version.js';
 import type { Plan } from '../plan/plan-types.js';
+import { ownerSummary } from '../plan/render-ownership.js';
 import type { SavedPlan } from '../plan/saved-plan.js';
 import type { LoadedSpec } from '../spec/load-spec.js';
 import type { ClusterSpec } from '../spec/schema.js';
@@ -109,6 +110,7 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
     plan = computePlan(spec, observed, { allowDowngrade: request.allowDowngrade, helmChart: request.helmChart });
     if (request.savedPlan) assertSavedPlanStillHolds(request.savedPlan, plan);
   }
+  for (const line of ownerSummary(plan.ownership)) emit({ type: 'info', message: line, at: clock.now() });
   for (const warning of plan.warnings) emit({ type: 'warning', message: warning, at: clock.now() });
   if (!stored && plan.steps.some((s) => s.manifest)) {
     const lost = await checkpointLost(cluster, spec);

@@ -33,6 +33,14 @@ function gitopsLines(g: GitOpsOwnership, to: string, targetTag: string): string[
   ];
 }
 
+/** One line per manager other than "nothing": who owns what, for apply to say before it starts. */
+export function ownerSummary(ownership: PlanOwnership | undefined): string[] {
+  if (!ownership) return [];
+  return ownerLines(ownership)
+    .filter(([what]) => what !== describeOwner({ manager: 'none' }))
+    .map(([what, components]) => `owner: ${what}: ${components.join(', ')}`);
+}
+
 /** The owners and the Helm/GitOps advice as text lines (empty for an offline plan). */
 export function ownershipText(ownership: PlanOwnership | undefined, to: string, style: Style = plainStyle): string[] {
   if (!ownership || ownership.components.length === 0) return [];

@@ -18,6 +18,8 @@ import { type ControlPlane, createNamespace, getJson, patchJson, sharedControlPl
 import { FROM, helmDefaultSpec, tempDir, TO } from './specs.js';
 
 let cp: ControlPlane;
+/** Each test installs, upgrades and helm-upgrades a whole installation: minutes on a loaded machine. */
+const SLOW = { timeout: 300_000 };
 
 beforeAll(async () => {
   cp = await sharedControlPlane();
@@ -57,7 +59,7 @@ async function generations(kubeconfig: string, inst: Installation): Promise<Reco
 }
 
 describe('installed with Helm', () => {
-  it('apply, then the advised helm upgrade: no pod restarts, the release names the new version, all stay upgraded', async () => {
+  it('apply, then the advised helm upgrade: no pod restarts, the release names the new version, all stay upgraded', SLOW, async () => {
     const kubeconfig = cp.kubeconfig;
     const ns = await createNamespace(kubeconfig);
     // A per-component override, as users pin one component: the advice must move it too.
@@ -110,7 +112,7 @@ describe('installed with Helm', () => {
     expect(doc.warnings).toEqual([]);
   });
 
-  it('the hazard: apply, then helm upgrade --reuse-values without the advice puts every component back on the old version', async () => {
+  it('the hazard: apply, then helm upgrade --reuse-values without the advice puts every component back on the old version', SLOW, async () => {
     const kubeconfig = cp.kubeconfig;
     const ns = await createNamespace(kubeconfig);
     const inst = await helmInstall(kubeconfig, ns);
@@ -118,7 +120,10 @@ describe('installed with Helm', () => {
     const apply = await runCli(['apply', '-f', spec, '--yes'], { kubeconfig });
     expect(apply.code, transcript(apply)).toBe(0);
     expect(await installationState(kubeconfig, inst)).toEqual(expectedState(TO, inst));
-    // apply says so after the run (text), and a later plan too.
+    // apply says who owns what before it starts, how to make the release agree after the run, and so does a later plan.
+    const owned = apply.stdout.indexOf(`owner: Helm release ${RELEASE} (namespace ${ns}): ${COMPONENTS.join(', ')}`);
+    expect(owned, apply.stdout).toBeGreaterThanOrEqual(0);
+    expect(owned).toBeLessThan(apply.stdout.indexOf('maintenance-start'));
     expect(apply.stdout).toMatch(/helm: release peerdb .*make it agree/);
     const later = await runCli(['plan', '-f', spec], { kubeconfig });
     expect(later.stdout).toContain(`warning: Helm release ${RELEASE} renders ${COMPONENTS.join(', ')} with stable-${FROM}, not ${TO}`);
@@ -132,7 +137,7 @@ describe('installed with Helm', () => {
 });
 
 describe('managed by Argo CD or Flux', () => {
-  it('is refused in preflight with the commands to suspend, nothing changed; with --reconciliation-suspended it proceeds', async () => {
+  it('is refused in preflight with the commands to suspend, nothing changed; with --reconciliation-suspended it proceeds', SLOW, async () => {
     const kubeconfig = cp.kubeconfig;
     const ns = await createNamespace(kubeconfig);
     const inst = await installPeerDB(kubeconfig, { namespace: ns, version: FROM });

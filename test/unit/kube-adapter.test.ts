@@ -7,6 +7,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ClusterError, errorFromResponse } from '../../src/cluster/cluster-error.js';
 import { connectKube, type KubeCluster } from '../../src/cluster/kube-adapter.js';
 import { withRetry } from '../../src/cluster/retry.js';
+import { encodeReleaseSecret } from '../../src/cluster/helm-release.js';
+import { gzipSync } from 'node:zlib';
 
 /** Status bodies as kube-apiserver v1.34 sends them. */
 const status = (code: number, reason: string, message: string, details?: unknown) => ({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code });
@@ -99,6 +101,25 @@ describe('the Kubernetes adapter against real response shapes', () => {
     expect(error.message).toBe('forbidden: statefulsets.apps "w" is forbidden: User "system:serviceaccount:peerdb:upgrader" cannot patch resource "statefulsets" in API group "apps" in the namespace "peerdb"');
     expect(error.hint).toContain('peerdb-upgrade rbac');
     expect(seen).toHaveLength(1);
+  });
+
+  it('reads a Helm release: the deployed revision by label first, all revisions when none is deployed; 403 is "forbidden", not an error', async () => {
+    const secret = (revision: number, status: string) =>
+      encodeReleaseSecret({ name: 'peerdb', namespace: 'peerdb', revision, status, chart: { name: 'peerdb', version: '0.9.3', appVersion: undefined }, config: { peerdb: { version: `stable-v0.36.${revision}` } }, chartValues: {} }, gzipSync);
+    handlers.push(reply(200, { kind: 'SecretList', items: [secret(2, 'deployed')] }));
+    const read = await cluster().readHelmRelease('peerdb', 'peerdb');
+    expect(read).toMatchObject({ outcome: 'read', release: { revision: 2, config: { peerdb: { version: 'stable-v0.36.2' } } } });
+    expect(decodeURIComponent(seen[0]!.url)).toBe('/api/v1/namespaces/peerdb/secrets?labelSelector=owner=helm,name=peerdb,status=deployed');
+
+    seen.length = 0;
+    handlers.push(reply(200, { kind: 'SecretList', items: [] }), reply(200, { kind: 'SecretList', items: [secret(3, 'failed'), secret(4, 'pending-upgrade')] }));
+    expect(await cluster().readHelmRelease('peerdb', 'peerdb')).toMatchObject({ outcome: 'read', release: { revision: 4, status: 'pending-upgrade' } });
+    expect(decodeURIComponent(seen[1]!.url)).toBe('/api/v1/namespaces/peerdb/secrets?labelSelector=owner=helm,name=peerdb');
+
+    handlers.push(reply(403, status(403, 'Forbidden', 'secrets is forbidden: User "u" cannot list resource "secrets" in API group "" in the namespace "peerdb"')));
+    expect(await cluster().readHelmRelease('peerdb', 'peerdb')).toEqual({ outcome: 'forbidden', detail: 'not allowed to list secrets in namespace peerdb' });
+    handlers.push(reply(200, { kind: 'SecretList', items: [] }), reply(200, { kind: 'SecretList', items: [] }));
+    expect(await cluster().readHelmRelease('peerdb', 'peerdb')).toMatchObject({ outcome: 'not-found' });
   });
 
   it('tells AlreadyExists from a resourceVersion conflict', async () => {
