@@ -46,7 +46,7 @@ export async function rollStatefulSetPod(context: StepContext): Promise<string> 
   const ref = { kind: 'StatefulSet' as const, name: workload.name };
   const onDelete = workload.strategy === 'OnDelete';
 
-  const s = await mustGet(context);
+  const s = await mustGet(context, podName);
   if (containerImage(s, workload.container) !== step.image) {
     throw new StepFailure(`StatefulSet ${s.name} no longer has image ${step.image} (now ${containerImage(s, workload.container)}): changed by someone else`);
   }
@@ -70,7 +70,7 @@ export async function rollStatefulSetPod(context: StepContext): Promise<string> 
       const why = !updated(behind, current) ? `not on the update revision${behind.deleting ? ' (terminating)' : ''}` : `not Ready${behind.waitingReason ? ` (${behind.waitingReason})` : ''}`;
       return { done: false, status: `${behind.name} (already updated) is ${why}; waiting for it before ${podName}` };
     });
-    const before = await mustGet(context);
+    const before = await mustGet(context, podName);
     const again = before.pods.find((p) => p.ordinal === ordinal);
     if (onDelete) {
       if (again && !updated(again, before) && !again.deleting) await cluster.deletePod(spec.namespace, podName);
@@ -79,8 +79,8 @@ export async function rollStatefulSetPod(context: StepContext): Promise<string> 
     }
   }
 
-  await waitUntil(context, { kind: 'pods', labelSelector: s.selector }, async () => {
-    const current = await mustGet(context);
+  await waitUntil(context, { kind: 'pods', labelSelector: s.selector, fieldSelector: `metadata.name=${podName}` }, async () => {
+    const current = await mustGet(context, podName);
     const p = current.pods.find((x) => x.ordinal === ordinal);
     if (!p) return { done: false, status: `${podName}: not created yet` };
     if (updated(p, current) && p.ready) return { done: true, status: `${podName} Ready on revision ${current.updateRevision}` };
@@ -93,7 +93,7 @@ export async function rollStatefulSetPod(context: StepContext): Promise<string> 
 
   // The last pod step of the roll sets the user's own partition back (finalPartition, normally 0).
   if (!onDelete && step.finalPartition !== undefined && isLastPodStep(context)) {
-    const last = await mustGet(context);
+    const last = await mustGet(context, podName);
     if (last.partition !== step.finalPartition) await cluster.patchWorkload(spec.namespace, ref, { partition: step.finalPartition });
   }
   return `${podName} updated and Ready`;
@@ -105,9 +105,10 @@ function isLastPodStep(context: StepContext): boolean {
   return !plan.steps.some((x) => x.kind === 'statefulset-pod' && x.component === step.component && x.ordinal! < step.ordinal!);
 }
 
-async function mustGet(context: StepContext): Promise<WorkloadState> {
+/** The StatefulSet with all its pods, or with only `podName` (a cost that does not grow with replicas). */
+async function mustGet(context: StepContext, podName?: string): Promise<WorkloadState> {
   const name = context.step.workload!.name;
-  const s = await context.cluster.getWorkload(context.spec.namespace, { kind: 'StatefulSet', name });
+  const s = await context.cluster.getWorkload(context.spec.namespace, { kind: 'StatefulSet', name }, podName === undefined ? {} : { podName });
   if (!s) throw new StepFailure(`StatefulSet ${context.spec.namespace}/${name} no longer exists`);
   return s;
 }

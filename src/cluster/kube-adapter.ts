@@ -54,14 +54,14 @@ export class KubeCluster implements ClusterPort {
     this.http.close();
   }
 
-  async getWorkload(namespace: string, ref: WorkloadRef): Promise<WorkloadState | undefined> {
+  async getWorkload(namespace: string, ref: WorkloadRef, options: { podName?: string } = {}): Promise<WorkloadState | undefined> {
     const plural = WORKLOAD_PATH[ref.kind];
     const obj = await this.getOrUndefined<Json>(`/apis/apps/v1/namespaces/${enc(namespace)}/${plural}/${enc(ref.name)}`, `${plural}.apps ${namespace}/${ref.name}`);
     if (!obj) return undefined;
     this.seen(plural, namespace, obj.metadata?.resourceVersion);
     let pods: PodState[] = [];
     if (ref.kind === 'StatefulSet') {
-      const list = await this.listPodObjects(namespace, selectorString(obj.spec?.selector));
+      const list = await this.listPodObjects(namespace, selectorString(obj.spec?.selector), options.podName === undefined ? undefined : `metadata.name=${options.podName}`);
       const uid = obj.metadata?.uid;
       pods = list.filter((p) => (p.metadata?.ownerReferences ?? []).some((o: Json) => o.uid === uid)).map(toPodState);
     }
@@ -280,13 +280,13 @@ export class KubeCluster implements ClusterPort {
     }
   }
 
-  private async listPodObjects(namespace: string, labelSelector: string): Promise<Json[]> {
+  private async listPodObjects(namespace: string, labelSelector: string, fieldSelector?: string): Promise<Json[]> {
     // Not older than what this run already saw: served from the API server's watch cache at once,
     // where a plain (consistent) LIST right after a write waits ~90 ms for the cache to catch up.
     // Never staler than our last look, and the watch that follows wakes us for anything newer.
     const since = this.lastSeen.get(`pods/${namespace}`);
     const list = await this.http.call<Json>('GET', `/api/v1/namespaces/${enc(namespace)}/pods`, {
-      query: { labelSelector: labelSelector || undefined, ...(since ? { resourceVersion: since, resourceVersionMatch: 'NotOlderThan' } : {}) },
+      query: { labelSelector: labelSelector || undefined, fieldSelector, ...(since ? { resourceVersion: since, resourceVersionMatch: 'NotOlderThan' } : {}) },
       what: `pods in ${namespace}`,
     });
     this.seen('pods', namespace, list.metadata?.resourceVersion);

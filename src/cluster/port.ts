@@ -86,7 +86,11 @@ export type WatchKind = 'pods' | 'deployments' | 'statefulsets' | 'jobs';
 export interface ClusterPort {
   readonly target: ClusterTarget;
 
-  getWorkload(namespace: string, ref: WorkloadRef): Promise<WorkloadState | undefined>;
+  /**
+   * A workload and, for a StatefulSet, its pods; with `podName` only that pod is read (the API
+   * server filters), so a wait on one pod does not cost more with every replica.
+   */
+  getWorkload(namespace: string, ref: WorkloadRef, options?: { podName?: string }): Promise<WorkloadState | undefined>;
   /**
    * Every Deployment and StatefulSet of the namespace, without their pods (`pods` is empty): what
    * `init` discovers from, and what a live plan checks for PeerDB workloads the spec leaves out.

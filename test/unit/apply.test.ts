@@ -188,6 +188,29 @@ describe('apply against an in-memory cluster', () => {
     await expectUpgraded(cluster);
   });
 
+  it('a pod step reads every pod of the StatefulSet at most twice, whatever the replicas (waits read only the pod itself)', async () => {
+    const fullListingsPerPodStep = async (replicas: number) => {
+      const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: replicas });
+      const run = request(cluster);
+      const marks: number[] = [];
+      const emit = run.request.emit;
+      const result = await outcomeOf(applyUpgrade({ ...run.request, emit: (e) => {
+        if ((e.type === 'step-start' || e.type === 'step-done') && e.step.kind === 'statefulset-pod') marks.push(cluster.calls.length);
+        emit(e);
+      } }));
+      expect(result.code, result.message).toBe(0);
+      const full: number[] = [];
+      for (let i = 0; i + 1 < marks.length; i += 2) {
+        full.push(cluster.calls.slice(marks[i], marks[i + 1]).filter((c) => c.method === 'getWorkload' && (c.args[1] as { kind: string }).kind === 'StatefulSet' && (c.args[2] as { podName?: string } | undefined)?.podName === undefined).length);
+      }
+      return full;
+    };
+    const small = await fullListingsPerPodStep(5);
+    const large = await fullListingsPerPodStep(40);
+    expect(Math.max(...small)).toBeLessThanOrEqual(2);
+    expect(Math.max(...large)).toBeLessThanOrEqual(2);
+  });
+
   it('retries a checkpoint write that conflicts', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM);
     let conflicts = 0;

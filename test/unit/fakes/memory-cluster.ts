@@ -591,11 +591,13 @@ export class MemoryCluster implements ClusterPort {
 
   // ─── ClusterPort: workloads and pods ─────────────────────────────────────────────────────────
 
-  getWorkload(namespace: string, ref: WorkloadRef): Promise<WorkloadState | undefined> {
-    return this.call('getWorkload', [namespace, ref], () => {
+  getWorkload(namespace: string, ref: WorkloadRef, options: { podName?: string } = {}): Promise<WorkloadState | undefined> {
+    return this.call('getWorkload', [namespace, ref, options], () => {
       this.authorize(namespace, 'get', PLURAL[ref.kind], 'apps');
       if (ref.kind === 'StatefulSet') this.authorize(namespace, 'list', 'pods', '');
-      return this.peekWorkload(namespace, ref);
+      const w = this.peekWorkload(namespace, ref);
+      if (!w || options.podName === undefined) return w;
+      return { ...w, pods: w.pods.filter((p) => p.name === options.podName) };
     }, absent);
   }
 
