@@ -15,5 +15,6 @@ export const HELM_STEP_IDS: readonly string[] = [
   'deployment-rollout/peerdb-server',
   'deployment-rollout/peerdb-ui',
   'maintenance-end',
+  'verify-mirrors',
   'complete',
 ];

@@ -22,6 +22,7 @@ import { describeStepDiff } from './plan-diff.js';
 import { runPreflight } from './run-preflight.js';
 import { restoreObserved, snapshotObserved, type WorkloadSnapshot } from './snapshot.js';
 import { InterruptedError, StepFailure } from './step-failure.js';
+import { IN_BETWEEN } from '../peerdb/flow-api.js';
 
 export interface ApplyRequest {
   readonly cluster: ClusterPort;
@@ -131,6 +132,7 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
       if (error instanceof StepFailure) throw new UserError(`preflight: ${error.message}`, error.detail ? { hint: error.detail } : {});
       throw error;
     }
+    checkFlowApi(request, plan, observed);
   }
 
   const runId = unfinished?.checkpoint.run.id ?? newRunId(clock.now());
@@ -249,10 +251,43 @@ function freshCheckpoint(input: { plan: Plan; request: ApplyRequest; runId: stri
     history: history.slice(-HISTORY_LIMIT),
   });
   checkpoint.partitions = partitionsToRecord(input.observed.workloads, input.observed.userPartitions);
+  // The mirrors that must run again after maintenance end.
+  const peerdb = input.observed.peerdb;
+  if (peerdb?.ok && plan.steps.some((s) => s.kind === 'verify-mirrors')) {
+    const mirrors = peerdb.state.mirrors;
+    checkpoint.mirrors = {
+      running: mirrors.filter((m) => m.status === 'STATUS_RUNNING').map((m) => m.name),
+      in_between: mirrors.filter((m) => IN_BETWEEN.has(m.status)).map((m) => m.name),
+      left_alone: mirrors.filter((m) => m.status !== 'STATUS_RUNNING' && !IN_BETWEEN.has(m.status)).map((m) => m.name),
+      observed_at: new Date(request.clock.now()).toISOString(),
+    };
+  }
   // Preflight ran (read-only) before the lock was taken.
   const preflight = checkpoint.steps.find((s) => s.id === 'preflight');
   if (preflight) Object.assign(preflight, { s: 'done', a: 1, t0: checkpoint.run.started_at, t1: checkpoint.run.started_at });
   return checkpoint;
+}
+
+/**
+ * Preflight's PeerDB part: the mirrors must be readable to be verified after the upgrade. With
+ * `required` (the default) an unreachable flow-api stops the run before anything changes.
+ */
+function checkFlowApi(request: ApplyRequest, plan: Plan, observed: ObservedState): void {
+  if (!plan.steps.some((s) => s.kind === 'verify-mirrors')) return;
+  const peerdb = observed.peerdb;
+  if (!peerdb || peerdb.ok) {
+    if (peerdb?.ok) {
+      const p = plan.peerdb;
+      request.emit({ type: 'info', message: `preflight: PeerDB ${peerdb.state.version} ${peerdb.state.instance === 'INSTANCE_STATUS_READY' ? 'ready' : peerdb.state.instance}; ${p ? `${p.willPause.length} running mirror${p.willPause.length === 1 ? '' : 's'} to pause and verify after` : ''}`, at: request.clock.now() });
+    }
+    return;
+  }
+  if (request.spec.flowApi.reachability === 'required') {
+    throw new UserError(`preflight: flow-api cannot be asked (${peerdb.reason}), so the mirrors could not be verified after the upgrade; nothing was changed`, {
+      hint: 'make flow-api reachable (a Ready pod answering on spec.flowApi.port), or set spec.flowApi.reachability: best-effort to upgrade on the maintenance Jobs alone',
+    });
+  }
+  request.emit({ type: 'warning', message: `flow-api cannot be asked (${peerdb.reason}): the mirrors will NOT be verified after the upgrade (spec.flowApi.reachability: best-effort); check them in the PeerDB UI`, at: request.clock.now() });
 }
 
 function assertSavedPlanStillHolds(saved: SavedPlan, plan: Plan): void {

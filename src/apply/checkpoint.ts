@@ -76,6 +76,12 @@ const checkpointSchema = object({
   partitions: record(string(), number()).optional(),
   steps: array(stepRecord),
   history: array(historyEntry),
+  /**
+   * PeerDB's mirrors as flow-api showed them when the run began: the ones running must run again
+   * after maintenance end (verify-mirrors), also when a resumed run no longer sees the start.
+   * Absent when flow-api could not be asked (best-effort) or the plan has no maintenance.
+   */
+  mirrors: object({ running: array(string()), in_between: array(string()), left_alone: array(string()), observed_at: string() }).optional(),
 });
 export type Checkpoint = z.infer<typeof checkpointSchema>;
 export type HistoryEntry = z.infer<typeof historyEntry>;

@@ -35,6 +35,8 @@ export async function serverDryRun(cluster: ClusterPort, spec: ClusterSpec, plan
     switch (step.kind) {
       case 'preflight':
         return runPreflight(cluster, spec, plan, { checkHealth: true });
+      case 'verify-mirrors':
+        return 'would read the mirrors through flow-api (a read: nothing to dry-run)';
       case 'maintenance-start':
       case 'maintenance-end':
       case 'init-job':

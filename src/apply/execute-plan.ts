@@ -16,6 +16,9 @@ import { StepAborted, type StepContext } from './step-context.js';
 import { InterruptedError, RunFailedError, StepFailure } from './step-failure.js';
 import { runPreflight } from './run-preflight.js';
 import { verifyConverged } from './verify-step.js';
+import { verifyPeerDB } from './verify-mirrors.js';
+import { connectFlowApi, FlowApiError, FlowApiUnreachable, observePeerDB } from '../peerdb/flow-api.js';
+import { short } from '../plan/mirrors-line.js';
 
 export interface ExecuteInput {
   readonly cluster: ClusterPort;
@@ -70,7 +73,21 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
     premarked = undefined;
     emit({ type: 'step-start', step, index, attempt: record.a, at: startedAt });
 
-    const context: StepContext = { cluster: input.cluster, spec: input.spec, plan, step, runId: checkpoint.run.id, clock, signal: input.signal, emit, startedAt, runDeadline: input.runDeadline };
+    const context: StepContext = {
+      cluster: input.cluster,
+      spec: input.spec,
+      plan,
+      step,
+      runId: checkpoint.run.id,
+      clock,
+      signal: input.signal,
+      emit,
+      startedAt,
+      runDeadline: input.runDeadline,
+      maintenanceDetail: step.kind === 'maintenance-start' ? () => maintenanceDetail(input.cluster, input.spec) : undefined,
+      recordedMirrors: checkpoint.mirrors?.running,
+      specFile: input.specFile,
+    };
     let message: string;
     try {
       message = await rideOutOutages(input, context, () => runStep(context));
@@ -90,14 +107,22 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
       record.s = 'failed';
       record.err = reason.slice(0, 2_000);
       record.t1 = new Date(clock.now()).toISOString();
+      const needsPerson = error instanceof StepFailure && error.needsPerson;
       const paused = maintenanceAttempted(checkpoint);
-      checkpoint.run.state = paused ? 'needs-person' : 'failed';
+      checkpoint.run.state = paused || needsPerson ? 'needs-person' : 'failed';
       const certain = mirrorsPaused(checkpoint);
       checkpoint.run.error = `${step.id}: ${record.err}`;
       await saveQuietly(save, emit, clock);
       emit({ type: 'step-failed', step, index, error: reason, detail, at: clock.now() });
+      if (needsPerson) {
+        throw new RunFailedError([`step ${step.id} failed: ${reason}`, detail, `  2. then finish the run, which verifies again:  peerdb-upgrade apply -f ${input.specFile} --resume`].filter(Boolean).join('\n'), {
+          mirrorsPaused: true,
+          hint: `the checkpoint is saved; see \`peerdb-upgrade status -f ${input.specFile}\``,
+        });
+      }
       throw failure(input.specFile, step, reason, detail, paused, certain);
     }
+    if (step.kind === 'maintenance-start') await recordPausedByStart(input);
     record.s = 'done';
     record.t1 = new Date(clock.now()).toISOString();
     const next = plan.steps[index + 1];
@@ -152,8 +177,53 @@ async function runStep(context: StepContext): Promise<string> {
       return prepareStatefulSet(context);
     case 'statefulset-pod':
       return rollStatefulSetPod(context);
+    case 'verify-mirrors':
+      return verifyPeerDB({
+        cluster: context.cluster,
+        spec: context.spec,
+        check: { recorded: context.recordedMirrors, version: context.plan.to },
+        clock: context.clock,
+        signal: context.signal,
+        deadline: Math.min(context.startedAt + (context.step.timeoutMs ?? 300_000), context.runDeadline ?? Infinity),
+        after: 'maintenance end',
+        specFile: context.specFile ?? 'SPEC',
+        progress: (status) => context.emit({ type: 'step-progress', step: context.step, message: status, elapsedMs: context.clock.now() - context.startedAt, timeoutMs: context.step.timeoutMs, at: context.clock.now() }),
+        warn: (message) => context.emit({ type: 'warning', message, at: context.clock.now() }),
+      });
     case 'complete':
       return verifyConverged(context);
+  }
+}
+
+/** Maintenance start's phase and what it waits for, from flow-api; undefined when it cannot be asked. */
+async function maintenanceDetail(cluster: ClusterPort, spec: ClusterSpec): Promise<string | undefined> {
+  try {
+    const progress = await (await connectFlowApi(cluster, spec)).maintenance();
+    const phase = short(progress.phase.replace(/^MAINTENANCE_PHASE_/, 'STATUS_'));
+    return `PeerDB ${phase.replace(/_/g, ' ')}${progress.pending.length ? `, waiting for: ${progress.pending.join('; ')}` : ''}`;
+  } catch (error) {
+    if (error instanceof FlowApiUnreachable || error instanceof FlowApiError || error instanceof ClusterError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * After maintenance start: mirrors it paused that were not running when the run began (a snapshot
+ * that finished while start waited) must run again too. Best effort: the record from the start of
+ * the run stands when flow-api cannot be asked.
+ */
+async function recordPausedByStart(input: ExecuteInput): Promise<void> {
+  const record = input.checkpoint.mirrors;
+  if (!record) return;
+  const observed = await observePeerDB(input.cluster, input.spec);
+  if (!observed.ok) return;
+  const known = new Set([...record.running, ...record.in_between, ...record.left_alone]);
+  for (const m of observed.state.mirrors) {
+    // Paused now, and in between before (a snapshot start waited for) or new since: start paused it.
+    if (m.status === 'STATUS_PAUSED' && !record.running.includes(m.name) && (record.in_between.includes(m.name) || !known.has(m.name))) {
+      record.running.push(m.name);
+      record.in_between = record.in_between.filter((n) => n !== m.name);
+    }
   }
 }
 

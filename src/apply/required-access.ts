@@ -13,6 +13,12 @@ export const ACCESS_RULES: readonly { group: string; resource: string; verbs: re
   { group: 'batch', resource: 'jobs', verbs: ['get', 'list', 'watch', 'create', 'delete'], why: 'maintenance and init Jobs; list: Jobs of a run still active' },
   { group: '', resource: 'configmaps', verbs: ['get', 'create', 'update'], why: 'the checkpoint' },
   { group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'create', 'update', 'delete'], why: 'the lock' },
+  {
+    group: '',
+    resource: 'pods/portforward',
+    verbs: ['get', 'create'],
+    why: "read PeerDB's state from flow-api's HTTP gateway (mirrors, maintenance) and resume mirrors; a WebSocket port-forward is a GET, newer API servers also ask for create",
+  },
 ];
 
 /**
@@ -34,9 +40,12 @@ export function accessChecksFor(plan: Plan): AccessCheck[] {
   if (plan.steps.some((s) => s.manifest)) add('batch', 'jobs', ['get', 'list', 'watch', 'create', 'delete']);
   add('', 'configmaps', ['get', 'create', 'update']);
   add('coordination.k8s.io', 'leases', ['get', 'create', 'update', 'delete']);
+  if (plan.steps.some((s) => s.kind === 'verify-mirrors')) {
+    for (const verb of ['get', 'create']) checks.push({ verb, group: '', resource: 'pods', subresource: 'portforward' });
+  }
   return checks;
 }
 
 export function describeCheck(check: AccessCheck): string {
-  return `${check.verb} ${check.resource}${check.group ? `.${check.group}` : ''}`;
+  return `${check.verb} ${check.resource}${check.subresource ? `/${check.subresource}` : ''}${check.group ? `.${check.group}` : ''}`;
 }

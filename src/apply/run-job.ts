@@ -8,6 +8,8 @@ import { STUCK_REASONS, StepFailure } from './step-failure.js';
 const LOG_LINES = 20;
 /** How often a running Job's last log line is read for the progress line. */
 const LOG_EVERY_MS = 15_000;
+/** How often maintenance start's phase and pending activities are read from flow-api. */
+const MAINTENANCE_EVERY_MS = 10_000;
 
 /**
  * Runs the step's Job to completion. Idempotent, and by content: a Job's name carries the hash of
@@ -48,6 +50,8 @@ export async function runJobStep(context: StepContext): Promise<string> {
   // Maintenance start can wait a long time for running snapshots: show what the Job last said.
   let lastLine: string | undefined;
   let lastLogAt = -Infinity;
+  let peerdbDetail: string | undefined;
+  let lastDetailAt = -Infinity;
   const final = await stopMaintenanceJobOnFailure(context, name, () => waitUntil(context, { kind: 'jobs', fieldSelector: `metadata.name=${name}` }, async () => {
     const current = await cluster.getJob(namespace, name);
     if (!current) throw new StepFailure(`Job ${name} disappeared while it ran (deleted by someone else?)`);
@@ -74,7 +78,11 @@ export async function runJobStep(context: StepContext): Promise<string> {
       const tail = await cluster.jobLogTail(namespace, name, 1);
       lastLine = tail?.trim().split('\n').at(-1)?.slice(0, 200) || lastLine;
     }
-    return { done: false, status: `Job ${name} running (${state})${lastLine ? `: ${lastLine}` : ''}` };
+    if (context.maintenanceDetail && current.active > 0 && now - lastDetailAt >= MAINTENANCE_EVERY_MS) {
+      lastDetailAt = now;
+      peerdbDetail = (await context.maintenanceDetail()) ?? peerdbDetail;
+    }
+    return { done: false, status: `Job ${name} running (${state})${peerdbDetail ? `; ${peerdbDetail}` : ''}${lastLine ? `: ${lastLine}` : ''}` };
   }));
   return final.status;
 }

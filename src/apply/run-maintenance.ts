@@ -18,6 +18,9 @@ import { lockOwner, UpgradeLock } from './lock.js';
 import { runJobStep } from './run-job.js';
 import { StepAborted } from './step-context.js';
 import { InterruptedError, RunFailedError, StepFailure } from './step-failure.js';
+import { verifyPeerDB } from './verify-mirrors.js';
+import { connectFlowApi, FlowApiError, FlowApiUnreachable } from '../peerdb/flow-api.js';
+import { durationMs } from '../spec/duration.js';
 
 export interface MaintenanceRequest {
   readonly cluster: ClusterPort;
@@ -37,7 +40,7 @@ export interface MaintenanceRequest {
  * run now (they execute the workflow). Ending maintenance also closes an unfinished upgrade run,
  * whose remaining steps a later `apply` plans afresh.
  */
-export async function runMaintenance(request: MaintenanceRequest): Promise<{ version: string; job: string; closedRun: string | undefined }> {
+export async function runMaintenance(request: MaintenanceRequest): Promise<{ version: string; job: string; closedRun: string | undefined; verified: string }> {
   const { cluster, spec, clock, emit, mode } = request;
   const observed = await observeCluster(spec, cluster, async () => undefined);
   const source = spec.maintenance ? spec.components.find((c) => c.name === spec.maintenance!.envFrom) : undefined;
@@ -78,11 +81,64 @@ export async function runMaintenance(request: MaintenanceRequest): Promise<{ ver
       });
     }
     let closedRun: string | undefined;
-    if (mode === 'end') closedRun = await closeUnfinishedRun(cluster, spec, clock);
+    let verified: string;
+    try {
+      verified = await verifyMaintenance(request, step, startedAt);
+    } finally {
+      // Maintenance ended even when a mirror did not come back: the run it interrupted is over.
+      if (mode === 'end') closedRun = await closeUnfinishedRun(cluster, spec, clock);
+    }
     emit({ type: 'run-done', runId, elapsedMs: clock.now() - startedAt, at: clock.now() });
-    return { version: version.tag, job: step.job!, closedRun };
+    return { version: version.tag, job: step.job!, closedRun, verified };
   } finally {
     await lock.release();
+  }
+}
+
+/**
+ * What PeerDB says after the Job: start → in maintenance mode, no mirror running; end → out of
+ * maintenance and every mirror the unfinished run recorded as running runs again (PeerDB's end does
+ * not wait for that). Fails as "needs a person" (exit 5) with the way out.
+ */
+async function verifyMaintenance(request: MaintenanceRequest, step: Plan['steps'][number], startedAt: number): Promise<string> {
+  const { cluster, spec, clock, mode } = request;
+  const progress = (message: string) => request.emit({ type: 'step-progress', step, message, elapsedMs: clock.now() - startedAt, timeoutMs: undefined, at: clock.now() });
+  const warn = (message: string) => request.emit({ type: 'warning', message, at: clock.now() });
+  if (mode === 'end') {
+    const recorded = (await readCheckpoint(cluster, spec))?.checkpoint.mirrors?.running;
+    try {
+      return await verifyPeerDB({
+        cluster,
+        spec,
+        check: { recorded, version: undefined },
+        clock,
+        signal: request.signal,
+        deadline: clock.now() + durationMs(spec.flowApi.verifyTimeout),
+        after: 'maintenance end',
+        specFile: request.specFile,
+        progress,
+        warn,
+      });
+    } catch (error) {
+      if (!(error instanceof StepFailure)) throw error;
+      throw new RunFailedError(`${error.message}${error.detail ? `\n${error.detail}` : ''}`, { mirrorsPaused: true, hint: `see \`peerdb-upgrade status -f ${request.specFile}\`` });
+    }
+  }
+  try {
+    const state = await (await connectFlowApi(cluster, spec)).state();
+    const running = state.mirrors.filter((m) => m.status === 'STATUS_RUNNING').map((m) => m.name);
+    if (state.instance !== 'INSTANCE_STATUS_MAINTENANCE' || running.length > 0) {
+      throw new RunFailedError(
+        `the maintenance start Job succeeded, but PeerDB is ${state.instance}${running.length ? ` with mirrors still running: ${running.join(', ')}` : ''}`,
+        { mirrorsPaused: true, hint: `look at the Job's log (kubectl -n ${spec.namespace} logs job/${step.job}); end maintenance with \`peerdb-upgrade maintenance end -f ${request.specFile}\`` },
+      );
+    }
+    const paused = state.mirrors.filter((m) => m.status === 'STATUS_PAUSED').length;
+    return `PeerDB in maintenance mode, ${paused} mirror${paused === 1 ? '' : 's'} paused`;
+  } catch (error) {
+    if (!(error instanceof FlowApiUnreachable || error instanceof FlowApiError)) throw error;
+    warn(`maintenance start not verified: flow-api cannot be asked (${error.message})`);
+    return 'not verified (flow-api cannot be asked)';
   }
 }
 

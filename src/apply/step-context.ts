@@ -20,6 +20,12 @@ export interface StepContext {
   readonly startedAt: number;
   /** The whole run's deadline (--timeout), if any. */
   readonly runDeadline: number | undefined;
+  /** Maintenance start: what PeerDB's workflow waits for, read at a modest interval (flow-api). */
+  readonly maintenanceDetail?: (() => Promise<string | undefined>) | undefined;
+  /** verify-mirrors: the mirrors recorded as running before the upgrade. */
+  readonly recordedMirrors?: readonly string[] | undefined;
+  /** For the commands printed in messages. */
+  readonly specFile?: string | undefined;
 }
 
 /** Longest single wait between two looks at the cluster, should a watch miss something. */

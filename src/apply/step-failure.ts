@@ -6,6 +6,8 @@ export class StepFailure extends Error {
   constructor(
     message: string,
     readonly detail?: string,
+    /** The cluster is in a state a person must look at (exit 5); `detail` says what to run. */
+    readonly needsPerson = false,
   ) {
     super(message);
     this.name = 'StepFailure';

@@ -5,6 +5,7 @@ import { CI_OUTPUT_ENV, CI_OUTPUT_MODES, ciFormat, errorAnnotations, type CiOutp
 import { registerApply } from './commands/apply.js';
 import { registerInit } from './commands/init.js';
 import { registerMaintenance } from './commands/maintenance.js';
+import { registerMirrors } from './commands/mirrors.js';
 import { registerPlan } from './commands/plan.js';
 import { registerRbac } from './commands/rbac.js';
 import { registerStatus } from './commands/status.js';
@@ -65,6 +66,7 @@ export function buildProgram(context: CommandContext, name = 'peerdb-upgrade'): 
   registerStatus(program, context);
   registerUnlock(program, context);
   registerMaintenance(program, context);
+  registerMirrors(program, context);
   registerRbac(program, context);
   registerSchema(program, context);
   return program;

@@ -3,7 +3,7 @@ import { isClusterError } from './cluster-error.js';
 import { decodeReleaseSecret, HELM_RELEASE_SELECTOR, newestRelease, type HelmReleaseRead } from './helm-release.js';
 import { loadKubeConfig } from './kube-config.js';
 import { KubeHttp, type RequestLog } from './kube-http.js';
-import type { AccessCheck, ClusterPort, ClusterTarget, ConfigMapState, JobState, LeaseSpec, LeaseState, WatchKind, WorkloadPatch, WriteOptions } from './port.js';
+import type { AccessCheck, ClusterPort, ClusterTarget, ConfigMapState, JobState, LeaseSpec, LeaseState, PodHttpRequest, PodHttpResponse, WatchKind, WorkloadPatch, WriteOptions } from './port.js';
 import { DEFAULT_OUTAGE_MS, DEFAULT_RETRY, sleep } from './retry.js';
 import { selectorString, toConfigMapState, toJobState, toLeaseState, toPodState, toWorkloadState } from './to-state.js';
 import type { JobManifest, PodState, WorkloadRef, WorkloadState } from './types.js';
@@ -228,6 +228,10 @@ export class KubeCluster implements ClusterPort {
       if (isClusterError(error, 'forbidden')) return { outcome: 'forbidden', detail: `not allowed to list secrets in namespace ${namespace}` };
       throw error;
     }
+  }
+
+  podHttp(namespace: string, pod: string, port: number, request: PodHttpRequest): Promise<PodHttpResponse> {
+    return this.http.podHttp(namespace, pod, port, request);
   }
 
   async deniedAccess(namespace: string, checks: readonly AccessCheck[]): Promise<readonly AccessCheck[]> {

@@ -2,6 +2,8 @@ import http from 'node:http';
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { ClusterError, errorFromResponse, errorFromTransport } from './cluster-error.js';
+import type { PodHttpRequest, PodHttpResponse } from './port.js';
+import { forwardHttp } from './port-forward.js';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy, type Sleep } from './retry.js';
 
 export type PatchType = 'merge' | 'strategic';
@@ -82,6 +84,19 @@ export class KubeHttp {
       req.on('error', (error) => reject(isAbort(error) ? new ClusterError('timeout', `watch of ${options.what} was stopped`) : errorFromTransport(error, this.server)));
       req.end();
     });
+  }
+
+  /** HTTP to a pod's port through pods/portforward (see port-forward.ts). */
+  async podHttp(namespace: string, pod: string, port: number, request: PodHttpRequest): Promise<PodHttpResponse> {
+    const started = Date.now();
+    let status: number | undefined;
+    try {
+      const response = await forwardHttp(this.kc, this.server, namespace, pod, port, request);
+      status = response.status;
+      return response;
+    } finally {
+      this.options.log?.({ method: request.method, path: `/api/v1/namespaces/${namespace}/pods/${pod}/portforward:${port}${request.path}`, status, ms: Date.now() - started, attempt: 1 });
+    }
   }
 
   close(): void {

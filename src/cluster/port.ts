@@ -77,6 +77,20 @@ export interface AccessCheck {
   readonly name?: string;
 }
 
+export interface PodHttpRequest {
+  readonly method: 'GET' | 'POST';
+  /** Path and query on the pod's HTTP server, e.g. `/v1/instance/info`. */
+  readonly path: string;
+  readonly body?: unknown;
+  readonly timeoutMs: number;
+}
+
+export interface PodHttpResponse {
+  readonly status: number;
+  /** Parsed JSON, or `{ message: text }` when the body is not JSON; undefined when empty. */
+  readonly body: unknown;
+}
+
 export type WatchKind = 'pods' | 'deployments' | 'statefulsets' | 'jobs';
 
 /**
@@ -131,6 +145,12 @@ export interface ClusterPort {
    */
   readHelmRelease(namespace: string, release: string): Promise<HelmReleaseRead>;
 
+  /**
+   * One HTTP request to a port of a pod through the API server (pods/portforward): how flow-api's
+   * gateway is reached with nothing but the kubeconfig. Transport failures throw ClusterError.
+   */
+  podHttp(namespace: string, pod: string, port: number, request: PodHttpRequest): Promise<PodHttpResponse>;
+
   /** SelfSubjectAccessReview for each check; returns the ones denied. */
   deniedAccess(namespace: string, checks: readonly AccessCheck[]): Promise<readonly AccessCheck[]>;
 
@@ -141,4 +161,4 @@ export interface ClusterPort {
   waitForChange(namespace: string, kind: WatchKind, selector: { labelSelector?: string; fieldSelector?: string }, timeoutMs: number, signal?: AbortSignal): Promise<void>;
 }
 
-export type ClusterReader = Pick<ClusterPort, 'target' | 'getWorkload' | 'listWorkloads' | 'getConfigMap' | 'readHelmRelease'>;
+export type ClusterReader = Pick<ClusterPort, 'target' | 'getWorkload' | 'listWorkloads' | 'getConfigMap' | 'readHelmRelease' | 'listPods' | 'podHttp'>;

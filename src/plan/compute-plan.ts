@@ -8,8 +8,9 @@ import { hashOf } from './hash.js';
 import { uncoveredWorkloadWarnings } from './uncovered-workloads.js';
 import { parseImageRef } from './image-ref.js';
 import { ownershipWarnings, planOwnership } from './ownership.js';
-import type { Change, EnvSource, Plan, Step } from './plan-types.js';
+import type { Change, EnvSource, Plan, PlanPeerDB, Step } from './plan-types.js';
 import { checkVersionPolicy } from './version-policy.js';
+import { IN_BETWEEN, type PeerDBObservation } from '../peerdb/flow-api.js';
 import { compareVersions, parseVersion, versionFromTag, type Version } from './version.js';
 
 /** What the planner knows of the cluster; absent for an offline plan. */
@@ -27,6 +28,8 @@ export interface ObservedState {
    * reference): the partition found now may be the one that run left mid-roll, not the user's.
    */
   readonly userPartitions?: ReadonlyMap<string, number> | undefined;
+  /** PeerDB's own state from flow-api (live, with maintenance mode). */
+  readonly peerdb?: PeerDBObservation | undefined;
 }
 
 export interface PlanOptions {
@@ -119,13 +122,24 @@ export function computePlan(spec: ClusterSpec, observed: ObservedState | undefin
     if (spec.maintenance) steps.push(jobs.maintenance('start'));
     for (const job of spec.initJobs) steps.push(jobs.init(job));
     steps.push(...componentSteps);
-    if (spec.maintenance) steps.push(jobs.maintenance('end'));
+    if (spec.maintenance) {
+      steps.push(jobs.maintenance('end'));
+      steps.push({
+        id: 'verify-mirrors',
+        kind: 'verify-mirrors',
+        title: `verify through flow-api: out of maintenance, version ${to.tag}, every mirror that ran before running again`,
+        changes: [],
+        timeoutMs: durationMs(spec.flowApi.verifyTimeout),
+      });
+    }
     steps.push({ id: 'complete', kind: 'complete', title: 'record the result and release the lock', changes: [] });
   }
 
   const hash = hashOf({ cluster: { name: spec.name, namespace: spec.namespace }, to: to.tag, steps });
   const ownership = observed === undefined ? undefined : planOwnership({ spec, workloads: observed.workloads, helmReleases: observed.helmReleases, to: to.tag, helmChart: options.helmChart });
   if (ownership) warnings.push(...ownershipWarnings(ownership, to.tag));
+  // Mirrors change on their own; they are reported, not part of the plan's identity (hash).
+  const peerdb = observed?.peerdb && spec.maintenance ? peerdbSummary(spec, observed.peerdb, warnings) : undefined;
   return {
     cluster: { name: spec.name, namespace: spec.namespace },
     mode: observed === undefined ? 'offline' : 'live',
@@ -143,7 +157,30 @@ export function computePlan(spec: ClusterSpec, observed: ObservedState | undefin
       components: new Set(componentSteps.map((s) => s.component)).size,
       podRestarts: resolvedRestarts(componentSteps, resolved),
     },
+    ...(peerdb ? { peerdb } : {}),
   };
+}
+
+/** What the upgrade will do to the mirrors, and the warnings that go with it. */
+function peerdbSummary(spec: ClusterSpec, observation: PeerDBObservation, warnings: string[]): PlanPeerDB {
+  if (!observation.ok) {
+    warnings.push(
+      spec.flowApi.reachability === 'required'
+        ? `flow-api cannot be asked (${observation.reason}); apply refuses in preflight (spec.flowApi.reachability: required)`
+        : `flow-api cannot be asked (${observation.reason}); mirrors will not be verified after the upgrade (spec.flowApi.reachability: best-effort)`,
+    );
+    return { reachable: false, reason: observation.reason, mirrors: [], willPause: [], waitFor: [], leftAlone: [] };
+  }
+  const { state } = observation;
+  const mirrors = state.mirrors.map((m) => ({ name: m.name, status: m.status }));
+  const willPause = mirrors.filter((m) => m.status === 'STATUS_RUNNING').map((m) => m.name);
+  const waiting = mirrors.filter((m) => IN_BETWEEN.has(m.status));
+  const leftAlone = mirrors.filter((m) => m.status !== 'STATUS_RUNNING' && !IN_BETWEEN.has(m.status)).map((m) => m.name);
+  if (waiting.length > 0) {
+    warnings.push(`maintenance-start will wait for ${waiting.length === 1 ? 'a mirror' : `${waiting.length} mirrors`} in snapshot or setup before pausing anything: ${waiting.map((m) => `${m.name} (${m.status})`).join(', ')}`);
+  }
+  if (state.instance === 'INSTANCE_STATUS_MAINTENANCE') warnings.push('PeerDB is in maintenance mode already (an earlier maintenance start that did not end?)');
+  return { reachable: true, instance: state.instance, version: state.version, mirrors, willPause, waitFor: waiting.map((m) => m.name), leftAlone };
 }
 
 /**

@@ -5,6 +5,7 @@ import type { WorkloadKind, WorkloadState } from '../cluster/types.js';
 import { releaseKey } from './ownership.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import type { ObservedState } from './compute-plan.js';
+import { observePeerDB } from '../peerdb/flow-api.js';
 
 /** Reads what the planner needs; the only part of planning that awaits. */
 export async function observeCluster(spec: ClusterSpec, cluster: ClusterReader, readCheckpoint: (spec: ClusterSpec) => Promise<ObservedState['unfinishedRun']>): Promise<ObservedState> {
@@ -16,7 +17,9 @@ export async function observeCluster(spec: ClusterSpec, cluster: ClusterReader, 
   );
   const workloads = new Map(entries);
   const namespaceWorkloads = await cluster.listWorkloads(spec.namespace);
-  return { workloads, unfinishedRun: await readCheckpoint(spec), helmReleases: await readHelmReleases(workloads, cluster), namespaceWorkloads };
+  // PeerDB's own state matters where maintenance mode pauses mirrors.
+  const peerdb = spec.maintenance ? await observePeerDB(cluster, spec) : undefined;
+  return { workloads, unfinishedRun: await readCheckpoint(spec), helmReleases: await readHelmReleases(workloads, cluster), namespaceWorkloads, ...(peerdb ? { peerdb } : {}) };
 }
 
 /** The release of every Helm mark on the workloads, read once each (a `forbidden` answer is kept, not thrown). */

@@ -9,6 +9,7 @@ export const STEP_KINDS = [
   'statefulset-prepare',
   'statefulset-pod',
   'maintenance-end',
+  'verify-mirrors',
   'complete',
 ] as const;
 export type StepKind = (typeof STEP_KINDS)[number];
@@ -59,6 +60,22 @@ export interface Step {
   readonly finalPartition?: number;
 }
 
+/** PeerDB's own view before the upgrade (live plans with maintenance mode), from flow-api. */
+export interface PlanPeerDB {
+  readonly reachable: boolean;
+  /** Why flow-api could not be asked. */
+  readonly reason?: string;
+  readonly instance?: string;
+  readonly version?: string;
+  readonly mirrors: readonly { readonly name: string; readonly status: string }[];
+  /** Running now: maintenance-start pauses them, maintenance-end resumes them. */
+  readonly willPause: readonly string[];
+  /** In snapshot, setup or another in-between state: maintenance-start waits for them. */
+  readonly waitFor: readonly string[];
+  /** Paused (by the user) or stopped: left alone. */
+  readonly leftAlone: readonly string[];
+}
+
 export interface PlanSummary {
   readonly steps: number;
   readonly jobs: number;
@@ -82,6 +99,8 @@ export interface Plan {
   /** Live plans: who manages each workload, and how to make a Helm release agree. */
   readonly ownership?: PlanOwnership;
   readonly summary: PlanSummary;
+  /** Live plans with maintenance mode: the mirrors and what the upgrade does to them. */
+  readonly peerdb?: PlanPeerDB;
 }
 
 export type { EnvFromSource, EnvVar };

@@ -29,6 +29,20 @@ export function planDocument(plan: Plan): Record<string, unknown> {
     notices: plan.notices,
     ...(plan.ownership ? { ownership: ownershipDocument(plan.ownership) } : {}),
     steps: plan.steps.map(stepDocument),
+    ...(plan.peerdb
+      ? {
+          peerdb: {
+            reachable: plan.peerdb.reachable,
+            ...(plan.peerdb.reason !== undefined ? { reason: plan.peerdb.reason } : {}),
+            instance: plan.peerdb.instance ?? null,
+            version: plan.peerdb.version ?? null,
+            mirrors: plan.peerdb.mirrors,
+            will_pause: plan.peerdb.willPause,
+            wait_for: plan.peerdb.waitFor,
+            left_alone: plan.peerdb.leftAlone,
+          },
+        }
+      : {}),
   };
 }
 

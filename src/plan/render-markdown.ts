@@ -4,6 +4,7 @@ import type { Plan, Step } from './plan-types.js';
 import { ownershipMarkdown } from './render-ownership.js';
 import { formatChange } from './render-text.js';
 import { summaryLine } from './summary-line.js';
+import { mirrorsLine } from './mirrors-line.js';
 
 /** GitHub refuses comments longer than this. */
 export const MARKDOWN_LIMIT = 65_536;
@@ -25,6 +26,7 @@ export function renderMarkdown(plan: Plan, options: { limit?: number; title?: st
   ];
   for (const notice of plan.notices) head.push(`> **Notice:** ${escape(notice)}`, '');
   for (const warning of plan.warnings) head.push(`> **Warning:** ${escape(warning)}`, '');
+  if (plan.peerdb) head.push(escape(mirrorsLine(plan.peerdb)), '');
   head.push(...ownershipMarkdown(plan.ownership, plan.to, escape));
   if (plan.steps.length > 0) head.push(...overviewTable(plan.steps), '');
 

@@ -4,6 +4,7 @@ import { ownershipText } from './render-ownership.js';
 import type { Change, Plan, Step } from './plan-types.js';
 import { plainStyle, type Style } from './style.js';
 import { summaryLine } from './summary-line.js';
+import { mirrorsLine } from './mirrors-line.js';
 
 /** The plan for a person at a terminal. */
 export function renderText(plan: Plan, style: Style = plainStyle): string {
@@ -14,6 +15,7 @@ export function renderText(plan: Plan, style: Style = plainStyle): string {
   }
   for (const notice of plan.notices) lines.push(style.warn(`notice: ${notice}`));
   for (const warning of plan.warnings) lines.push(style.warn(`warning: ${warning}`));
+  if (plan.peerdb) lines.push(mirrorsLine(plan.peerdb));
   const owners = ownershipText(plan.ownership, plan.to, style);
   if (owners.length > 0) lines.push('', ...owners);
   if (plan.steps.length === 0) return `${lines.join('\n')}\n`;
@@ -47,7 +49,7 @@ function stepDetails(step: Step, style: Style): string[] {
     return details;
   }
   for (const change of step.changes) details.push(formatChange(change, style));
-  if (step.timeoutMs !== undefined && (step.kind === 'deployment-rollout' || step.kind === 'statefulset-pod')) {
+  if (step.timeoutMs !== undefined && (step.kind === 'deployment-rollout' || step.kind === 'statefulset-pod' || step.kind === 'verify-mirrors')) {
     details.push(style.dim(`wait up to ${formatDuration(step.timeoutMs)}`));
   }
   return details;

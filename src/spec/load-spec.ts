@@ -102,6 +102,7 @@ export function resolveSpec(
     version: document.spec.version,
     images: document.spec.images,
     maintenance: document.spec.maintenance,
+    flowApi: document.spec.flowApi,
     initJobs: document.spec.initJobs,
     components: mergeComponents(document.spec.components).components,
     checkpointName: document.spec.checkpoint?.configMap ?? base,

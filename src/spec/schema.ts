@@ -93,6 +93,15 @@ const maintenance = strictObject({
   flowGrpcAddress: string().min(1).optional().describe('flow-api gRPC address, e.g. flow-api:8112.'),
 });
 
+const flowApi = strictObject({
+  component: dnsLabel.default('flow-api').describe("The component whose pods serve flow-api's HTTP gateway."),
+  port: int().min(1).max(65535).default(8113).describe("flow-api's HTTP gateway port in the pod."),
+  reachability: zEnum(['required', 'best-effort'])
+    .default('required')
+    .describe('required: preflight refuses when flow-api cannot be asked (nothing changed); best-effort: warn and rely on the Jobs alone.'),
+  verifyTimeout: duration.default('5m').describe('How long verify-mirrors waits, after maintenance end, for every paused mirror to run again.'),
+});
+
 const images = strictObject({
   registry: string()
     .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(:\d{1,5})?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, { error: 'an image registry and path, e.g. ghcr.io/peerdb-io or registry.example.com:5000/peerdb' })
@@ -104,6 +113,7 @@ const specBody = strictObject({
     version: version.describe('The target PeerDB version, e.g. v0.37.4.'),
     images: images.default({ registry: 'ghcr.io/peerdb-io', tagPrefix: 'stable-' }),
     maintenance: maintenance.optional().describe('Omit to upgrade without maintenance mode.'),
+    flowApi: flowApi.default({ component: 'flow-api', port: 8113, reachability: 'required', verifyTimeout: '5m' }).describe("How PeerDB's own state is read (through pods/portforward to flow-api)."),
     initJobs: array(initJob).default([]),
     components: array(component)
       .min(1)
@@ -175,6 +185,7 @@ export interface ComponentSpec {
 }
 export type InitJobSpec = z.infer<typeof initJob>;
 export type MaintenanceSpec = z.infer<typeof maintenance>;
+export type FlowApiSpec = z.infer<typeof flowApi>;
 export type EnvVarSpec = z.infer<typeof envVar>;
 
 /** A spec after loading: components filled in, namespace decided. */
@@ -184,6 +195,7 @@ export interface ClusterSpec {
   readonly version: string;
   readonly images: { readonly registry: string; readonly tagPrefix: string };
   readonly maintenance: MaintenanceSpec | undefined;
+  readonly flowApi: FlowApiSpec;
   readonly initJobs: readonly InitJobSpec[];
   readonly components: readonly ComponentSpec[];
   readonly checkpointName: string;

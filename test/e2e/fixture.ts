@@ -5,7 +5,7 @@
  * that component misbehave -- see test/cluster/README.md.
  */
 import type { V1Container, V1Deployment, V1EnvVar, V1StatefulSet } from '@kubernetes/client-node';
-import { clients, getJson, waitFor } from './harness.js';
+import { clients, getJson, patchJson, waitFor } from './harness.js';
 
 export const COMPONENTS = ['flow-api', 'flow-worker', 'flow-snapshot-worker', 'peerdb-server', 'peerdb-ui'] as const;
 export type Component = (typeof COMPONENTS)[number];
@@ -37,6 +37,46 @@ export interface InstallOptions {
    * peerdb-server) inherit it, which makes them slow or failing on demand.
    */
   env?: Partial<Record<Component, V1EnvVar[]>>;
+  /** PeerDB's mirrors (the simulator's flow-api and maintenance Jobs act on them; see peerdbSim). */
+  peerdb?: PeerDBSim;
+}
+
+/**
+ * The simulated PeerDB of a namespace (ConfigMap peerdb-sim, read by the pod simulator; see
+ * test/cluster/README.md): `mirrors` running mirrors mirror-1 … mirror-N, more by name in the
+ * other lists. apiDown makes flow-api refuse connections, apiAuth makes it answer 401.
+ */
+export interface PeerDBSim {
+  mirrors?: number;
+  snapshotting?: string[];
+  /** How long a snapshot runs once maintenance start waits for it (Go duration). Default 5s. */
+  snapshotFor?: string;
+  failsToResume?: string[];
+  paused?: string[];
+  apiDown?: boolean;
+  apiAuth?: boolean;
+}
+
+export const PEERDB_SIM_CONFIGMAP = 'peerdb-sim';
+
+function peerdbSimData(sim: PeerDBSim): Record<string, string> {
+  const data: Record<string, string> = {};
+  if (sim.mirrors) data.mirrors = Array.from({ length: sim.mirrors }, (_, i) => `mirror-${i + 1}`).join(',');
+  if (sim.snapshotting?.length) data.snapshotting = sim.snapshotting.join(',');
+  if (sim.snapshotFor) data.snapshotFor = sim.snapshotFor;
+  if (sim.failsToResume?.length) data.failsToResume = sim.failsToResume.join(',');
+  if (sim.paused?.length) data.paused = sim.paused.join(',');
+  if (sim.apiDown) data.apiDown = 'true';
+  if (sim.apiAuth) data.apiAuth = 'true';
+  return data;
+}
+
+/** Flips apiDown/apiAuth of a namespace's simulated PeerDB (mirrors keep their state). */
+export async function setPeerDBSim(kubeconfig: string, namespace: string, flags: { apiDown?: boolean; apiAuth?: boolean }): Promise<void> {
+  const data: Record<string, string | null> = {};
+  if (flags.apiDown !== undefined) data.apiDown = flags.apiDown ? 'true' : null;
+  if (flags.apiAuth !== undefined) data.apiAuth = flags.apiAuth ? 'true' : null;
+  await patchJson(kubeconfig, `/api/v1/namespaces/${namespace}/configmaps/${PEERDB_SIM_CONFIGMAP}`, { data }, 'application/merge-patch+json');
 }
 
 export interface WorkloadRef {
@@ -175,6 +215,13 @@ export async function installPeerDB(kubeconfig: string, opts: InstallOptions): P
       },
     },
   });
+
+  if (opts.peerdb) {
+    await core.createNamespacedConfigMap({
+      namespace,
+      body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: PEERDB_SIM_CONFIGMAP }, data: peerdbSimData(opts.peerdb) },
+    });
+  }
 
   const workloads: WorkloadRef[] = [];
   for (const c of COMPONENTS) {

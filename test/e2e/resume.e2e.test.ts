@@ -82,7 +82,7 @@ describe('kill -9 and --resume', () => {
     const fourth = await runCli([...apply, '--resume'], { kubeconfig });
     expect(fourth.code, transcript(fourth)).toBe(0);
     expect(runStart(fourth.events)).toMatchObject({ runId, resumed: true });
-    expect(fourth.events.filter((e) => e.type === 'step-done').map((e) => e.step!.id)).toEqual(['maintenance-end', 'complete']);
+    expect(fourth.events.filter((e) => e.type === 'step-done').map((e) => e.step!.id)).toEqual(['maintenance-end', 'verify-mirrors', 'complete']);
 
     expect(await installationState(kubeconfig, inst)).toEqual(expectedState(TO, inst));
     const jobs = await upgradeJobs(kubeconfig, ns);

@@ -110,7 +110,7 @@ describe('a full upgrade', () => {
 
     const dry = await runCli(['apply', '-f', spec, '--dry-run=server', '--yes'], { kubeconfig });
     expect(dry.code, transcript(dry)).toBe(0);
-    expect(dry.stdout).toMatch(/accepts all 13 steps/);
+    expect(dry.stdout).toMatch(/accepts all 14 steps/);
     expect(dry.stdout).toContain('Nothing was changed');
 
     expect(await installationState(kubeconfig, inst)).toEqual(before.state);

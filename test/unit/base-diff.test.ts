@@ -82,6 +82,7 @@ describe('plan --base: the base spec stands in for the cluster', () => {
       'statefulset-pod/flow-snapshot-worker/0',
       'deployment-rollout/peerdb-server',
       'maintenance-end',
+      'verify-mirrors',
       'complete',
     ]);
     const rollout = result.plan.steps.find((s) => s.id === 'deployment-rollout/flow-api')!;
@@ -155,7 +156,7 @@ describe('plan --base: the base spec stands in for the cluster', () => {
       { field: 'spec.components order', from: 'a, b', to: 'b, a' },
     ]);
     expect(result.plan.warnings).toContain('a: the image repository changes from ghcr.io/peerdb-io/a to registry.example.com/peerdb-io/a');
-    expect(ids(result)).toEqual(['preflight', 'maintenance-start', 'deployment-rollout/b', 'deployment-rollout/a', 'maintenance-end', 'complete']);
+    expect(ids(result)).toEqual(['preflight', 'maintenance-start', 'deployment-rollout/b', 'deployment-rollout/a', 'maintenance-end', 'verify-mirrors', 'complete']);
   });
 
   it('warns that a new init job does not run when nothing needs an upgrade', () => {
@@ -179,7 +180,7 @@ describe('plan --base: the base spec stands in for the cluster', () => {
   it('keeps the markdown of a 300-replica StatefulSet plan within the comment limit, spec change included', () => {
     const big = (version: string) => `  version: ${version}\n  maintenance: {}\n  components:\n    - { name: flow-worker, workload: Deployment/flow-worker }\n    - { name: big, workload: StatefulSet/big, replicas: 300 }\n${skipDefaults('flow-worker')}`;
     const result = plan(big('v0.36.7'), big('v0.37.4'));
-    expect(result.plan.steps.length).toBe(306);
+    expect(result.plan.steps.length).toBe(307);
     const markdown = renderBaseMarkdown(result);
     expect(markdown.length).toBeLessThanOrEqual(MARKDOWN_LIMIT);
     expect(markdown.split('\n')[0]).toBe('<!-- peerdb-upgrade:plan peerdb/prod -->');

@@ -138,8 +138,8 @@ describe('the CLI on CI (subprocess)', () => {
     const result = run(['plan', '-f', 'plans/helm-default.yaml', '--offline'], { GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: summary });
     expect(result.code).toBe(0);
     const lines = result.stdout.split('\n');
-    expect(lines[0]).toMatch(/^Plan: 11 steps/);
-    expect(lines).toContain('::group::plan steps (11)');
+    expect(lines[0]).toMatch(/^Plan: 12 steps/);
+    expect(lines).toContain('::group::plan steps (12)');
     expect(lines.at(-2)).toBe('::endgroup::');
     expect(result.stderr).toMatch(/^::warning title=peerdb-upgrade plan::offline plan without --from/m);
     expect(readFileSync(summary, 'utf8').split('\n')[0]).toBe('<!-- peerdb-upgrade:plan peerdb/peerdb -->');
@@ -178,7 +178,7 @@ describe('the CLI on CI (subprocess)', () => {
 
   it('on GitLab: folds the steps in a collapsed section', () => {
     const result = run(offline, { GITLAB_CI: 'true' });
-    expect(result.stdout).toMatch(/\u001b\[0Ksection_start:\d+:peerdb_upgrade_plan\[collapsed=true\]\r\u001b\[0Kplan steps \(11\)\n/);
+    expect(result.stdout).toMatch(/\u001b\[0Ksection_start:\d+:peerdb_upgrade_plan\[collapsed=true\]\r\u001b\[0Kplan steps \(12\)\n/);
     expect(result.stdout).toMatch(/\u001b\[0Ksection_end:\d+:peerdb_upgrade_plan\r\u001b\[0K\n$/);
   });
 });

@@ -25,11 +25,12 @@ describe('offline plans', () => {
       'deployment-rollout/peerdb-server',
       'deployment-rollout/peerdb-ui',
       'maintenance-end',
+      'verify-mirrors',
       'complete',
     ]);
     expect(plan.mode).toBe('offline');
     expect(plan.from).toBe('v0.36.7');
-    expect(plan.summary).toEqual({ steps: 11, jobs: 3, components: 5, podRestarts: 5 });
+    expect(plan.summary).toEqual({ steps: 12, jobs: 3, components: 5, podRestarts: 5 });
   });
 
   it.each([
@@ -140,6 +141,7 @@ describe('live plans', () => {
       'deployment-rollout/peerdb-server',
       'deployment-rollout/peerdb-ui',
       'maintenance-end',
+      'verify-mirrors',
       'complete',
     ]);
     const pod0 = plan.steps.find((s) => s.id === 'statefulset-pod/flow-snapshot-worker/0')!;

@@ -25,7 +25,20 @@ describe('golden renderings of the example plans', () => {
   }
 
   it('helm-default against a live installation: text and json, secrets masked', async () => {
-    const plan = computePlan(specFromPlans('helm-default.yaml'), { workloads: helmInstallation('v0.36.7', 3) });
+    const peerdb = {
+      ok: true as const,
+      state: {
+        instance: 'INSTANCE_STATUS_READY',
+        version: 'stable-v0.36.7',
+        pod: 'flow-api-0',
+        mirrors: [
+          { name: 'orders', status: 'STATUS_RUNNING', isCdc: true },
+          { name: 'events', status: 'STATUS_SNAPSHOT', isCdc: true },
+          { name: 'archive', status: 'STATUS_PAUSED', isCdc: true },
+        ],
+      },
+    };
+    const plan = computePlan(specFromPlans('helm-default.yaml'), { workloads: helmInstallation('v0.36.7', 3), peerdb });
     await expect(renderText(plan)).toMatchFileSnapshot('golden/helm-default.live.txt');
     await expect(renderJson(plan)).toMatchFileSnapshot('golden/helm-default.live.json');
   });
@@ -44,8 +57,8 @@ describe('what renderings promise', () => {
   });
 
   it('puts the summary line first in text and markdown', () => {
-    expect(renderText(live).split('\n')[0]).toBe('Plan: 13 steps — 3 Jobs, 5 components, 7 pod restarts (peerdb/peerdb v0.36.7 → v0.37.4, live plan)');
-    expect(renderMarkdown(live)).toContain('**Plan: 13 steps — 3 Jobs, 5 components, 7 pod restarts');
+    expect(renderText(live).split('\n')[0]).toBe('Plan: 14 steps — 3 Jobs, 5 components, 7 pod restarts (peerdb/peerdb v0.36.7 → v0.37.4, live plan)');
+    expect(renderMarkdown(live)).toContain('**Plan: 14 steps — 3 Jobs, 5 components, 7 pod restarts');
   });
 
   it('json carries format_version and id/kind/component/ordinal/job on steps', () => {
@@ -65,7 +78,7 @@ describe('what renderings promise', () => {
     const workloads = helmInstallation('v0.36.7');
     workloads.set('StatefulSet/big', statefulSet('big', image('big', 'v0.36.7'), 300));
     const plan = computePlan(spec, { workloads });
-    expect(plan.steps.length).toBe(306);
+    expect(plan.steps.length).toBe(307);
     const markdown = renderMarkdown(plan);
     expect(markdown.length).toBeLessThanOrEqual(MARKDOWN_LIMIT);
     expect(markdown.startsWith('<!-- peerdb-upgrade:plan peerdb/prod -->')).toBe(true);

@@ -95,7 +95,7 @@ describe('cluster spec: every error with file, line, column and field path', () 
 
   it('refuses unknown fields and suggests the near name', () => {
     expect(lines(`${HEAD}  version: v0.37.4\n  maintenence: {}\n  components:\n    - name: a\n      workload: Deployment/a\n      readyTimout: 5m\n`)).toEqual([
-      '8:3 spec: unknown field "maintenence"; did you mean "maintenance"? (expected one of: version, images, maintenance, initJobs, components, checkpoint)',
+      '8:3 spec: unknown field "maintenence"; did you mean "maintenance"? (expected one of: version, images, maintenance, flowApi, initJobs, components, checkpoint)',
       '12:7 spec.components[0]: unknown field "readyTimout"; did you mean "readyTimeout"? (expected one of: name, workload, container, image, replicas, readyTimeout, skip, before, after)',
     ]);
   });

@@ -32,7 +32,7 @@ export function registerMaintenance(program: Command, context: CommandContext): 
             runMaintenance({ cluster, spec, mode, lockTimeoutMs: flags.lockTimeout, clock: systemClock, signal, emit: (e) => progress.handle(e), specFile: flags.file, version: flags.runningVersion }),
           );
           io.stdout.write(
-            `Maintenance ${mode === 'start' ? 'started: mirrors are paused' : 'ended: mirrors are resumed'} (Job ${result.job}, flow-maintenance ${result.version}).\n` +
+            `Maintenance ${mode === 'start' ? 'started: mirrors are paused' : 'ended: mirrors are resumed'} (Job ${result.job}, flow-maintenance ${result.version}); ${result.verified}.\n` +
               (result.closedRun ? `The unfinished upgrade run ${result.closedRun} is closed; \`peerdb-upgrade apply -f ${flags.file}\` plans what is left.\n` : ''),
           );
         } finally {

@@ -10,6 +10,8 @@ import { isActive } from '../../apply/verify-converged.js';
 import { LABEL_CLUSTER, LABEL_RUN, LABEL_STEP, MANAGED_BY } from '../../plan/build-job.js';
 import type { ClusterSpec } from '../../spec/schema.js';
 import { openSpecOnCluster } from '../connect.js';
+import { observePeerDB, type PeerDBObservation } from '../../peerdb/flow-api.js';
+import { short } from '../../plan/mirrors-line.js';
 import type { GlobalOptions } from '../global-options.js';
 import type { CommandContext } from '../main.js';
 
@@ -23,7 +25,7 @@ export function registerStatus(program: Command, context: CommandContext): void 
       const globals = command.optsWithGlobals<GlobalOptions>();
       const { io } = context;
       const { cluster, spec } = await openSpecOnCluster(await loadSpecFile(flags.file), globals, io);
-      const [stored, lease, active] = await Promise.all([readCheckpoint(cluster, spec), cluster.getLease(spec.namespace, spec.leaseName), activeJobsOf(cluster, spec)]);
+      const [stored, lease, active, peerdb] = await Promise.all([readCheckpoint(cluster, spec), cluster.getLease(spec.namespace, spec.leaseName), activeJobsOf(cluster, spec), observePeerDB(cluster, spec)]);
       const now = Date.now();
       if (flags.output === 'json') {
         io.stdout.write(
@@ -34,6 +36,7 @@ export function registerStatus(program: Command, context: CommandContext): void 
               checkpoint: stored?.checkpoint ?? null,
               mirrors_paused: stored ? mirrorsPaused(stored.checkpoint) : false,
               active_jobs: Array.isArray(active) ? active.map((j) => ({ name: j.name, step: j.labels[LABEL_STEP] ?? null, run: j.labels[LABEL_RUN] ?? null })) : null,
+              peerdb: peerdb.ok ? { reachable: true, instance: peerdb.state.instance, version: peerdb.state.version, mirrors: peerdb.state.mirrors } : { reachable: false, reason: peerdb.reason },
               lock: lease?.holderIdentity ? { holder: lease.holderIdentity, run: runIdOf(lease), acquired: lease.acquireTime ?? null, renewed: lease.renewTime ?? null, expired: isExpired(lease, now) } : null,
             },
             null,
@@ -41,10 +44,27 @@ export function registerStatus(program: Command, context: CommandContext): void 
           )}\n`,
         );
       } else {
-        io.stdout.write(describeStatus(stored?.checkpoint, lease, now, flags.file, active, spec.namespace));
+        io.stdout.write(describeStatus(stored?.checkpoint, lease, now, flags.file, active, spec.namespace) + describePeerDB(peerdb, stored?.checkpoint, flags.file));
       }
       context.setExitCode(ExitCode.Success);
     });
+}
+
+/** PeerDB as flow-api shows it: instance, version, mirrors by status; recorded mirrors not running, with the way out. */
+export function describePeerDB(peerdb: PeerDBObservation, checkpoint: Checkpoint | undefined, specFile: string): string {
+  if (!peerdb.ok) return `PeerDB: flow-api cannot be asked (${peerdb.reason})\n`;
+  const { state } = peerdb;
+  const byStatus = new Map<string, string[]>();
+  for (const m of state.mirrors) byStatus.set(m.status, [...(byStatus.get(m.status) ?? []), m.name]);
+  const lines = [`PeerDB ${state.version}: ${short(state.instance)}; ${state.mirrors.length} mirror${state.mirrors.length === 1 ? '' : 's'}${state.mirrors.length ? ': ' : ''}${[...byStatus].map(([s, names]) => `${names.length} ${short(s)} (${names.join(', ')})`).join(', ')}`];
+  const recorded = checkpoint?.mirrors?.running ?? [];
+  const statuses = new Map(state.mirrors.map((m) => [m.name, m.status]));
+  const notRunning = recorded.filter((n) => statuses.get(n) !== 'STATUS_RUNNING');
+  if (notRunning.length > 0 && state.instance !== 'INSTANCE_STATUS_MAINTENANCE') {
+    lines.push(`NOT RUNNING, though running before the upgrade: ${notRunning.map((n) => `${n} (${short(statuses.get(n) ?? 'not found')})`).join(', ')}`);
+    lines.push(`  resume them: peerdb-upgrade mirrors resume -f ${specFile} ${notRunning.join(' ')}`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 const MARK: Record<string, string> = { done: '✓', failed: '✗', running: '…', pending: '·' };

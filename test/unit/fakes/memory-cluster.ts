@@ -36,6 +36,8 @@ import type {
   JobState,
   LeaseSpec,
   LeaseState,
+  PodHttpRequest,
+  PodHttpResponse,
   WatchKind,
   WorkloadPatch,
   WriteOptions,
@@ -92,6 +94,14 @@ export class FakeClock implements Clock {
 }
 
 // ─── Public types ────────────────────────────────────────────────────────────────────────────────
+
+export interface FakePeerDB {
+  mirrors: Map<string, string>;
+  maintenance: boolean;
+  recorded: string[];
+  failsToResume: Set<string>;
+  reachable: boolean;
+}
 
 export type PortMethod = Exclude<keyof ClusterPort, 'target'>;
 
@@ -329,6 +339,7 @@ export class MemoryCluster implements ClusterPort {
 
   private readonly namespaces = new Map<string, Namespace>();
   private readonly helmReleases = new Map<string, HelmReleaseState>();
+  private readonly peerdbs = new Map<string, FakePeerDB>();
   private readonly faults: Fault[] = [];
   private readonly denials: { verb: string; resource: string; subresource: string | undefined; group: string | undefined }[] = [];
   private readonly createdCounts = { Job: new Map<string, number>(), ConfigMap: new Map<string, number>(), Lease: new Map<string, number>() };
@@ -482,6 +493,21 @@ export class MemoryCluster implements ClusterPort {
     return () => {
       entry.remaining = 0;
     };
+  }
+
+  /**
+   * PeerDB as flow-api shows it, per namespace: mirrors by name with their FlowStatus, maintenance
+   * mode, the mirrors maintenance start recorded. Maintenance Jobs act on it when they succeed
+   * (start pauses running mirrors, end resumes the recorded ones except those in failsToResume).
+   * `reachable: false` makes every podHttp fail like a refused port-forward.
+   */
+  peerdb(namespace: string): FakePeerDB {
+    let p = this.peerdbs.get(namespace);
+    if (!p) {
+      p = { mirrors: new Map(), maintenance: false, recorded: [], failsToResume: new Set(), reachable: true };
+      this.peerdbs.set(namespace, p);
+    }
+    return p;
   }
 
   /** RBAC says no: deniedAccess reports it and the matching calls fail with forbidden. `resource` may be `pods/log`. */
@@ -853,6 +879,39 @@ export class MemoryCluster implements ClusterPort {
   }
 
   // ─── ClusterPort: access and watches ─────────────────────────────────────────────────────────
+
+  podHttp(namespace: string, pod: string, port: number, request: PodHttpRequest): Promise<PodHttpResponse> {
+    return this.call('podHttp', [namespace, pod, port, request], () => {
+      this.authorize(namespace, 'create', 'pods', '', 'portforward');
+      const p = this.peerdb(namespace);
+      const found = [...this.ns(namespace).pods.values()].find((x) => x.name === pod && x.deletedTick === undefined);
+      if (!p.reachable || !found || !found.ready) {
+        throw new ClusterError('network', `cannot reach pod ${namespace}/${pod} port ${port}: connection refused`);
+      }
+      const ok = (body: unknown): PodHttpResponse => ({ status: 200, body });
+      const body = (request.body ?? {}) as { flowJobName?: string; requestedFlowState?: string };
+      switch (`${request.method} ${request.path}`) {
+        case 'GET /v1/version':
+          return ok({ version: found.images[0]?.split(':').at(-1) ?? '' });
+        case 'GET /v1/instance/info':
+          return ok({ status: p.maintenance ? 'INSTANCE_STATUS_MAINTENANCE' : 'INSTANCE_STATUS_READY' });
+        case 'GET /v1/instance/maintenance/status':
+          return ok({ maintenanceRunning: p.maintenance, phase: p.maintenance ? 'MAINTENANCE_PHASE_MAINTENANCE_MODE_ENABLED' : 'MAINTENANCE_PHASE_UNKNOWN', pendingActivities: [] });
+        case 'GET /v1/mirrors/list':
+          return ok({ mirrors: [...p.mirrors.keys()].map((name, i) => ({ id: String(i + 1), name, isCdc: true })) });
+        case 'POST /v1/mirrors/status':
+          return p.mirrors.has(body.flowJobName ?? '') ? ok({ flowJobName: body.flowJobName, currentFlowState: p.mirrors.get(body.flowJobName!) }) : { status: 404, body: { code: 5, message: 'not found' } };
+        case 'POST /v1/mirrors/state_change':
+          if (p.maintenance) return { status: 503, body: { code: 14, message: 'PeerDB is under maintenance' } };
+          if (body.requestedFlowState === 'STATUS_RUNNING' && p.mirrors.get(body.flowJobName ?? '') === 'STATUS_PAUSED') {
+            p.mirrors.set(body.flowJobName!, 'STATUS_RUNNING');
+            p.failsToResume.delete(body.flowJobName!);
+          }
+          return ok({});
+      }
+      return { status: 404, body: { code: 5, message: 'Not Found' } };
+    });
+  }
 
   deniedAccess(namespace: string, checks: readonly AccessCheck[]): Promise<readonly AccessCheck[]> {
     return this.call('deniedAccess', [namespace, checks], () => checks.filter((c) => this.isDenied(c.verb, c.resource, c.group, c.subresource)));
@@ -1364,12 +1423,34 @@ export class MemoryCluster implements ClusterPort {
     if (JSON.stringify([job.active, job.succeeded, job.failed, job.conditions, job.startTime]) !== before) job.rv = this.nextRv();
   }
 
+  /** What PeerDB's maintenance workflows do when their Job succeeds. */
+  private maintenanceWorkflow(job: Job): void {
+    const container = job.manifest.spec.template.spec.containers[0];
+    if (!container?.image.includes('/flow-maintenance:')) return;
+    const args = container.args ?? [];
+    const mode = args[args.indexOf('--run-maintenance-flow') + 1];
+    const p = this.peerdb(job.namespace);
+    if (mode === 'start') {
+      p.maintenance = true;
+      for (const [name, status] of p.mirrors) {
+        if (status !== 'STATUS_RUNNING') continue;
+        p.mirrors.set(name, 'STATUS_PAUSED');
+        if (!p.recorded.includes(name)) p.recorded.push(name);
+      }
+    } else if (mode === 'end') {
+      for (const name of p.recorded) if (!p.failsToResume.has(name) && p.mirrors.get(name) === 'STATUS_PAUSED') p.mirrors.set(name, 'STATUS_RUNNING');
+      p.recorded = [];
+      p.maintenance = false;
+    }
+  }
+
   private jobFinish(job: Job, outcome: 'succeeded' | 'failed', reason: 'BackoffLimitExceeded' | 'DeadlineExceeded'): void {
     const ns = this.ns(job.namespace);
     const running = this.jobPods(ns, job).filter((p) => p.deletedTick === undefined && (p.phase === 'Pending' || p.phase === 'Running'));
     job.active = 0;
     if (outcome === 'succeeded') {
       for (const p of running) Object.assign(p, { phase: 'Succeeded', ready: false, waitingReason: undefined, waitingMessage: undefined });
+      this.maintenanceWorkflow(job);
       job.succeeded = 1;
       job.conditions = [
         { type: 'SuccessCriteriaMet', status: 'True', reason: 'CompletionsReached', message: 'Reached expected number of succeeded pods' },

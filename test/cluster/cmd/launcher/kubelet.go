@@ -2,7 +2,8 @@ package main
 
 // A minimal stand-in for the kubelet's HTTPS API, so that `kubectl logs` / pods/log work:
 // kube-apiserver proxies pods/log to https://<node InternalIP>:<kubeletEndpoint port>/containerLogs/...
-// Everything else (exec, attach, port-forward, stats) answers 501.
+// /portForward/{ns}/{pod} serves pods/portforward (portforward.go). Everything else (exec,
+// attach, stats) answers 501.
 
 import (
 	"bufio"
@@ -27,6 +28,7 @@ func (s *simulator) serveKubelet(port int, certFile, keyFile string, caPEM []byt
 	pool.AppendCertsFromPEM(caPEM)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/containerLogs/{ns}/{pod}/{container}", s.handleLogs)
+	mux.HandleFunc("/portForward/{ns}/{pod}", s.handlePortForward)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not supported by the peerdb-upgrade pod simulator: "+r.URL.Path, http.StatusNotImplemented)

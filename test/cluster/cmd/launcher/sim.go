@@ -84,6 +84,7 @@ type simulator struct {
 	nodeNames []string
 	next      int
 	ipSeq     int
+	peerdb    *peerdbModel // flow-api answers and maintenance Jobs (peerdb.go)
 }
 
 func newSimulator(client kubernetes.Interface, cfg simConfig, l *log.Logger) *simulator {
@@ -98,6 +99,7 @@ func newSimulator(client kubernetes.Interface, cfg simConfig, l *log.Logger) *si
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "sim"}),
 		state: map[string]*podState{},
 	}
+	s.peerdb = newPeerDBModel(s)
 	enqueue := func(obj any) {
 		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
 			s.queue.Add(key)
@@ -573,6 +575,9 @@ func (s *simulator) desiredStatus(pod *v1.Pod, st *podState, now time.Time) (*v1
 	out := pod.Status.DeepCopy()
 	readyDelay := podDuration(pod, annReadyDelay, envReadyDelay, s.cfg.readyDelay)
 	runFor := podDuration(pod, annRunDuration, envRunDuration, s.cfg.runDuration)
+	if d, ok := s.peerdb.maintenanceRunFor(pod, st.boundAt.Add(readyDelay), now, runFor); ok {
+		runFor = d // a flow-maintenance Job runs as long as its workflow does
+	}
 	toEnd := runToCompletion(pod)
 	elapsed := now.Sub(st.boundAt)
 	mnow := metav1.NewTime(now)
