@@ -44,6 +44,8 @@ export interface SpecOptions {
   initJobs?: Record<string, unknown>[];
   /** spec.components. Default: omitted (the Helm chart's five). */
   components?: Record<string, unknown>[];
+  /** spec.flowApi. Default: omitted (required, 5m). */
+  flowApi?: Record<string, unknown>;
 }
 
 /** The spec document for `opts`, as plain data. */
@@ -53,6 +55,7 @@ export function specDocument(opts: SpecOptions): Record<string, unknown> {
   if (opts.maintenance !== false) spec.maintenance = opts.maintenance ?? { envFrom: 'flow-worker' };
   spec.initJobs = opts.initJobs ?? [{ name: 'catalog-migrations', preset: 'catalog-migrations' }];
   if (opts.components) spec.components = opts.components;
+  if (opts.flowApi) spec.flowApi = opts.flowApi;
   return {
     apiVersion: 'peerdb-upgrade/v1alpha1',
     kind: 'PeerDBCluster',
