@@ -22,7 +22,7 @@ const clientApisAreSideEffectFree = {
 };
 
 /**
- * Two packages bundled code asks for with require() inside try/catch and does without: node-fetch's
+ * Packages bundled code asks for with require() inside try/catch and does without: node-fetch's
  * `encoding` (only for textConverted(), which nothing calls) and debug's `supports-color`. We ship
  * neither; an empty module makes both take their fallback at build time instead of a run-time
  * require() that would look outside the package (and that a single executable warns about).
@@ -32,6 +32,13 @@ const optionalPackagesLeftOut = {
   setup(b) {
     b.onResolve({ filter: /^(encoding|supports-color)$/ }, (args) => ({ path: args.path, namespace: 'left-out' }));
     b.onLoad({ filter: /.*/, namespace: 'left-out' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
+    // ws's native speed-ups: it uses them only when require() succeeds, and an empty module would
+    // look like a present one, so these throw as a missing package does.
+    b.onResolve({ filter: /^(bufferutil|utf-8-validate)$/ }, (args) => ({ path: args.path, namespace: 'left-out-throwing' }));
+    b.onLoad({ filter: /.*/, namespace: 'left-out-throwing' }, (args) => ({
+      contents: `throw Object.assign(new Error(${JSON.stringify(`${args.path} is not bundled`)}), { code: 'MODULE_NOT_FOUND' });`,
+      loader: 'js',
+    }));
   },
 };
 
