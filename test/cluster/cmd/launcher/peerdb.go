@@ -246,13 +246,19 @@ func (m *peerdbModel) maintenanceRunFor(pod *v1.Pod, runningSince, now time.Time
 
 // pending lists the mirrors start waits for now, finishing snapshots whose time has come.
 func (st *peerdbState) pending(now time.Time) []string {
+	return st.advance(now, true)
+}
+
+// advance finishes snapshots whose time has come; with waiting (maintenance start looks at them),
+// a snapshot's clock starts, so a plan's reads do not shorten the wait a test wants to observe.
+func (st *peerdbState) advance(now time.Time, waiting bool) []string {
 	var out []string
 	for _, mm := range st.mirrors {
 		if mm.status == statusSnapshot {
-			if mm.snapshotEnd.IsZero() {
+			if mm.snapshotEnd.IsZero() && waiting {
 				mm.snapshotEnd = now.Add(mm.snapshotFor)
 			}
-			if !now.Before(mm.snapshotEnd) {
+			if !mm.snapshotEnd.IsZero() && !now.Before(mm.snapshotEnd) {
 				mm.status = statusRunning
 				continue
 			}
@@ -387,7 +393,7 @@ func (m *peerdbModel) handleFlowAPI(pod *v1.Pod, method, path, auth string, body
 		if mm == nil {
 			return grpcError(5, fmt.Sprintf("unable to get the workflow ID of mirror %s: flow job %s not found", req.FlowJobName, req.FlowJobName))
 		}
-		st.pending(now) // a snapshot may have finished
+		st.advance(now, false) // a snapshot may have finished
 		return 200, map[string]any{
 			"flowJobName": mm.name, "cdcStatus": map[string]any{"rowsSynced": "0", "cdcBatches": []any{}},
 			"currentFlowState": mm.status, "createdAt": mm.createdAt.UTC().Format(time.RFC3339Nano),
@@ -444,8 +450,8 @@ func (st *peerdbState) maintenanceStatus(now time.Time) map[string]any {
 	activity := func(name, id string, since time.Time, payload string) map[string]any {
 		return map[string]any{
 			"activityName": name, "activityId": id,
-			"activityDuration": fmt.Sprintf("%.3fs", now.Sub(since).Seconds()),
-			"lastHeartbeat":    now.UTC().Format(time.RFC3339Nano),
+			"activityDuration":  fmt.Sprintf("%.3fs", now.Sub(since).Seconds()),
+			"lastHeartbeat":     now.UTC().Format(time.RFC3339Nano),
 			"heartbeatPayloads": []string{strconv.Quote(payload)},
 		}
 	}
