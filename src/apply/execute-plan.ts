@@ -115,7 +115,7 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
       await saveQuietly(save, emit, clock);
       emit({ type: 'step-failed', step, index, error: reason, detail, at: clock.now() });
       if (needsPerson) {
-        throw new RunFailedError([`step ${step.id} failed: ${reason}`, detail, `  2. then finish the run, which verifies again:  peerdb-upgrade apply -f ${input.specFile} --resume`].filter(Boolean).join('\n'), {
+        throw new RunFailedError([`step ${step.id} failed: ${reason}`, detail, `  2. then finish the run, which verifies again:  peerdb-upgrade apply -f ${input.specFile} --resume --yes`].filter(Boolean).join('\n'), {
           mirrorsPaused: true,
           hint: `the checkpoint is saved; see \`peerdb-upgrade status -f ${input.specFile}\``,
         });

@@ -62,7 +62,7 @@ describe('mirrors before, during and after an upgrade (flow-api through pods/por
     expect(out).toContain('step verify-mirrors failed');
     expect(out).toContain('MIRRORS ARE NOT RUNNING: stubborn (STATUS_PAUSED)');
     expect(out).toContain(`peerdb-upgrade mirrors resume -f ${spec} stubborn`);
-    expect(out).toContain(`peerdb-upgrade apply -f ${spec} --resume`);
+    expect(out).toContain(`peerdb-upgrade apply -f ${spec} --resume --yes`);
     // Every Job succeeded: PeerDB's end workflow does not fail for a mirror it could not resume.
     for (const job of await upgradeJobs(kubeconfig, ns)) expect(job, job.name).toMatchObject({ succeeded: 1, failed: 0 });
     expect((await readCheckpoint(kubeconfig, ns)).run.state).toBe('needs-person');
@@ -77,7 +77,7 @@ describe('mirrors before, during and after an upgrade (flow-api through pods/por
     const resume = await runCli(['mirrors', 'resume', '-f', spec, 'stubborn'], { kubeconfig });
     expect(resume.code, transcript(resume)).toBe(0);
     expect(resume.stdout).toContain('resumed and running: stubborn');
-    const again = await runCli(['apply', '-f', spec, '--resume', '-o', 'json'], { kubeconfig });
+    const again = await runCli(['apply', '-f', spec, '--resume', '--yes', '-o', 'json'], { kubeconfig });
     expect(again.code, transcript(again)).toBe(0);
     expect(again.events.find((e) => e.type === 'step-done' && e.step?.id === 'verify-mirrors')?.message).toContain('3 mirrors running again: mirror-1, mirror-2, stubborn');
     expect((await readCheckpoint(kubeconfig, ns)).run.state).toBe('done');

@@ -74,7 +74,7 @@ describe('PeerDB through flow-api during apply (in-memory cluster)', () => {
     expect(result.code).toBe(ExitCode.NeedsPerson);
     expect(result.message).toContain('MIRRORS ARE NOT RUNNING: stuck (STATUS_PAUSED)');
     expect(result.message).toContain('peerdb-upgrade mirrors resume -f helm-default.yaml stuck');
-    expect(result.message).toContain('peerdb-upgrade apply -f helm-default.yaml --resume');
+    expect(result.message).toContain('peerdb-upgrade apply -f helm-default.yaml --resume --yes');
     expect(checkpoint(cluster).run.state).toBe('needs-person');
 
     const spec = resolveSpec(parseSpecText('helm-default.yaml', HELM).document);

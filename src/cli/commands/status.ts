@@ -56,7 +56,7 @@ export function describePeerDB(peerdb: PeerDBObservation, checkpoint: Checkpoint
   const { state } = peerdb;
   const byStatus = new Map<string, string[]>();
   for (const m of state.mirrors) byStatus.set(m.status, [...(byStatus.get(m.status) ?? []), m.name]);
-  const lines = [`PeerDB ${state.version}: ${short(state.instance)}; ${state.mirrors.length} mirror${state.mirrors.length === 1 ? '' : 's'}${state.mirrors.length ? ': ' : ''}${[...byStatus].map(([s, names]) => `${names.length} ${short(s)} (${names.join(', ')})`).join(', ')}`];
+  const lines = [`PeerDB ${state.version}: ${short(state.instance)}; ${state.mirrors.length} mirror${state.mirrors.length === 1 ? '' : 's'}${state.mirrors.length ? ': ' : ''}${[...byStatus].sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b)).map(([s, names]) => `${names.length} ${short(s)} (${names.join(', ')})`).join(', ')}`];
   const recorded = checkpoint?.mirrors?.running ?? [];
   const statuses = new Map(state.mirrors.map((m) => [m.name, m.status]));
   const notRunning = recorded.filter((n) => statuses.get(n) !== 'STATUS_RUNNING');
@@ -66,6 +66,9 @@ export function describePeerDB(peerdb: PeerDBObservation, checkpoint: Checkpoint
   }
   return `${lines.join('\n')}\n`;
 }
+
+/** Running mirrors first, then the rest by status name. */
+const rank = (status: string) => (status === 'STATUS_RUNNING' ? 0 : 1);
 
 const MARK: Record<string, string> = { done: '✓', failed: '✗', running: '…', pending: '·' };
 
