@@ -26,7 +26,7 @@ describe('init', () => {
 
     const init = await runCli(['init', '-n', ns, '--to', TO, '-o', file], { kubeconfig });
     expect(init.code, transcript(init)).toBe(0);
-    expect(init.stderr).toContain('Plan: 13 steps');
+    expect(init.stderr).toContain('Plan: 14 steps');
     expect(init.stderr).toContain(`next: peerdb-upgrade plan -f ${file}`);
     expect(init.stderr).not.toContain('could not decide');
     const text = readFileSync(file, 'utf8');

@@ -109,7 +109,7 @@ describe('init: discovery over fake namespaces', () => {
     const example = resolveSpec(parseSpecText('x', readFileSync('plans/helm-default.yaml', 'utf8')).document);
     const expected = computePlan(example, await observeCluster(example, cluster, async () => undefined));
     expect(result.plan).toEqual(expected);
-    expect(result.plan.steps.length).toBe(13);
+    expect(result.plan.steps.length).toBe(14);
   });
 
   it('refuses a namespace without PeerDB, and a --to that does not parse', async () => {
