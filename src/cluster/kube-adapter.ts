@@ -4,7 +4,7 @@ import { decodeReleaseSecret, HELM_RELEASE_SELECTOR, newestRelease, type HelmRel
 import { loadKubeConfig } from './kube-config.js';
 import { KubeHttp, type RequestLog } from './kube-http.js';
 import type { AccessCheck, ClusterPort, ClusterTarget, ConfigMapState, JobState, LeaseSpec, LeaseState, PodHttpRequest, PodHttpResponse, WatchKind, WorkloadPatch, WriteOptions } from './port.js';
-import { DEFAULT_OUTAGE_MS, DEFAULT_RETRY, sleep } from './retry.js';
+import { DEFAULT_OUTAGE_MS, DEFAULT_RETRY, sleep, type Sleep } from './retry.js';
 import { selectorString, toConfigMapState, toJobState, toLeaseState, toPodState, toWorkloadState } from './to-state.js';
 import type { JobManifest, PodState, WorkloadRef, WorkloadState } from './types.js';
 
@@ -22,22 +22,30 @@ export interface ConnectOptions {
   readonly outageMs?: number | undefined;
   readonly log?: RequestLog;
   readonly offlineFlag?: boolean | undefined;
+  /** Waits between retries and polls; tests pass one that records instead of waiting. */
+  readonly sleep?: Sleep | undefined;
 }
 
 export function connectKube(options: ConnectOptions): KubeCluster {
   const { kc } = loadKubeConfig(options);
   const context = kc.getContextObject(kc.getCurrentContext())!;
+  const wait = options.sleep ?? sleep;
   const httpClient = new KubeHttp(kc, {
     requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
     retry: { ...DEFAULT_RETRY, outageMs: options.outageMs ?? DEFAULT_OUTAGE_MS },
+    sleep: wait,
     ...(options.log ? { log: options.log } : {}),
   });
-  return new KubeCluster(httpClient, {
-    context: context.name,
-    server: httpClient.server,
-    namespace: context.namespace ?? 'default',
-    user: context.user,
-  });
+  return new KubeCluster(
+    httpClient,
+    {
+      context: context.name,
+      server: httpClient.server,
+      namespace: context.namespace ?? 'default',
+      user: context.user,
+    },
+    wait,
+  );
 }
 
 /** ClusterPort over the Kubernetes REST API. */
@@ -48,6 +56,7 @@ export class KubeCluster implements ClusterPort {
   constructor(
     private readonly http: KubeHttp,
     readonly target: ClusterTarget,
+    private readonly sleep: Sleep = sleep,
   ) {}
 
   close(): void {
@@ -254,7 +263,7 @@ export class KubeCluster implements ClusterPort {
   async waitForChange(namespace: string, kind: WatchKind, selector: { labelSelector?: string; fieldSelector?: string }, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if (timeoutMs <= 0 || signal?.aborted) return;
     const since = this.lastSeen.get(`${kind}/${namespace}`);
-    if (!since) return sleep(Math.min(timeoutMs, 1_000), signal);
+    if (!since) return this.sleep(Math.min(timeoutMs, 1_000), signal);
     const controller = new AbortController();
     const stop = () => controller.abort();
     signal?.addEventListener('abort', stop, { once: true });
@@ -276,7 +285,7 @@ export class KubeCluster implements ClusterPort {
       await firstLine(response, controller.signal);
     } catch {
       // A broken watch is not an error: poll a little later instead.
-      if (!controller.signal.aborted) await sleep(Math.min(timeoutMs, 500), controller.signal);
+      if (!controller.signal.aborted) await this.sleep(Math.min(timeoutMs, 500), controller.signal);
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', stop);
