@@ -107,6 +107,8 @@ export class UpgradeLock {
   private resourceVersion: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lost: UserError | undefined;
+  /** The renewal in flight, if any: release waits for it, so no renewal lands after the delete. */
+  private renewing: Promise<void> | undefined;
 
   constructor(
     private readonly cluster: ClusterPort,
@@ -151,7 +153,10 @@ export class UpgradeLock {
   /** Renews every 15 s in the background; a lost lock stops the run at its next step. */
   startRenewing(): void {
     this.timer = setInterval(() => {
-      this.renew().catch((error: unknown) => {
+      // One renewal at a time: with reads and writes retried through an outage, a renewal can
+      // outlive the interval, and two in flight could land in either order.
+      if (this.renewing) return;
+      this.renewing = this.renew().catch((error: unknown) => {
         // Deleted (unlock --force) or rewritten by someone else: either way, not ours any more.
         if (isClusterError(error, 'conflict') || isClusterError(error, 'not-found')) {
           this.lost = new UserError('this run lost its lock: the Lease was released (unlock --force) or taken over by another run; stopping before the next step', {
@@ -160,6 +165,8 @@ export class UpgradeLock {
           });
         }
         // Other errors (a network blip): the next renewal tries again; the lease lasts 60 s.
+      }).finally(() => {
+        this.renewing = undefined;
       });
     }, RENEW_EVERY_MS);
     this.timer.unref();
@@ -188,6 +195,9 @@ export class UpgradeLock {
   async release(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    // A renewal still in flight (retrying through a dropped connection) would otherwise be able to
+    // write the Lease again after the delete: the fault suite saw a finished run leave it behind.
+    await this.renewing;
     if (this.resourceVersion === undefined) return;
     try {
       await this.cluster.deleteLease(this.spec.namespace, this.spec.leaseName, this.resourceVersion);
