@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -205,6 +206,32 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
+  });
+
+  // Upgraded connections (pods/portforward over WebSocket, what the flow-api client uses) are tunnelled
+  // to the API server as they are (headers as sent, plus the proxy's client certificate), and recorded; no fault is injected
+  // into them (the faults this suite studies are those of the Kubernetes objects' requests).
+  server.on('upgrade', (req: http.IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => {
+    const method = req.method ?? 'GET';
+    const url = new URL(req.url ?? '/', 'https://proxy');
+    records.push({ at: performance.now(), wall: Date.now(), method, path: url.pathname, query: url.search, ...classify(method, url) });
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    const up = tls.connect({ host: upstream.hostname, port: Number(upstream.port), ca: tlsOptions.ca, cert: tlsOptions.cert, key: tlsOptions.key, servername: upstream.hostname === '127.0.0.1' ? undefined : upstream.hostname, ALPNProtocols: ['http/1.1'] }, () => {
+      const lines = [`${method} ${req.url ?? '/'} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) {
+        const name = req.rawHeaders[i]!;
+        lines.push(`${name}: ${name.toLowerCase() === 'host' ? upstream.host : req.rawHeaders[i + 1]}`);
+      }
+      up.write(`${lines.join('\r\n')}\r\n\r\n`);
+      if (head.length > 0) up.write(head);
+      up.pipe(socket);
+      socket.pipe(up);
+    });
+    sockets.add(up);
+    up.on('close', () => sockets.delete(up));
+    up.on('error', () => socket.destroy());
+    socket.on('error', () => up.destroy());
   });
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
