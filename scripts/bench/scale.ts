@@ -43,8 +43,8 @@ export async function benchScale(sizes: number[]): Promise<ScaleRow[]> {
   const rows: ScaleRow[] = [];
   for (const replicas of sizes) {
     const observed = { workloads: helmInstallation('v0.36.7', replicas) };
-    const plan = computePlan(spec, observed);
-    const planMs = timeIt(() => computePlan(spec, observed));
+    const plan = computePlan(spec, { mode: 'live', observed });
+    const planMs = timeIt(() => computePlan(spec, { mode: 'live', observed }));
     const now = new Date('2025-06-01T12:00:00.000Z');
     const checkpoint: Checkpoint = newCheckpoint({
       plan,

@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { ClusterPort } from '../cluster/port.js';
 import { UserError } from '../errors.js';
 import { ExitCode } from '../exit-code.js';
-import { computePlan, type ObservedState } from '../plan/compute-plan.js';
-import { observeCluster } from '../plan/observe.js';
+import { computePlan } from '../plan/compute-plan.js';
+import type { ObservedState } from '../plan/plan-input.js';
+import { observeCluster } from './observe-cluster.js';
 import { parseVersion } from '../plan/version.js';
-import type { Plan } from '../plan/plan-types.js';
+import { isJobStep, type Plan } from '../plan/plan-types.js';
 import { ownerSummary } from '../plan/render-ownership.js';
 import type { SavedPlan } from '../plan/saved-plan.js';
 import type { LoadedSpec } from '../spec/load-spec.js';
@@ -87,7 +88,7 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
   const stored = await readCheckpoint(cluster, spec);
   const unfinished = stored && isUnfinished(stored.checkpoint) ? stored : undefined;
   const recorded = recordedPartitions(stored?.checkpoint);
-  const observed: ObservedState = { ...(await observeCluster(spec, cluster, async () => undefined)), userPartitions: recorded };
+  const observed: ObservedState = { ...(await observeCluster(spec, cluster)), userPartitions: recorded };
 
   let plan: Plan;
   let resumed = false;
@@ -108,12 +109,12 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
     plan = resumePlan(unfinished.checkpoint, spec, observed, request.allowDowngrade, request.helmChart);
     resumed = true;
   } else {
-    plan = computePlan(spec, observed, { allowDowngrade: request.allowDowngrade, helmChart: request.helmChart });
+    plan = computePlan(spec, { mode: 'live', observed }, { allowDowngrade: request.allowDowngrade, helmChart: request.helmChart });
     if (request.savedPlan) assertSavedPlanStillHolds(request.savedPlan, plan);
   }
   for (const line of ownerSummary(plan.ownership)) emit({ type: 'info', message: line, at: clock.now() });
   for (const warning of plan.warnings) emit({ type: 'warning', message: warning, at: clock.now() });
-  if (!stored && plan.steps.some((s) => s.manifest)) {
+  if (!stored && plan.steps.some(isJobStep)) {
     const lost = await checkpointLost(cluster, spec);
     if (lost) emit({ type: 'warning', message: lost, at: clock.now() });
   }
@@ -184,7 +185,7 @@ function resumePlan(checkpoint: Checkpoint, spec: ClusterSpec, observed: Observe
     );
   }
   const start = { ...restoreObserved(checkpoint.initial as unknown as Record<string, WorkloadSnapshot>, observed), userPartitions: recordedPartitions(checkpoint) };
-  const plan = computePlan(spec, start, { allowDowngrade, helmChart });
+  const plan = computePlan(spec, { mode: 'live', observed: start }, { allowDowngrade, helmChart });
   const byId = new Map(plan.steps.map((s) => [s.id, s]));
   const differences: string[] = [];
   for (const record of checkpoint.steps) {

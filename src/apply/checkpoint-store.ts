@@ -4,7 +4,7 @@ import type { Clock } from './clock.js';
 import { UserError } from '../errors.js';
 import { ExitCode } from '../exit-code.js';
 import { MANAGED_BY, LABEL_CLUSTER } from '../plan/build-job.js';
-import type { ObservedState } from '../plan/compute-plan.js';
+import type { ObservedState } from '../plan/plan-input.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { CHECKPOINT_KEY, firstUnfinishedStep, isUnfinished, parseCheckpoint, serializeCheckpoint, type Checkpoint } from './checkpoint.js';
 

@@ -91,7 +91,8 @@ export type HistoryEntry = z.infer<typeof historyEntry>;
  * timeout is not "a different step".
  */
 export function stepHash(step: Step): string {
-  const { timeoutMs: _timeout, ...rest } = step;
+  const rest: Record<string, unknown> = { ...step };
+  delete rest.timeoutMs;
   return hashOf(rest).slice(0, 12);
 }
 

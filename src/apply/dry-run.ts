@@ -2,6 +2,7 @@ import { isClusterError } from '../cluster/cluster-error.js';
 import type { ClusterPort } from '../cluster/port.js';
 import type { Plan, Step } from '../plan/plan-types.js';
 import type { ClusterSpec } from '../spec/schema.js';
+import { preparePatch } from './roll-statefulset.js';
 import { runPreflight } from './run-preflight.js';
 import { withRunLabel } from './run-job.js';
 import { StepFailure } from './step-failure.js';
@@ -31,7 +32,6 @@ export async function serverDryRun(cluster: ClusterPort, spec: ClusterSpec, plan
   return results;
 
   async function dryRunStep(step: Step): Promise<string> {
-    const w = step.workload;
     switch (step.kind) {
       case 'preflight':
         return runPreflight(cluster, spec, plan, { checkHealth: true });
@@ -41,27 +41,36 @@ export async function serverDryRun(cluster: ClusterPort, spec: ClusterSpec, plan
       case 'maintenance-end':
       case 'init-job':
         try {
-          await cluster.createJob(ns, withRunLabel(step.manifest!, 'dry-run', plan.hash), dry);
+          await cluster.createJob(ns, withRunLabel(step.manifest, 'dry-run', plan.hash), dry);
           return `would create Job ${step.job}`;
         } catch (error) {
           if (isClusterError(error, 'already-exists')) return `Job ${step.job} exists; it would be adopted or replaced`;
           throw error;
         }
-      case 'deployment-rollout':
-        await cluster.patchWorkload(ns, { kind: 'Deployment', name: w!.name }, { image: { container: w!.container, image: step.image! } }, dry);
-        return `would set ${w!.container} image to ${step.image}`;
-      case 'statefulset-prepare': {
-        const partition = step.changes.find((c) => c.field.includes('partition'))?.to;
-        await cluster.patchWorkload(ns, { kind: 'StatefulSet', name: w!.name }, { image: { container: w!.container, image: step.image! }, ...(typeof partition === 'number' ? { partition } : {}) }, dry);
-        return `would set ${w!.container} image to ${step.image}${typeof partition === 'number' ? ` and partition ${partition}` : ''}`;
+      case 'deployment-rollout': {
+        const w = step.workload;
+        await cluster.patchWorkload(ns, { kind: 'Deployment', name: w.name }, { image: { container: w.container, image: step.image } }, dry);
+        return `would set ${w.container} image to ${step.image}`;
       }
-      case 'statefulset-pod':
-        if (w!.strategy === 'OnDelete') {
-          await cluster.deletePod(ns, `${w!.name}-${step.ordinal}`, dry);
-          return `would delete pod ${w!.name}-${step.ordinal}`;
+      case 'statefulset-prepare': {
+        // The very patch the executor would send, from the StatefulSet as it is now.
+        const ref = { kind: 'StatefulSet' as const, name: step.workload.name };
+        const current = await cluster.getWorkload(ns, ref);
+        if (!current) throw new StepFailure(`StatefulSet ${ns}/${ref.name} does not exist`);
+        const patch = preparePatch(step, current);
+        if (!patch) return `${ref.name} already has image ${step.image}`;
+        await cluster.patchWorkload(ns, ref, patch, dry);
+        return `would set ${step.workload.container} image to ${step.image}${patch.partition !== undefined ? ` and partition ${patch.partition}` : ''}`;
+      }
+      case 'statefulset-pod': {
+        const w = step.workload;
+        if (w.strategy === 'OnDelete') {
+          await cluster.deletePod(ns, `${w.name}-${step.ordinal}`, dry);
+          return `would delete pod ${w.name}-${step.ordinal}`;
         }
-        await cluster.patchWorkload(ns, { kind: 'StatefulSet', name: w!.name }, { partition: step.ordinal! }, dry);
+        await cluster.patchWorkload(ns, { kind: 'StatefulSet', name: w.name }, { partition: step.ordinal }, dry);
         return `would set partition ${step.ordinal}`;
+      }
       case 'complete': {
         const existing = await cluster.getConfigMap(ns, spec.checkpointName);
         await cluster.writeConfigMap(ns, spec.checkpointName, { data: { 'checkpoint.json': '{}' }, labels: {} }, existing?.resourceVersion, dry);

@@ -164,19 +164,20 @@ async function rideOutOutages(input: ExecuteInput, context: StepContext, run: ()
 }
 
 async function runStep(context: StepContext): Promise<string> {
-  switch (context.step.kind) {
+  const step = context.step;
+  switch (step.kind) {
     case 'preflight':
       return runPreflight(context.cluster, context.spec, context.plan, { checkHealth: false });
     case 'maintenance-start':
     case 'maintenance-end':
     case 'init-job':
-      return runJobStep(context);
+      return runJobStep({ ...context, step });
     case 'deployment-rollout':
-      return rollDeployment(context);
+      return rollDeployment({ ...context, step });
     case 'statefulset-prepare':
-      return prepareStatefulSet(context);
+      return prepareStatefulSet({ ...context, step });
     case 'statefulset-pod':
-      return rollStatefulSetPod(context);
+      return rollStatefulSetPod({ ...context, step });
     case 'verify-mirrors':
       return verifyPeerDB({
         cluster: context.cluster,
@@ -184,10 +185,10 @@ async function runStep(context: StepContext): Promise<string> {
         check: { recorded: context.recordedMirrors, version: context.plan.to },
         clock: context.clock,
         signal: context.signal,
-        deadline: Math.min(context.startedAt + (context.step.timeoutMs ?? 300_000), context.runDeadline ?? Infinity),
+        deadline: Math.min(context.startedAt + step.timeoutMs, context.runDeadline ?? Infinity),
         after: 'maintenance end',
         specFile: context.specFile ?? 'SPEC',
-        progress: (status) => context.emit({ type: 'step-progress', step: context.step, message: status, elapsedMs: context.clock.now() - context.startedAt, timeoutMs: context.step.timeoutMs, at: context.clock.now() }),
+        progress: (status) => context.emit({ type: 'step-progress', step, message: status, elapsedMs: context.clock.now() - context.startedAt, timeoutMs: step.timeoutMs, at: context.clock.now() }),
         warn: (message) => context.emit({ type: 'warning', message, at: context.clock.now() }),
       });
     case 'complete':

@@ -1,5 +1,5 @@
 import type { AccessCheck } from '../cluster/port.js';
-import type { Plan } from '../plan/plan-types.js';
+import { isJobStep, type Plan } from '../plan/plan-types.js';
 
 /**
  * Every API permission an upgrade uses, with why. The single source for preflight's access review
@@ -36,8 +36,8 @@ export function accessChecksFor(plan: Plan): AccessCheck[] {
   if (kinds.has('deployment-rollout')) add('apps', 'deployments', ['get', 'watch', 'patch']);
   if (kinds.has('statefulset-prepare') || kinds.has('statefulset-pod')) add('apps', 'statefulsets', ['get', 'watch', 'patch']);
   add('', 'pods', ['list', 'watch']);
-  if (plan.steps.some((s) => s.kind === 'statefulset-pod' && s.workload?.strategy === 'OnDelete')) add('', 'pods', ['delete']);
-  if (plan.steps.some((s) => s.manifest)) add('batch', 'jobs', ['get', 'list', 'watch', 'create', 'delete']);
+  if (plan.steps.some((s) => s.kind === 'statefulset-pod' && s.workload.strategy === 'OnDelete')) add('', 'pods', ['delete']);
+  if (plan.steps.some(isJobStep)) add('batch', 'jobs', ['get', 'list', 'watch', 'create', 'delete']);
   add('', 'configmaps', ['get', 'create', 'update']);
   add('coordination.k8s.io', 'leases', ['get', 'create', 'update', 'delete']);
   if (plan.steps.some((s) => s.kind === 'verify-mirrors')) {

@@ -1,21 +1,20 @@
-import type { WorkloadState } from '../cluster/types.js';
-import { waitUntil, type StepContext } from './step-context.js';
+import type { DeploymentRolloutStep } from '../plan/plan-types.js';
+import { containerImage, currentWorkload, waitUntil, type StepContext } from './step-context.js';
 import { STUCK_REASONS, StepFailure } from './step-failure.js';
 
 /** Sets the image (when it is not set yet) and waits for the rollout to finish. */
-export async function rollDeployment(context: StepContext): Promise<string> {
+export async function rollDeployment(context: StepContext<DeploymentRolloutStep>): Promise<string> {
   const { cluster, spec, step } = context;
-  const workload = step.workload!;
+  const { workload, image: target } = step;
   const ref = { kind: 'Deployment' as const, name: workload.name };
-  const target = step.image!;
 
-  const before = await mustGet(context);
+  const before = await currentWorkload(context, ref);
   if (containerImage(before, workload.container) !== target) {
     await cluster.patchWorkload(spec.namespace, ref, { image: { container: workload.container, image: target } });
   }
 
   await waitUntil(context, { kind: 'deployments', fieldSelector: `metadata.name=${workload.name}` }, async () => {
-    const d = await mustGet(context);
+    const d = await currentWorkload(context, ref);
     if (containerImage(d, workload.container) !== target) {
       throw new StepFailure(`Deployment ${d.name}: its image was changed to ${containerImage(d, workload.container)} by someone else during the rollout`);
     }
@@ -35,13 +34,3 @@ export async function rollDeployment(context: StepContext): Promise<string> {
   return `${workload.name} runs ${target}`;
 }
 
-async function mustGet(context: StepContext): Promise<WorkloadState> {
-  const name = context.step.workload!.name;
-  const d = await context.cluster.getWorkload(context.spec.namespace, { kind: 'Deployment', name });
-  if (!d) throw new StepFailure(`Deployment ${context.spec.namespace}/${name} no longer exists`);
-  return d;
-}
-
-export function containerImage(workload: WorkloadState, container: string): string | undefined {
-  return workload.containers.find((c) => c.name === container)?.image;
-}

@@ -1,35 +1,38 @@
+import type { WorkloadPatch } from '../cluster/port.js';
 import type { PodState, WorkloadState } from '../cluster/types.js';
-import { containerImage } from './roll-deployment.js';
-import { waitUntil, type StepContext } from './step-context.js';
+import type { StatefulSetPodStep, StatefulSetPrepareStep } from '../plan/plan-types.js';
+import { containerImage, currentWorkload, waitUntil, type StepContext } from './step-context.js';
 import { STUCK_REASONS, StepFailure } from './step-failure.js';
 
 /**
- * statefulset-prepare: hold every pod (partition = replicas) and set the image in one patch, so no
- * pod can be updated before the partition is in place; then wait for the controller to compute the
- * update revision. OnDelete StatefulSets get the image only.
+ * What statefulset-prepare sends: the image, and (RollingUpdate) the partition at replicas so that no
+ * pod can be updated before the partition is in place. Undefined when the StatefulSet already has
+ * both. The executor and the server dry run send the same patch.
  */
-export async function prepareStatefulSet(context: StepContext): Promise<string> {
-  const { cluster, spec, step } = context;
-  const workload = step.workload!;
-  const ref = { kind: 'StatefulSet' as const, name: workload.name };
-  const target = step.image!;
+export function preparePatch(step: StatefulSetPrepareStep, before: WorkloadState): WorkloadPatch | undefined {
+  const { workload, image } = step;
   const onDelete = workload.strategy === 'OnDelete';
-
-  const before = await mustGet(context);
-  const needsImage = containerImage(before, workload.container) !== target;
+  const needsImage = containerImage(before, workload.container) !== image;
   const needsHold = !onDelete && needsImage && before.partition < before.replicas;
-  if (needsImage || needsHold) {
-    await cluster.patchWorkload(spec.namespace, ref, {
-      image: { container: workload.container, image: target },
-      ...(onDelete ? {} : { partition: needsImage ? before.replicas : before.partition }),
-    });
-  }
-  const after = await waitUntil(context, { kind: 'statefulsets', fieldSelector: `metadata.name=${workload.name}` }, async () => {
-    const s = await mustGet(context);
+  if (!needsImage && !needsHold) return undefined;
+  return { image: { container: workload.container, image }, ...(onDelete ? {} : { partition: needsImage ? before.replicas : before.partition }) };
+}
+
+/**
+ * statefulset-prepare: hold every pod and set the image in one patch; then wait for the controller to
+ * compute the update revision. OnDelete StatefulSets get the image only.
+ */
+export async function prepareStatefulSet(context: StepContext<StatefulSetPrepareStep>): Promise<string> {
+  const { cluster, spec, step } = context;
+  const ref = { kind: 'StatefulSet' as const, name: step.workload.name };
+  const patch = preparePatch(step, await currentWorkload(context, ref));
+  if (patch) await cluster.patchWorkload(spec.namespace, ref, patch);
+  const after = await waitUntil(context, { kind: 'statefulsets', fieldSelector: `metadata.name=${ref.name}` }, async () => {
+    const s = await currentWorkload(context, ref);
     const seen = s.observedGeneration >= s.generation && s.updateRevision !== undefined;
     return { done: seen, status: seen ? `update revision ${s.updateRevision}` : `${s.name}: waiting for the controller to see generation ${s.generation}` };
   });
-  return onDelete ? `${workload.name}: image set (${after.status})` : `${workload.name}: every pod held, image set (${after.status})`;
+  return step.workload.strategy === 'OnDelete' ? `${ref.name}: image set (${after.status})` : `${ref.name}: every pod held, image set (${after.status})`;
 }
 
 /**
@@ -38,15 +41,14 @@ export async function prepareStatefulSet(context: StepContext): Promise<string> 
  * by their controller-revision-hash label against status.updateRevision, not by the StatefulSet's
  * counters, which are wrong during partitioned updates (kubernetes/kubernetes#121397, #106055).
  */
-export async function rollStatefulSetPod(context: StepContext): Promise<string> {
+export async function rollStatefulSetPod(context: StepContext<StatefulSetPodStep>): Promise<string> {
   const { cluster, spec, step } = context;
-  const workload = step.workload!;
-  const ordinal = step.ordinal!;
+  const { workload, ordinal } = step;
   const podName = `${workload.name}-${ordinal}`;
   const ref = { kind: 'StatefulSet' as const, name: workload.name };
   const onDelete = workload.strategy === 'OnDelete';
 
-  const s = await mustGet(context, podName);
+  const s = await currentWorkload(context, ref, { podName });
   if (containerImage(s, workload.container) !== step.image) {
     throw new StepFailure(`StatefulSet ${s.name} no longer has image ${step.image} (now ${containerImage(s, workload.container)}): changed by someone else`);
   }
@@ -58,7 +60,7 @@ export async function rollStatefulSetPod(context: StepContext): Promise<string> 
     // Ready on the update revision now (looked at again, not remembered from its own step) before
     // this one is let go.
     await waitUntil(context, { kind: 'pods', labelSelector: s.selector }, async () => {
-      const current = await mustGet(context);
+      const current = await currentWorkload(context, ref);
       const above = current.pods.filter((p) => p.ordinal !== undefined && p.ordinal > ordinal && p.ordinal < current.replicas).sort((a, b) => b.ordinal! - a.ordinal!);
       const missing = Array.from({ length: Math.max(0, current.replicas - ordinal - 1) }, (_, i) => current.replicas - 1 - i).find((o) => !above.some((p) => p.ordinal === o));
       if (missing !== undefined) return { done: false, status: `${workload.name}-${missing} (already updated) is missing; waiting for it before ${podName}` };
@@ -70,7 +72,7 @@ export async function rollStatefulSetPod(context: StepContext): Promise<string> 
       const why = !updated(behind, current) ? `not on the update revision${behind.deleting ? ' (terminating)' : ''}` : `not Ready${behind.waitingReason ? ` (${behind.waitingReason})` : ''}`;
       return { done: false, status: `${behind.name} (already updated) is ${why}; waiting for it before ${podName}` };
     });
-    const before = await mustGet(context, podName);
+    const before = await currentWorkload(context, ref, { podName });
     const again = before.pods.find((p) => p.ordinal === ordinal);
     if (onDelete) {
       if (again && !updated(again, before) && !again.deleting) await cluster.deletePod(spec.namespace, podName);
@@ -80,7 +82,7 @@ export async function rollStatefulSetPod(context: StepContext): Promise<string> 
   }
 
   await waitUntil(context, { kind: 'pods', labelSelector: s.selector, fieldSelector: `metadata.name=${podName}` }, async () => {
-    const current = await mustGet(context, podName);
+    const current = await currentWorkload(context, ref, { podName });
     const p = current.pods.find((x) => x.ordinal === ordinal);
     if (!p) return { done: false, status: `${podName}: not created yet` };
     if (updated(p, current) && p.ready) return { done: true, status: `${podName} Ready on revision ${current.updateRevision}` };
@@ -92,23 +94,15 @@ export async function rollStatefulSetPod(context: StepContext): Promise<string> 
   });
 
   // The last pod step of the roll sets the user's own partition back (finalPartition, normally 0).
-  if (!onDelete && step.finalPartition !== undefined && isLastPodStep(context)) {
-    const last = await mustGet(context, podName);
+  if (!onDelete && isLastPodStep(context)) {
+    const last = await currentWorkload(context, ref, { podName });
     if (last.partition !== step.finalPartition) await cluster.patchWorkload(spec.namespace, ref, { partition: step.finalPartition });
   }
   return `${podName} updated and Ready`;
 }
 
 /** No pod step of this component with a lower ordinal is planned. */
-function isLastPodStep(context: StepContext): boolean {
+function isLastPodStep(context: StepContext<StatefulSetPodStep>): boolean {
   const { step, plan } = context;
-  return !plan.steps.some((x) => x.kind === 'statefulset-pod' && x.component === step.component && x.ordinal! < step.ordinal!);
-}
-
-/** The StatefulSet with all its pods, or with only `podName` (a cost that does not grow with replicas). */
-async function mustGet(context: StepContext, podName?: string): Promise<WorkloadState> {
-  const name = context.step.workload!.name;
-  const s = await context.cluster.getWorkload(context.spec.namespace, { kind: 'StatefulSet', name }, podName === undefined ? {} : { podName });
-  if (!s) throw new StepFailure(`StatefulSet ${context.spec.namespace}/${name} no longer exists`);
-  return s;
+  return !plan.steps.some((x) => x.kind === 'statefulset-pod' && x.component === step.component && x.ordinal < step.ordinal);
 }

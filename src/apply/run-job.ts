@@ -1,6 +1,7 @@
 import { isClusterError } from '../cluster/cluster-error.js';
 import type { JobState } from '../cluster/port.js';
 import type { JobManifest } from '../cluster/types.js';
+import type { JobStep } from '../plan/plan-types.js';
 import { LABEL_CLUSTER, LABEL_PLAN, LABEL_RUN, LABEL_STEP } from '../plan/build-job.js';
 import { waitUntil, type StepContext } from './step-context.js';
 import { STUCK_REASONS, StepFailure } from './step-failure.js';
@@ -19,10 +20,9 @@ const MAINTENANCE_EVERY_MS = 10_000;
  * Job is run again when the opposite maintenance Job ran after it (maintenance was ended or started
  * since, so its effect is gone).
  */
-export async function runJobStep(context: StepContext): Promise<string> {
+export async function runJobStep(context: StepContext<JobStep>): Promise<string> {
   const { cluster, spec, step } = context;
   const manifest = step.manifest;
-  if (!manifest) throw new StepFailure(`step ${step.id} has no Job manifest`);
   const name = manifest.metadata.name;
   const namespace = spec.namespace;
 

@@ -3,18 +3,18 @@ import type { ClusterPort } from '../cluster/port.js';
 import { UserError } from '../errors.js';
 import { maintenanceStep } from '../plan/compute-plan.js';
 import { hashOf } from '../plan/hash.js';
-import { observeCluster } from '../plan/observe.js';
 import { parseImageRef } from '../plan/image-ref.js';
 import { parseVersion, versionInTag, type Version } from '../plan/version.js';
 import { LABEL_CLUSTER, LABEL_RUN, LABEL_STEP } from '../plan/build-job.js';
 import { isActive } from './verify-converged.js';
-import type { Plan } from '../plan/plan-types.js';
+import type { JobStep, Plan } from '../plan/plan-types.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { HISTORY_LIMIT, isUnfinished, mirrorsPaused } from './checkpoint.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint-store.js';
 import type { Clock } from './clock.js';
 import type { EmitEvent } from './events.js';
 import { lockOwner, UpgradeLock } from './lock.js';
+import { observeCluster } from './observe-cluster.js';
 import { runJobStep } from './run-job.js';
 import { StepAborted } from './step-context.js';
 import { InterruptedError, RunFailedError, StepFailure } from './step-failure.js';
@@ -42,7 +42,7 @@ export interface MaintenanceRequest {
  */
 export async function runMaintenance(request: MaintenanceRequest): Promise<{ version: string; job: string; closedRun: string | undefined; verified: string }> {
   const { cluster, spec, clock, emit, mode } = request;
-  const observed = await observeCluster(spec, cluster, async () => undefined);
+  const observed = await observeCluster(spec, cluster);
   const source = spec.maintenance ? spec.components.find((c) => c.name === spec.maintenance!.envFrom) : undefined;
   const workload = source ? observed.workloads.get(source.workload) : undefined;
   const container = workload?.containers.find((c) => c.name === (source?.container ?? source?.name)) ?? (workload?.containers.length === 1 ? workload.containers[0] : undefined);
@@ -89,7 +89,7 @@ export async function runMaintenance(request: MaintenanceRequest): Promise<{ ver
       if (mode === 'end') closedRun = await closeUnfinishedRun(cluster, spec, clock);
     }
     emit({ type: 'run-done', runId, elapsedMs: clock.now() - startedAt, at: clock.now() });
-    return { version: version.tag, job: step.job!, closedRun, verified };
+    return { version: version.tag, job: step.job, closedRun, verified };
   } finally {
     await lock.release();
   }
@@ -100,7 +100,7 @@ export async function runMaintenance(request: MaintenanceRequest): Promise<{ ver
  * maintenance and every mirror the unfinished run recorded as running runs again (PeerDB's end does
  * not wait for that). Fails as "needs a person" (exit 5) with the way out.
  */
-async function verifyMaintenance(request: MaintenanceRequest, step: Plan['steps'][number], startedAt: number): Promise<string> {
+async function verifyMaintenance(request: MaintenanceRequest, step: JobStep, startedAt: number): Promise<string> {
   const { cluster, spec, clock, mode } = request;
   const progress = (message: string) => request.emit({ type: 'step-progress', step, message, elapsedMs: clock.now() - startedAt, timeoutMs: undefined, at: clock.now() });
   const warn = (message: string) => request.emit({ type: 'warning', message, at: clock.now() });

@@ -1,6 +1,5 @@
 import type { ClusterPort } from '../cluster/port.js';
-import type { WorkloadKind } from '../cluster/types.js';
-import type { Plan } from '../plan/plan-types.js';
+import { componentOf, type Plan } from '../plan/plan-types.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { accessChecksFor, describeCheck } from './required-access.js';
 import { StepFailure } from './step-failure.js';
@@ -21,14 +20,13 @@ export async function runPreflight(cluster: ClusterPort, spec: ClusterSpec, plan
   if (!options.checkHealth) return 'permissions granted';
   const unhealthy: string[] = [];
   for (const component of spec.components) {
-    const [kind, name] = component.workload.split('/') as [WorkloadKind, string];
-    if (!plan.steps.some((s) => s.component === component.name)) continue;
-    const w = await cluster.getWorkload(spec.namespace, { kind, name });
+    if (!plan.steps.some((s) => componentOf(s) === component.name)) continue;
+    const w = await cluster.getWorkload(spec.namespace, component.ref);
     if (!w) {
       unhealthy.push(`${component.workload} not found`);
       continue;
     }
-    if (kind === 'StatefulSet') {
+    if (component.ref.kind === 'StatefulSet') {
       for (const pod of w.pods) {
         if (!pod.ready) unhealthy.push(`pod ${pod.name} not Ready${pod.waitingReason ? ` (${pod.waitingReason})` : ''}`);
       }

@@ -1,5 +1,5 @@
 import type { WorkloadState } from '../cluster/types.js';
-import type { ObservedState } from '../plan/compute-plan.js';
+import type { ObservedState } from '../plan/plan-input.js';
 import { UserError } from '../errors.js';
 
 /**

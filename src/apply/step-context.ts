@@ -1,17 +1,18 @@
 import type { ClusterPort, WatchKind } from '../cluster/port.js';
 import { formatDuration } from '../spec/duration.js';
 import type { ClusterSpec } from '../spec/schema.js';
-import type { Plan, Step } from '../plan/plan-types.js';
+import { timeoutOf, type Plan, type Step } from '../plan/plan-types.js';
+import type { WorkloadKind, WorkloadState } from '../cluster/types.js';
 import type { Clock } from './clock.js';
 import type { EmitEvent } from './events.js';
 import { StepFailure } from './step-failure.js';
 
 /** What a step runner gets: the cluster, the plan, time, and a way to report. */
-export interface StepContext {
+export interface StepContext<S extends Step = Step> {
   readonly cluster: ClusterPort;
   readonly spec: ClusterSpec;
   readonly plan: Plan;
-  readonly step: Step;
+  readonly step: S;
   readonly runId: string;
   readonly clock: Clock;
   readonly signal: AbortSignal;
@@ -40,15 +41,17 @@ export interface Observation {
 
 /**
  * Observes until `observe` says done, reacting to changes as they happen (the port's watch), and
- * failing with what was still not true when the step's or the run's deadline passes.
+ * failing with what was still not true when the step's (`timeoutMs`, by default the step's own)
+ * or the run's deadline passes.
  */
 export async function waitUntil(
   context: StepContext,
   watch: { kind: WatchKind; labelSelector?: string; fieldSelector?: string },
   observe: () => Promise<Observation>,
+  timeoutMs: number | undefined = timeoutOf(context.step),
 ): Promise<Observation> {
   const { clock, step } = context;
-  const stepDeadline = step.timeoutMs === undefined ? undefined : context.startedAt + step.timeoutMs;
+  const stepDeadline = timeoutMs === undefined ? undefined : context.startedAt + timeoutMs;
   const deadlines = [stepDeadline, context.runDeadline].filter((d): d is number => d !== undefined);
   const deadline = deadlines.length ? Math.min(...deadlines) : undefined;
   let lastStatus = '';
@@ -59,15 +62,29 @@ export async function waitUntil(
     const now = clock.now();
     if (observation.status !== lastStatus) {
       lastStatus = observation.status;
-      context.emit({ type: 'step-progress', step, message: observation.status, elapsedMs: now - context.startedAt, timeoutMs: step.timeoutMs, at: now });
+      context.emit({ type: 'step-progress', step, message: observation.status, elapsedMs: now - context.startedAt, timeoutMs, at: now });
     }
     if (deadline !== undefined && now >= deadline) {
-      const which = deadline === stepDeadline ? `the step's timeout (${formatDuration(step.timeoutMs!)})` : 'the run timeout (--timeout)';
+      const which = deadline === stepDeadline ? `the step's timeout (${formatDuration(timeoutMs ?? 0)})` : 'the run timeout (--timeout)';
       throw new StepFailure(`timed out after ${formatDuration(now - context.startedAt)}, ${which}: ${observation.status}`);
     }
     const slice = Math.min(MAX_WAIT_SLICE_MS, deadline === undefined ? MAX_WAIT_SLICE_MS : Math.max(0, deadline - now));
     await context.cluster.waitForChange(context.spec.namespace, watch.kind, watch, slice, context.signal);
   }
+}
+
+/**
+ * The step's workload as it is now; a step fails when its workload was deleted under it. With
+ * `podName`, only that pod is read (a cost that does not grow with replicas).
+ */
+export async function currentWorkload(context: StepContext, ref: { kind: WorkloadKind; name: string }, options: { podName?: string } = {}): Promise<WorkloadState> {
+  const w = await context.cluster.getWorkload(context.spec.namespace, ref, options);
+  if (!w) throw new StepFailure(`${ref.kind} ${context.spec.namespace}/${ref.name} no longer exists`);
+  return w;
+}
+
+export function containerImage(workload: WorkloadState, container: string): string | undefined {
+  return workload.containers.find((c) => c.name === container)?.image;
 }
 
 /** The run was interrupted while a step waited; the step stays unfinished. */

@@ -1,10 +1,10 @@
 import type { ClusterPort, JobState } from '../cluster/port.js';
-import type { WorkloadKind, WorkloadState } from '../cluster/types.js';
+import type { WorkloadState } from '../cluster/types.js';
 import { LABEL_CLUSTER, LABEL_RUN, MANAGED_BY } from '../plan/build-job.js';
-import { targetImageOf } from '../plan/compute-plan.js';
+import { imageFor } from '../plan/image-ref.js';
 import { parseVersion } from '../plan/version.js';
 import type { ClusterSpec } from '../spec/schema.js';
-import { containerImage } from './roll-deployment.js';
+import { containerImage } from './step-context.js';
 import { STUCK_REASONS } from './step-failure.js';
 
 /** What is still off, one line each; `stuck` when waiting cannot help. */
@@ -25,19 +25,18 @@ const SHOWN = 3;
 export async function checkConverged(cluster: ClusterPort, spec: ClusterSpec, runId: string | undefined): Promise<Convergence> {
   const version = parseVersion(spec.version);
   if (!version.ok) return { problems: [`spec.version: ${version.reason}`], stuck: true };
-  const targetTag = `${spec.images.tagPrefix}${version.version.tag}`;
   const problems: string[] = [];
   let stuck = false;
   for (const component of spec.components) {
-    const [kind, name] = component.workload.split('/') as [WorkloadKind, string];
-    const state = await cluster.getWorkload(spec.namespace, { kind, name });
+    const { kind } = component.ref;
+    const state = await cluster.getWorkload(spec.namespace, component.ref);
     if (!state) {
       problems.push(`${component.workload} no longer exists`);
       stuck = true;
       continue;
     }
     const container = component.container ?? (state.containers.some((c) => c.name === component.name) ? component.name : state.containers[0]?.name ?? component.name);
-    const target = targetImageOf(spec, component, targetTag);
+    const target = imageFor(spec.images, component, version.version.tag);
     const image = containerImage(state, container);
     if (image !== target) {
       problems.push(`${component.workload}: container ${container} has image ${image ?? '(none)'}, not ${target}`);

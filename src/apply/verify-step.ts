@@ -12,16 +12,20 @@ export const CONVERGE_TIMEOUT_MS = 120_000;
  */
 export async function verifyConverged(context: StepContext): Promise<string> {
   const { cluster, spec, runId } = context;
-  const bounded: StepContext = { ...context, step: { ...context.step, timeoutMs: CONVERGE_TIMEOUT_MS } };
   let last: readonly string[] = [];
   try {
-    await waitUntil(bounded, { kind: 'pods' }, async () => {
-      const found = await checkConverged(cluster, spec, runId);
-      last = found.problems;
-      if (found.problems.length === 0) return { done: true, status: 'every pod on the target and Ready' };
-      if (found.stuck) throw notDone(found.problems, context);
-      return { done: false, status: `not done yet: ${found.problems.join('; ')}` };
-    });
+    await waitUntil(
+      context,
+      { kind: 'pods' },
+      async () => {
+        const found = await checkConverged(cluster, spec, runId);
+        last = found.problems;
+        if (found.problems.length === 0) return { done: true, status: 'every pod on the target and Ready' };
+        if (found.stuck) throw notDone(found.problems, context);
+        return { done: false, status: `not done yet: ${found.problems.join('; ')}` };
+      },
+      CONVERGE_TIMEOUT_MS,
+    );
   } catch (error) {
     if (error instanceof StepFailure && last.length > 0 && !/^the upgrade is not done/.test(error.message)) {
       throw notDone(last, context, `after ${formatDuration(CONVERGE_TIMEOUT_MS)}`);

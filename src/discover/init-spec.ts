@@ -1,7 +1,9 @@
 import type { ClusterReader } from '../cluster/port.js';
 import { UserError } from '../errors.js';
 import { computePlan } from '../plan/compute-plan.js';
-import { observeCluster } from '../plan/observe.js';
+import { observeCluster } from '../apply/observe-cluster.js';
+import type { ClusterSpec } from '../spec/schema.js';
+import type { ObservedState } from '../plan/plan-input.js';
 import { peerdbContainers } from '../plan/peerdb-images.js';
 import type { Plan } from '../plan/plan-types.js';
 import { parseVersion } from '../plan/version.js';
@@ -22,7 +24,7 @@ export interface InitResult {
  */
 export async function initSpec(
   cluster: ClusterReader,
-  options: { namespace: string; to?: string | undefined; file: string; command: string; readCheckpoint: Parameters<typeof observeCluster>[2] },
+  options: { namespace: string; to?: string | undefined; file: string; command: string; readCheckpoint: (spec: ClusterSpec) => Promise<ObservedState['unfinishedRun']> },
 ): Promise<InitResult> {
   let to;
   if (options.to !== undefined) {
@@ -48,10 +50,10 @@ export async function initSpec(
   const text = writeSpecText(discovery, { to, command: options.command });
 
   const spec = resolveSpec(parseSpecText(options.file, text).document);
-  const observed = await observeCluster(spec, cluster, options.readCheckpoint);
+  const observed = await observeCluster(spec, cluster, () => options.readCheckpoint(spec));
   let plan: Plan;
   try {
-    plan = computePlan(spec, observed);
+    plan = computePlan(spec, { mode: 'live', observed });
   } catch (error) {
     if (error instanceof UserError) throw new UserError(`the spec init would write does not plan: ${error.message}`, { hint: error.hint ?? 'pick another --to' });
     throw error;

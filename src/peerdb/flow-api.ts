@@ -1,7 +1,6 @@
 import { array, boolean, looseObject, string, type z } from 'zod';
 import { ClusterError } from '../cluster/cluster-error.js';
 import type { ClusterPort, PodHttpResponse } from '../cluster/port.js';
-import type { WorkloadKind } from '../cluster/types.js';
 import type { ClusterSpec } from '../spec/schema.js';
 
 /**
@@ -174,8 +173,7 @@ function unquote(text: string): string {
 export async function connectFlowApi(cluster: Pick<ClusterPort, 'getWorkload' | 'listPods' | 'podHttp'>, spec: ClusterSpec): Promise<FlowApi> {
   const component = spec.components.find((c) => c.name === spec.flowApi.component);
   if (!component) throw new FlowApiUnreachable(`the spec has no component "${spec.flowApi.component}" (spec.flowApi.component) to reach flow-api through`);
-  const [kind, name] = component.workload.split('/') as [WorkloadKind, string];
-  const workload = await cluster.getWorkload(spec.namespace, { kind, name });
+  const workload = await cluster.getWorkload(spec.namespace, component.ref);
   if (!workload) throw new FlowApiUnreachable(`${component.workload} not found in namespace ${spec.namespace}`);
   const pods = await cluster.listPods(spec.namespace, workload.selector);
   const ready = pods.filter((p) => p.ready && !p.deleting).sort((a, b) => a.name.localeCompare(b.name));

@@ -1,5 +1,5 @@
 import type { EnvVar } from '../cluster/types.js';
-import type { ClusterSpec, ComponentSpec, InitJobSpec } from '../spec/schema.js';
+import type { ClusterSpec, Component, ComponentSpec, InitJobSpec } from '../spec/schema.js';
 import { canonicalJson } from './hash.js';
 import { maskEnv } from './mask.js';
 
@@ -111,8 +111,9 @@ function entry(component: ComponentSpec): ComponentEntry {
   return { name: component.name, workload: component.workload };
 }
 
-function componentView(component: ComponentSpec): Record<string, SpecValue> {
-  const { name: _name, entry: _entry, ...rest } = component;
+function componentView(component: Component): Record<string, SpecValue> {
+  // The parsed workload reference is `workload` again: not a field of its own.
+  const { name: _name, entry: _entry, ref: _ref, ...rest } = component;
   return rest as Record<string, SpecValue>;
 }
 

@@ -8,3 +8,21 @@ export function parseImageRef(ref: string): { repository: string; tag: string | 
   if (colon < 0) return { repository: withoutDigest, tag: undefined, digest };
   return { repository: withoutDigest.slice(0, colon), tag: withoutDigest.slice(colon + 1), digest };
 }
+
+/** The spec's image settings. */
+export interface ImageSettings {
+  readonly registry: string;
+  readonly tagPrefix: string;
+}
+
+/**
+ * The one place image references are built: `<repository>:<tagPrefix><version>`, where the
+ * repository is the component's own (`image:`) or `<registry>/<name>`.
+ */
+export function imageFor(images: ImageSettings, component: { readonly name: string; readonly image?: string | undefined }, version: string): string {
+  return `${repositoryFor(images, component)}:${images.tagPrefix}${version}`;
+}
+
+export function repositoryFor(images: ImageSettings, component: { readonly name: string; readonly image?: string | undefined }): string {
+  return component.image ?? `${images.registry}/${component.name}`;
+}

@@ -1,8 +1,10 @@
-import type { PodState, WorkloadKind, WorkloadState } from '../cluster/types.js';
-import type { ClusterSpec, ComponentSpec } from '../spec/schema.js';
+import type { PodState, WorkloadState } from '../cluster/types.js';
+import type { ClusterSpec, Component } from '../spec/schema.js';
 import { diffSpecs, type SpecDiff } from './base-diff.js';
-import { computePlan, type ObservedState } from './compute-plan.js';
-import type { Plan } from './plan-types.js';
+import { computePlan } from './compute-plan.js';
+import { imageFor } from './image-ref.js';
+import type { ObservedState } from './plan-input.js';
+import { isJobStep, type EnvSource, type Plan } from './plan-types.js';
 
 export interface BasePlan {
   readonly plan: Plan;
@@ -34,13 +36,14 @@ export function planFromBase(base: ClusterSpec, target: ClusterSpec, options: Ba
   const allowDowngrade = options.allowDowngrade ?? false;
   // First the offline plan from the base version: it refuses a forbidden version change with one
   // message instead of one per component, and knows where each Job's env is copied from.
-  const offline = computePlan(target, undefined, { from: base.version, allowDowngrade });
-  const planned = computePlan(target, synthesiseObserved(base, target), { allowDowngrade });
+  const offline = computePlan(target, { mode: 'offline', from: base.version }, { allowDowngrade });
+  const planned = computePlan(target, { mode: 'live', observed: synthesiseObserved(base, target) }, { allowDowngrade });
 
-  const envSources = new Map(offline.steps.filter((s) => s.envSource).map((s) => [s.id, s.envSource!]));
+  const envSources = new Map<string, EnvSource>();
+  for (const step of offline.steps) if (isJobStep(step) && step.envSource) envSources.set(step.id, step.envSource);
   const steps = planned.steps.map((step) => {
     const envSource = envSources.get(step.id);
-    return envSource && step.manifest ? { ...step, envSource } : step;
+    return envSource && isJobStep(step) ? { ...step, envSource } : step;
   });
   const componentVersions = Object.fromEntries(target.components.map((c) => [c.name, offline.from ?? base.version]));
   const warnings = [...diffWarnings(diff, base, target), ...planned.warnings];
@@ -71,18 +74,15 @@ export function synthesiseObserved(base: ClusterSpec, target: ClusterSpec): Obse
     const before = baseByName.get(component.name);
     // The base spec's image settings decide what runs now; an added component gets them too,
     // unless the new spec names its repository.
-    const repository = before
-      ? (before.image ?? `${base.images.registry}/${before.name}`)
-      : (component.image ?? `${base.images.registry}/${component.name}`);
-    const image = `${repository}:${base.images.tagPrefix}${base.version}`;
+    const image = imageFor(base.images, before ?? component, base.version);
     const replicas = before ? (before.replicas ?? 1) : (component.replicas ?? 1);
     workloads.set(component.workload, workloadAt(target.namespace, component, image, replicas));
   }
   return { workloads };
 }
 
-function workloadAt(namespace: string, component: ComponentSpec, image: string, replicas: number): WorkloadState {
-  const [kind, name] = component.workload.split('/') as [WorkloadKind, string];
+function workloadAt(namespace: string, component: Component, image: string, replicas: number): WorkloadState {
+  const { kind, name } = component.ref;
   const pods: PodState[] =
     kind === 'StatefulSet'
       ? Array.from({ length: replicas }, (_, i) => {

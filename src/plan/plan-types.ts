@@ -39,25 +39,91 @@ export interface EnvSource {
   readonly extra: readonly EnvVar[];
 }
 
-export interface Step {
+interface StepBase {
   readonly id: string;
-  readonly kind: StepKind;
   readonly title: string;
-  readonly component?: string;
-  readonly ordinal?: number;
-  /** Jobs: the Job's name. */
-  readonly job?: string;
-  readonly workload?: StepWorkload;
-  /** The image the step sets (rollouts, prepare) or the Job runs. */
-  readonly image?: string;
   readonly changes: readonly Change[];
-  readonly manifest?: JobManifest;
+}
+
+/** Read-only checks before anything changes; and the end of a run. */
+export interface PreflightStep extends StepBase {
+  readonly kind: 'preflight';
+}
+export interface CompleteStep extends StepBase {
+  readonly kind: 'complete';
+}
+
+/** After maintenance end: PeerDB, asked through flow-api, is out of maintenance with its mirrors running again. */
+export interface VerifyMirrorsStep extends StepBase {
+  readonly kind: 'verify-mirrors';
+  /** Bound on the wait for the paused mirrors to run again (spec.flowApi.verifyTimeout). */
+  readonly timeoutMs: number;
+}
+
+export const JOB_STEP_KINDS = ['maintenance-start', 'init-job', 'maintenance-end'] as const;
+export type JobStepKind = (typeof JOB_STEP_KINDS)[number];
+
+/** Runs one Job to completion. */
+export interface JobStep extends StepBase {
+  readonly kind: JobStepKind;
+  /** The Job's name. */
+  readonly job: string;
+  /** The image the Job runs. */
+  readonly image: string;
+  readonly manifest: JobManifest;
   /** Offline plans cannot read the env a Job copies; apply resolves it. */
   readonly envSource?: EnvSource;
-  /** Bound on the step's wait, from the spec. */
-  readonly timeoutMs?: number;
-  /** StatefulSet pod steps: the partition to leave when the last pod is done (the user's own). */
-  readonly finalPartition?: number;
+  /** Bound on the Job, from the spec. */
+  readonly timeoutMs: number;
+}
+
+interface WorkloadStepBase extends StepBase {
+  readonly component: string;
+  readonly workload: StepWorkload;
+  /** The image the step sets. */
+  readonly image: string;
+  /** Bound on the step's wait (the component's readyTimeout). */
+  readonly timeoutMs: number;
+}
+
+export interface DeploymentRolloutStep extends WorkloadStepBase {
+  readonly kind: 'deployment-rollout';
+}
+
+/** Holds every pod (partition = replicas) and sets the image; OnDelete: the image only. */
+export interface StatefulSetPrepareStep extends WorkloadStepBase {
+  readonly kind: 'statefulset-prepare';
+  readonly finalPartition: number;
+}
+
+/** Updates one pod: moves the partition to its ordinal, or (OnDelete) deletes it. */
+export interface StatefulSetPodStep extends WorkloadStepBase {
+  readonly kind: 'statefulset-pod';
+  readonly ordinal: number;
+  /** The partition to leave when the last pod is done (the user's own). */
+  readonly finalPartition: number;
+}
+
+/** One step of a plan; its kind decides what it carries. */
+export type Step = PreflightStep | CompleteStep | VerifyMirrorsStep | JobStep | DeploymentRolloutStep | StatefulSetPrepareStep | StatefulSetPodStep;
+export type ComponentStep = DeploymentRolloutStep | StatefulSetPrepareStep | StatefulSetPodStep;
+
+export function isJobStep(step: Step): step is JobStep {
+  return (JOB_STEP_KINDS as readonly string[]).includes(step.kind);
+}
+
+export function isComponentStep(step: Step): step is ComponentStep {
+  return step.kind === 'deployment-rollout' || step.kind === 'statefulset-prepare' || step.kind === 'statefulset-pod';
+}
+
+/** The component a step rolls, if it rolls one. */
+export function componentOf(step: Step): string | undefined {
+  return isComponentStep(step) ? step.component : undefined;
+}
+
+/** The bound on a step's wait, if it waits. */
+export function timeoutOf(step: Step): number | undefined {
+  return isJobStep(step) || isComponentStep(step) || step.kind === 'verify-mirrors' ? step.timeoutMs : undefined;
 }
 
 /** PeerDB's own view before the upgrade (live plans with maintenance mode), from flow-api. */

@@ -1,5 +1,5 @@
 import { maskEnv, maskManifest } from './mask.js';
-import type { Plan, Step } from './plan-types.js';
+import { isComponentStep, isJobStep, timeoutOf, type Plan, type Step } from './plan-types.js';
 import { ownershipDocument } from './render-ownership.js';
 
 export const PLAN_FORMAT_VERSION = 1;
@@ -47,17 +47,21 @@ export function planDocument(plan: Plan): Record<string, unknown> {
 }
 
 function stepDocument(step: Step): Record<string, unknown> {
+  // Key order is part of what reviewers read: id, kind, title, then what the kind carries.
   const doc: Record<string, unknown> = { id: step.id, kind: step.kind, title: step.title };
-  if (step.component !== undefined) doc.component = step.component;
-  if (step.ordinal !== undefined) doc.ordinal = step.ordinal;
-  if (step.job !== undefined) doc.job = step.job;
-  if (step.workload) doc.workload = step.workload;
-  if (step.image !== undefined) doc.image = step.image;
+  if (isComponentStep(step)) doc.component = step.component;
+  if (step.kind === 'statefulset-pod') doc.ordinal = step.ordinal;
+  if (isJobStep(step)) doc.job = step.job;
+  if (isComponentStep(step)) doc.workload = step.workload;
+  if (isJobStep(step) || isComponentStep(step)) doc.image = step.image;
   doc.changes = step.changes;
-  if (step.timeoutMs !== undefined) doc.timeout_seconds = Math.round(step.timeoutMs / 1000);
-  if (step.finalPartition !== undefined) doc.final_partition = step.finalPartition;
-  if (step.envSource) doc.env_source = { ...step.envSource, extra: maskEnv(step.envSource.extra) };
-  if (step.manifest) doc.manifest = maskManifest(step.manifest);
+  const timeoutMs = timeoutOf(step);
+  if (timeoutMs !== undefined) doc.timeout_seconds = Math.round(timeoutMs / 1000);
+  if (step.kind === 'statefulset-prepare' || step.kind === 'statefulset-pod') doc.final_partition = step.finalPartition;
+  if (isJobStep(step)) {
+    if (step.envSource) doc.env_source = { ...step.envSource, extra: maskEnv(step.envSource.extra) };
+    doc.manifest = maskManifest(step.manifest);
+  }
   return doc;
 }
 

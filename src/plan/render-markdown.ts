@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
 import { maskManifest } from './mask.js';
-import type { Plan, Step } from './plan-types.js';
+import { isComponentStep, isJobStep, type ComponentStep, type Plan, type Step } from './plan-types.js';
 import { ownershipMarkdown } from './render-ownership.js';
 import { formatChange } from './render-text.js';
 import { summaryLine } from './summary-line.js';
@@ -60,9 +60,12 @@ function overviewTable(steps: readonly Step[]): string[] {
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i]!;
     if (step.kind === 'statefulset-pod') {
+      let last = step;
       let j = i;
-      while (j + 1 < steps.length && steps[j + 1]!.kind === 'statefulset-pod' && steps[j + 1]!.component === step.component) j++;
-      const last = steps[j]!;
+      for (let next = steps[j + 1]; next?.kind === 'statefulset-pod' && next.component === step.component; next = steps[j + 1]) {
+        last = next;
+        j++;
+      }
       const range = j === i ? `${i + 1}` : `${i + 1}–${j + 1}`;
       const ordinals = j === i ? `pod ${step.ordinal}` : `pods ${step.ordinal} → ${last.ordinal}, one at a time`;
       rows.push(`| ${range} | statefulset-pod | ${escape(`${step.component}: update ${ordinals}`)} |`);
@@ -76,25 +79,25 @@ function overviewTable(steps: readonly Step[]): string[] {
 
 function jobSections(steps: readonly Step[]): string[] {
   return steps
-    .filter((s) => s.manifest)
+    .filter(isJobStep)
     .map((step) => {
       const lines = [`<details><summary>Job <code>${step.job}</code> (${step.kind})</summary>`, ''];
       if (step.envSource) lines.push(`Env is copied from \`${step.envSource.workload}\` container \`${step.envSource.container}\` when applied.`, '');
-      lines.push('```yaml', stringify(maskManifest(step.manifest!)).trimEnd(), '```', '', '</details>', '');
+      lines.push('```yaml', stringify(maskManifest(step.manifest)).trimEnd(), '```', '', '</details>', '');
       return `${lines.join('\n')}\n`;
     });
 }
 
 function componentSections(steps: readonly Step[]): string[] {
-  const byComponent = new Map<string, Step[]>();
+  const byComponent = new Map<string, ComponentStep[]>();
   for (const step of steps) {
-    if (!step.component) continue;
+    if (!isComponentStep(step)) continue;
     byComponent.set(step.component, [...(byComponent.get(step.component) ?? []), step]);
   }
   return [...byComponent].map(([component, own]) => {
     const workload = own[0]!.workload;
     const pods = own.filter((s) => s.kind === 'statefulset-pod').length;
-    const what = workload ? `${workload.kind}/${workload.name}` : component;
+    const what = `${workload.kind}/${workload.name}`;
     const restarts = pods > 0 ? `, ${pods} pod restart${pods === 1 ? '' : 's'}` : '';
     const lines = [`<details><summary>${escape(component)}: ${escape(what)}${restarts}</summary>`, '', '| step | change |', '|---|---|'];
     for (const step of own) {

@@ -1,7 +1,7 @@
 import { formatDuration } from '../spec/duration.js';
 import { describeEnvValue } from './mask.js';
 import { ownershipText } from './render-ownership.js';
-import type { Change, Plan, Step } from './plan-types.js';
+import { isJobStep, type Change, type Plan, type Step } from './plan-types.js';
 import { plainStyle, type Style } from './style.js';
 import { summaryLine } from './summary-line.js';
 import { mirrorsLine } from './mirrors-line.js';
@@ -32,7 +32,7 @@ export function renderText(plan: Plan, style: Style = plainStyle): string {
 
 function stepDetails(step: Step, style: Style): string[] {
   const details: string[] = [];
-  if (step.manifest) {
+  if (isJobStep(step)) {
     const container = step.manifest.spec.template.spec.containers[0]!;
     details.push(`Job ${step.manifest.metadata.name}: ${container.image}`);
     if (container.command?.length) details.push(`command: ${container.command.join(' ')}`);
@@ -49,7 +49,7 @@ function stepDetails(step: Step, style: Style): string[] {
     return details;
   }
   for (const change of step.changes) details.push(formatChange(change, style));
-  if (step.timeoutMs !== undefined && (step.kind === 'deployment-rollout' || step.kind === 'statefulset-pod' || step.kind === 'verify-mirrors')) {
+  if (step.kind === 'deployment-rollout' || step.kind === 'statefulset-pod' || step.kind === 'verify-mirrors') {
     details.push(style.dim(`wait up to ${formatDuration(step.timeoutMs)}`));
   }
   return details;

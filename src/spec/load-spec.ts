@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import { UserError } from '../errors.js';
 import { didYouMean } from './did-you-mean.js';
 import { mergeComponents } from './merge-components.js';
-import { clusterSpecSchema, type ClusterSpec, type ClusterSpecDocument } from './schema.js';
+import { clusterSpecSchema, type ClusterSpec, type ClusterSpecDocument, type Component, type ComponentSpec } from './schema.js';
 import { SpecError, type SpecProblem } from './spec-error.js';
 
 /** Larger than any sensible spec; refusing earlier keeps a wrong file (a dump, a binary) cheap. */
@@ -104,10 +104,16 @@ export function resolveSpec(
     maintenance: document.spec.maintenance,
     flowApi: document.spec.flowApi,
     initJobs: document.spec.initJobs,
-    components: mergeComponents(document.spec.components).components,
+    components: mergeComponents(document.spec.components).components.map(withRef),
     checkpointName: document.spec.checkpoint?.configMap ?? base,
     leaseName: document.spec.checkpoint?.lease ?? base,
   };
+}
+
+function withRef(component: ComponentSpec): Component {
+  // The schema checked the form: exactly one '/', a known kind before it.
+  const slash = component.workload.indexOf('/');
+  return { ...component, ref: { kind: component.workload.slice(0, slash) as Component['ref']['kind'], name: component.workload.slice(slash + 1) } };
 }
 
 type Locate = (offset: number, path: string, message: string) => SpecProblem;

@@ -188,6 +188,15 @@ export type MaintenanceSpec = z.infer<typeof maintenance>;
 export type FlowApiSpec = z.infer<typeof flowApi>;
 export type EnvVarSpec = z.infer<typeof envVar>;
 
+/** `Deployment/<name>` or `StatefulSet/<name>`, parsed once when the spec is resolved. */
+export interface WorkloadRefSpec {
+  readonly kind: 'Deployment' | 'StatefulSet';
+  readonly name: string;
+}
+
+/** A component of a resolved spec: its workload reference parsed. */
+export type Component = ComponentSpec & { readonly ref: WorkloadRefSpec };
+
 /** A spec after loading: components filled in, namespace decided. */
 export interface ClusterSpec {
   readonly name: string;
@@ -197,7 +206,7 @@ export interface ClusterSpec {
   readonly maintenance: MaintenanceSpec | undefined;
   readonly flowApi: FlowApiSpec;
   readonly initJobs: readonly InitJobSpec[];
-  readonly components: readonly ComponentSpec[];
+  readonly components: readonly Component[];
   readonly checkpointName: string;
   readonly leaseName: string;
 }

@@ -9,7 +9,8 @@ import { ExitCode } from '../../src/exit-code.js';
 import { UserError } from '../../src/errors.js';
 import { parseSpecText, resolveSpec, type LoadedSpec } from '../../src/spec/load-spec.js';
 import { computePlan } from '../../src/plan/compute-plan.js';
-import { observeCluster, observedFingerprint } from '../../src/plan/observe.js';
+import { observeCluster } from '../../src/apply/observe-cluster.js';
+import { observedFingerprint } from '../../src/plan/plan-input.js';
 import { readSavedPlan, savePlan } from '../../src/plan/saved-plan.js';
 import { fault, MemoryCluster } from './fakes/memory-cluster.js';
 import { HELM_STEP_IDS } from '../helm-step-ids.js';
@@ -364,8 +365,8 @@ describe('apply against an in-memory cluster', () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM);
     const loaded = load();
     const spec = resolveSpec(loaded.document);
-    const observed = await observeCluster(spec, cluster, async () => undefined);
-    const plan = computePlan(spec, observed);
+    const observed = await observeCluster(spec, cluster);
+    const plan = computePlan(spec, { mode: 'live', observed });
     const file = savePlan({ plan, spec: loaded, allowDowngrade: false, observedFingerprint: observedFingerprint(observed), toolVersion: 'test', now: new Date(0) });
     const saved = readSavedPlan('plan.json', file);
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MARKDOWN_LIMIT } from '../../src/plan/render-markdown.js';
 import { planFromBase } from '../../src/plan/plan-from-base.js';
+import { isJobStep } from '../../src/plan/plan-types.js';
 import { renderBaseJson, renderBaseMarkdown, renderBaseText } from '../../src/plan/render-base.js';
 import { parseSpecText, resolveSpec } from '../../src/spec/load-spec.js';
 import type { ClusterSpec } from '../../src/spec/schema.js';
@@ -103,8 +104,9 @@ describe('plan --base: the base spec stands in for the cluster', () => {
 
   it('says where each Job copies its env from, as an offline plan does', () => {
     const result = plan(helm('v0.36.7'), helm('v0.37.4'));
-    expect(result.plan.steps.find((s) => s.id === 'maintenance-start')!.envSource).toMatchObject({ component: 'flow-worker', workload: 'Deployment/flow-worker' });
-    expect(result.plan.steps.find((s) => s.id === 'init-job/catalog-migrations')!.envSource).toMatchObject({ component: 'peerdb-server' });
+    const envSource = (id: string) => result.plan.steps.flatMap((s) => (s.id === id && isJobStep(s) ? [s.envSource] : []))[0];
+    expect(envSource('maintenance-start')).toMatchObject({ component: 'flow-worker', workload: 'Deployment/flow-worker' });
+    expect(envSource('init-job/catalog-migrations')).toMatchObject({ component: 'peerdb-server' });
   });
 
   it('assumes a component only in the new spec runs the base version, and warns that it is an assumption', () => {

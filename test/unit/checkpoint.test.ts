@@ -7,7 +7,7 @@ import { skipDefaults } from './fakes/skip-defaults.js';
 
 function bigCheckpoint(replicas: number): Checkpoint {
   const spec = specFromText(`  version: v0.37.4\n  components:\n    - { name: w, workload: StatefulSet/w }\n${skipDefaults()}`);
-  const plan = computePlan(spec, { workloads: new Map([['StatefulSet/w', statefulSet('w', image('w', 'v0.36.7'), replicas)]]) });
+  const plan = computePlan(spec, { mode: 'live', observed: { workloads: new Map([['StatefulSet/w', statefulSet('w', image('w', 'v0.36.7'), replicas)]]) } });
   const checkpoint = newCheckpoint({ plan, specHash: 'x', runId: 'r', host: 'h', holder: 'u@h', now: new Date(0), initial: {}, history: [] });
   checkpoint.steps.forEach((step, i) => {
     Object.assign(step, { s: 'done', a: 1, t0: new Date(i * 1000).toISOString(), t1: new Date(i * 1000 + 500).toISOString() });

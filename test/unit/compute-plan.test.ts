@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { computePlan, type ObservedState } from '../../src/plan/compute-plan.js';
+import { computePlan, type PlanBasis } from '../../src/plan/compute-plan.js';
+import { isJobStep, type JobStep, type Plan } from '../../src/plan/plan-types.js';
 import { LABEL_PLAN } from '../../src/plan/build-job.js';
 import { stepHash } from '../../src/apply/checkpoint.js';
 import type { WorkloadState } from '../../src/cluster/types.js';
@@ -8,12 +9,17 @@ import { deployment, helmInstallation, image, pod, statefulSet } from './fakes/w
 import { HELM_STEP_IDS } from '../helm-step-ids.js';
 import { skipDefaults } from './fakes/skip-defaults.js';
 
-const observed = (workloads: Map<string, WorkloadState | undefined>): ObservedState => ({ workloads });
+const observed = (workloads: Map<string, WorkloadState | undefined>): PlanBasis => ({ mode: 'live', observed: { workloads } });
+const jobStep = (plan: Plan, id: string): JobStep => {
+  const step = plan.steps.find((s) => s.id === id);
+  if (!step || !isJobStep(step)) throw new Error(`no Job step ${id}`);
+  return step;
+};
 const ids = (plan: { steps: readonly { id: string }[] }) => plan.steps.map((s) => s.id);
 
 describe('offline plans', () => {
   it('orders maintenance, init jobs, components and the end of maintenance', () => {
-    const plan = computePlan(specFromPlans('helm-default.yaml'), undefined, { from: 'v0.36.7' });
+    const plan = computePlan(specFromPlans('helm-default.yaml'), { mode: 'offline', from: 'v0.36.7' });
     expect(ids(plan)).toEqual([
       'preflight',
       'maintenance-start',
@@ -39,7 +45,7 @@ describe('offline plans', () => {
     [5, ['statefulset-pod/w/4', 'statefulset-pod/w/3', 'statefulset-pod/w/2', 'statefulset-pod/w/1', 'statefulset-pod/w/0']],
   ])('a StatefulSet with %i replicas gets a prepare step and one step per pod, highest ordinal first', (replicas, podSteps) => {
     const spec = specFromText(`  version: v0.37.4\n  components:\n    - { name: w, workload: StatefulSet/w, replicas: ${replicas} }\n${skipDefaults()}`);
-    const plan = computePlan(spec, undefined, { from: 'v0.36.7' });
+    const plan = computePlan(spec, { mode: 'offline', from: 'v0.36.7' });
     expect(ids(plan)).toEqual(['preflight', 'statefulset-prepare/w', ...podSteps, 'complete']);
     const prepare = plan.steps[1]!;
     expect(prepare.changes).toContainEqual({ object: 'StatefulSet/w', field: 'updateStrategy.rollingUpdate.partition', from: 0, to: replicas });
@@ -48,19 +54,19 @@ describe('offline plans', () => {
   });
 
   it('without --from warns that downgrades cannot be checked and shows unknown current images', () => {
-    const plan = computePlan(specFromPlans('no-maintenance.yaml'), undefined, {});
+    const plan = computePlan(specFromPlans('no-maintenance.yaml'), { mode: 'offline' });
     expect(plan.warnings[0]).toContain('without --from');
     expect(plan.steps.find((s) => s.id === 'deployment-rollout/flow-api')?.changes[0]?.from).toBeNull();
   });
 
   it('refuses a downgrade offline unless allowed', () => {
-    expect(() => computePlan(specFromPlans('helm-default.yaml'), undefined, { from: 'v0.38.0' })).toThrow('downgrade');
-    expect(computePlan(specFromPlans('helm-default.yaml'), undefined, { from: 'v0.38.0', allowDowngrade: true }).warnings.join()).toContain('--allow-downgrade');
+    expect(() => computePlan(specFromPlans('helm-default.yaml'), { mode: 'offline', from: 'v0.38.0' })).toThrow('downgrade');
+    expect(computePlan(specFromPlans('helm-default.yaml'), { mode: 'offline', from: 'v0.38.0' }, { allowDowngrade: true }).warnings.join()).toContain('--allow-downgrade');
   });
 
   it('leaves env to be copied at apply time and says from where', () => {
-    const plan = computePlan(specFromPlans('helm-default.yaml'), undefined, { from: 'v0.36.7' });
-    const start = plan.steps.find((s) => s.id === 'maintenance-start')!;
+    const plan = computePlan(specFromPlans('helm-default.yaml'), { mode: 'offline', from: 'v0.36.7' });
+    const start = jobStep(plan, 'maintenance-start');
     expect(start.envSource).toMatchObject({ component: 'flow-worker', workload: 'Deployment/flow-worker', container: 'flow-worker' });
   });
 });
@@ -78,8 +84,8 @@ describe('live plans', () => {
 
   it('builds the maintenance Jobs as PeerDB needs them: flag not positional, target image, env copied by reference', () => {
     const plan = computePlan(spec, observed(helmInstallation('v0.36.7')));
-    const start = plan.steps.find((s) => s.id === 'maintenance-start')!.manifest!;
-    const end = plan.steps.find((s) => s.id === 'maintenance-end')!.manifest!;
+    const start = jobStep(plan, 'maintenance-start').manifest;
+    const end = jobStep(plan, 'maintenance-end').manifest;
     const container = start.spec.template.spec.containers[0]!;
     expect(container.image).toBe('ghcr.io/peerdb-io/flow-maintenance:stable-v0.37.4');
     expect(container.command).toBeUndefined();
@@ -99,7 +105,7 @@ describe('live plans', () => {
 
   it('runs catalog migrations with the target peerdb-server image, MIGRATIONS_ONLY set and MIGRATIONS_DISABLED dropped', () => {
     const plan = computePlan(spec, observed(helmInstallation('v0.36.7')));
-    const job = plan.steps.find((s) => s.id === 'init-job/catalog-migrations')!.manifest!;
+    const job = jobStep(plan, 'init-job/catalog-migrations').manifest;
     const container = job.spec.template.spec.containers[0]!;
     expect(container.image).toBe('ghcr.io/peerdb-io/peerdb-server:stable-v0.37.4');
     expect(container.env?.map((e) => e.name)).toEqual(['PEERDB_CATALOG_HOST', 'PEERDB_CATALOG_PASSWORD', 'PEERDB_MIGRATIONS_ONLY']);
@@ -172,7 +178,7 @@ describe('live plans', () => {
   it("takes the partition a run that did not finish recorded as the user's, not the one it left", () => {
     const s = specFromText(`  version: v0.37.4\n  components:\n    - { name: w, workload: StatefulSet/w }\n${skipDefaults()}`);
     const left = statefulSet('w', image('w', 'v0.36.7'), 3, { partition: 2 });
-    const plan = computePlan(s, { ...observed(new Map([['StatefulSet/w', left]])), userPartitions: new Map([['StatefulSet/w', 0]]) });
+    const plan = computePlan(s, { mode: 'live', observed: { workloads: new Map([['StatefulSet/w', left]]), userPartitions: new Map([['StatefulSet/w', 0]]) } });
     expect(ids(plan)).toEqual(['preflight', 'statefulset-prepare/w', 'statefulset-pod/w/2', 'statefulset-pod/w/1', 'statefulset-pod/w/0', 'complete']);
     expect(plan.steps.at(-2)).toMatchObject({ finalPartition: 0 });
     expect(plan.warnings.join('\n')).toMatch(/partition 2, left by an unfinished run; the partition it found, 0, is the one kept/);
@@ -215,7 +221,7 @@ describe('live plans', () => {
   });
 
   it('points at an unfinished run recorded in the checkpoint', () => {
-    const plan = computePlan(spec, { workloads: helmInstallation('v0.36.7'), unfinishedRun: { to: 'v0.37.4', stoppedAt: 'statefulset-pod/flow-snapshot-worker/1' } });
+    const plan = computePlan(spec, { mode: 'live', observed: { workloads: helmInstallation('v0.36.7'), unfinishedRun: { to: 'v0.37.4', stoppedAt: 'statefulset-pod/flow-snapshot-worker/1' } } });
     expect(plan.notices).toEqual([
       'an unfinished run to v0.37.4 is recorded in ConfigMap peerdb/peerdb-peerdb-upgrade (stopped at statefulset-pod/flow-snapshot-worker/1); `peerdb-upgrade apply --resume` continues it',
     ]);
@@ -241,7 +247,7 @@ describe('live plans', () => {
     const c = computePlan(other, observed(helmInstallation('v0.36.7')));
     expect(c.hash).not.toBe(a.hash);
     // Other cluster name (prod, not peerdb): compare the content hash that ends each Job name.
-    const suffix = (plan: typeof a, id: string) => plan.steps.find((s) => s.id === id)!.job!.slice(-6);
+    const suffix = (plan: typeof a, id: string) => jobStep(plan, id).job.slice(-6);
     expect(suffix(c, 'maintenance-start')).toBe(suffix(a, 'maintenance-start'));
     expect(suffix(c, 'init-job/catalog-migrations')).not.toBe(suffix(a, 'init-job/catalog-migrations'));
     // What --resume compares: an untouched Job step keeps its identity in the same cluster.

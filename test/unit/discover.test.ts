@@ -4,7 +4,8 @@ import { discoverPeerDB } from '../../src/discover/discover-peerdb.js';
 import { initSpec } from '../../src/discover/init-spec.js';
 import { writeSpecText } from '../../src/discover/write-spec.js';
 import { computePlan } from '../../src/plan/compute-plan.js';
-import { observeCluster } from '../../src/plan/observe.js';
+import { observeCluster } from '../../src/apply/observe-cluster.js';
+import { isComponentStep } from '../../src/plan/plan-types.js';
 import { parseVersion } from '../../src/plan/version.js';
 import { parseSpecText, resolveSpec } from '../../src/spec/load-spec.js';
 import type { WorkloadState } from '../../src/cluster/types.js';
@@ -58,8 +59,8 @@ describe('init: discovery over fake namespaces', () => {
     expect(spec.images).toEqual({ registry: 'registry.example.com:5000/peerdb', tagPrefix: 'release-' });
     expect(spec.components.find((c) => c.name === 'peerdb-ui')?.image).toBe('other.example.com/ui/peerdb-ui');
     expect(text).toContain('    registry: registry.example.com:5000/peerdb');
-    const plan = computePlan(spec, { workloads: new Map(helmWorkloads('v0.36.7', mirror).map((w) => [`${w.kind}/${w.name}`, w])) });
-    expect(plan.steps.find((s) => s.id === 'deployment-rollout/flow-api')?.image).toBe('registry.example.com:5000/peerdb/flow-api:release-v0.37.4');
+    const plan = computePlan(spec, { mode: 'live', observed: { workloads: new Map(helmWorkloads('v0.36.7', mirror).map((w) => [`${w.kind}/${w.name}`, w])) } });
+    expect(plan.steps.filter(isComponentStep).find((s) => s.id === 'deployment-rollout/flow-api')?.image).toBe('registry.example.com:5000/peerdb/flow-api:release-v0.37.4');
     expect(plan.warnings.filter((w) => w.includes('repository changes'))).toEqual([]);
   });
 
@@ -107,7 +108,7 @@ describe('init: discovery over fake namespaces', () => {
     const cluster = new MemoryCluster().seedHelm('peerdb', 'v0.36.7');
     const result = await initSpec(cluster, { namespace: 'peerdb', to: 'v0.37.4', file: 'init.yaml', command: 'peerdb-upgrade init -n peerdb', readCheckpoint: async () => undefined });
     const example = resolveSpec(parseSpecText('x', readFileSync('plans/helm-default.yaml', 'utf8')).document);
-    const expected = computePlan(example, await observeCluster(example, cluster, async () => undefined));
+    const expected = computePlan(example, { mode: 'live', observed: await observeCluster(example, cluster) });
     expect(result.plan).toEqual(expected);
     expect(result.plan.steps.length).toBe(14);
   });
@@ -126,7 +127,7 @@ describe('a live plan names the PeerDB workloads the spec leaves out', () => {
     cluster.addDeployment('peerdb', 'nginx', { image: 'nginx:1.27' });
     const spec = resolveSpec(parseSpecText('x', readFileSync('plans/no-maintenance.yaml', 'utf8')).document, { namespaceFlag: undefined });
     const here = { ...spec, namespace: 'peerdb' };
-    const plan = computePlan(here, await observeCluster(here, cluster, async () => undefined));
+    const plan = computePlan(here, { mode: 'live', observed: await observeCluster(here, cluster) });
     expect(plan.warnings.filter((w) => w.includes('is not in the spec'))).toEqual([
       'Deployment/flow-worker-canary runs PeerDB flow-worker v0.36.5 and is not in the spec: it is not upgraded (add it under spec.components, or `peerdb-upgrade init` to see what the namespace runs)',
       'Deployment/peerdb-ui runs PeerDB peerdb-ui v0.36.7 and is not in the spec: it is not upgraded (add it under spec.components, or `peerdb-upgrade init` to see what the namespace runs)',
@@ -135,7 +136,7 @@ describe('a live plan names the PeerDB workloads the spec leaves out', () => {
 
   it('says so when listing is not allowed, instead of staying silent', () => {
     const spec = resolveSpec(parseSpecText('x', readFileSync('plans/helm-default.yaml', 'utf8')).document);
-    const plan = computePlan(spec, { workloads: helmInstallation('v0.36.7'), namespaceWorkloads: 'forbidden' });
+    const plan = computePlan(spec, { mode: 'live', observed: { workloads: helmInstallation('v0.36.7'), namespaceWorkloads: 'forbidden' } });
     expect(plan.warnings).toContain('cannot list Deployments and StatefulSets in peerdb (forbidden): PeerDB workloads the spec leaves out are not checked');
   });
 });

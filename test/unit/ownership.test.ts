@@ -6,7 +6,7 @@ import { toWorkloadState } from '../../src/cluster/to-state.js';
 import { ownerOf, type WorkloadOwner } from '../../src/cluster/workload-owner.js';
 import { UserError } from '../../src/errors.js';
 import { computePlan } from '../../src/plan/compute-plan.js';
-import { observeCluster } from '../../src/plan/observe.js';
+import { observeCluster } from '../../src/apply/observe-cluster.js';
 import { coalesce, versionValues } from '../../src/plan/ownership.js';
 import { renderJson } from '../../src/plan/render-json.js';
 import { renderMarkdown } from '../../src/plan/render-markdown.js';
@@ -38,8 +38,8 @@ const release = (config: Record<string, unknown>, values: Record<string, unknown
 
 async function livePlan(cluster: MemoryCluster, version = 'v0.37.4', helmChart?: string) {
   const spec = specFromPlans('helm-default.yaml');
-  const observed = await observeCluster({ ...spec, version }, cluster, async () => undefined);
-  return computePlan({ ...spec, version }, observed, { helmChart });
+  const observed = await observeCluster({ ...spec, version }, cluster);
+  return computePlan({ ...spec, version }, { mode: 'live', observed }, { helmChart });
 }
 
 describe('who manages a workload (labels and annotations)', () => {

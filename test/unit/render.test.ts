@@ -8,7 +8,7 @@ import { specFromPlans, specFromText } from './fakes/specs.js';
 import { helmInstallation, statefulSet, image } from './fakes/workloads.js';
 import { skipDefaults } from './fakes/skip-defaults.js';
 
-const offline = (file: string) => computePlan(specFromPlans(file), undefined, { from: 'v0.36.7' });
+const offline = (file: string) => computePlan(specFromPlans(file), { mode: 'offline', from: 'v0.36.7' });
 
 describe('golden renderings of the example plans', () => {
   for (const file of ['helm-default', 'statefulset-workers', 'no-maintenance']) {
@@ -38,14 +38,14 @@ describe('golden renderings of the example plans', () => {
         ],
       },
     };
-    const plan = computePlan(specFromPlans('helm-default.yaml'), { workloads: helmInstallation('v0.36.7', 3), peerdb });
+    const plan = computePlan(specFromPlans('helm-default.yaml'), { mode: 'live', observed: { workloads: helmInstallation('v0.36.7', 3), peerdb } });
     await expect(renderText(plan)).toMatchFileSnapshot('golden/helm-default.live.txt');
     await expect(renderJson(plan)).toMatchFileSnapshot('golden/helm-default.live.json');
   });
 });
 
 describe('what renderings promise', () => {
-  const live = computePlan(specFromPlans('helm-default.yaml'), { workloads: helmInstallation('v0.36.7', 3) });
+  const live = computePlan(specFromPlans('helm-default.yaml'), { mode: 'live', observed: { workloads: helmInstallation('v0.36.7', 3) } });
 
   it('never prints a secret: references stay references, secret-looking literals are masked', () => {
     for (const text of [renderText(live), renderJson(live), renderMarkdown(live)]) {
@@ -77,7 +77,7 @@ describe('what renderings promise', () => {
     const spec = specFromText(`  version: v0.37.4\n  maintenance: {}\n  components:\n    - { name: flow-worker, workload: Deployment/flow-worker }\n    - { name: big, workload: StatefulSet/big }\n${skipDefaults('flow-worker')}`);
     const workloads = helmInstallation('v0.36.7');
     workloads.set('StatefulSet/big', statefulSet('big', image('big', 'v0.36.7'), 300));
-    const plan = computePlan(spec, { workloads });
+    const plan = computePlan(spec, { mode: 'live', observed: { workloads } });
     expect(plan.steps.length).toBe(307);
     const markdown = renderMarkdown(plan);
     expect(markdown.length).toBeLessThanOrEqual(MARKDOWN_LIMIT);

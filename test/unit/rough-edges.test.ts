@@ -164,12 +164,12 @@ describe('plan --offline --out', () => {
 
 describe('offline wording', () => {
   it('says the workloads are assumed to run --from, naming it', () => {
-    const text = renderText(computePlan(specFromPlans('helm-default.yaml'), undefined, { from: 'v0.36.7' }));
+    const text = renderText(computePlan(specFromPlans('helm-default.yaml'), { mode: 'offline', from: 'v0.36.7' }));
     expect(text.split('\n')[1]).toBe('offline: every named workload is assumed to run --from (v0.36.7); apply re-checks the cluster');
   });
 
   it('reads an unknown current image as unknown, not (none); a Job not yet created stays (none)', () => {
-    const plan = computePlan(specFromPlans('helm-default.yaml'), undefined, {});
+    const plan = computePlan(specFromPlans('helm-default.yaml'), { mode: 'offline' });
     const text = renderText(plan);
     expect(text).toContain('Deployment/flow-api container flow-api image: unknown → ghcr.io/peerdb-io/flow-api:stable-v0.37.4');
     expect(text).toContain('Pod/flow-snapshot-worker-0 image: unknown →');

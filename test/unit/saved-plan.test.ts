@@ -21,7 +21,7 @@ describe('a saved plan', () => {
   it('holds no literal secret of the spec: the spec by its hash, Job env masked (also passwords in URIs)', () => {
     const loaded = specWithSecrets();
     expect(loaded.text).toContain(SECRET_TOKEN);
-    const plan = computePlan(resolveSpec(loaded.document), undefined, { from: 'v0.36.7' });
+    const plan = computePlan(resolveSpec(loaded.document), { mode: 'offline', from: 'v0.36.7' });
     const text = savePlan({ plan, spec: loaded, allowDowngrade: false, observedFingerprint: undefined, toolVersion: '0.0.0', now: new Date(0) });
     expect(text).toContain('init-seed');
     expect(text).not.toContain(SECRET_TOKEN);

@@ -4,8 +4,10 @@ import { readCheckpoint, readUnfinishedRun } from '../../apply/checkpoint-store.
 import { recordedPartitions } from '../../apply/checkpoint.js';
 import { UserError } from '../../errors.js';
 import { ExitCode } from '../../exit-code.js';
-import { computePlan, type ObservedState } from '../../plan/compute-plan.js';
-import { observeCluster, observedFingerprint } from '../../plan/observe.js';
+import { computePlan } from '../../plan/compute-plan.js';
+import type { ObservedState } from '../../plan/plan-input.js';
+import { observeCluster } from '../../apply/observe-cluster.js';
+import { observedFingerprint } from '../../plan/plan-input.js';
 import { planFromBase, type BasePlan } from '../../plan/plan-from-base.js';
 import { renderBaseJson, renderBaseMarkdown, renderBaseText } from '../../plan/render-base.js';
 import { renderJson } from '../../plan/render-json.js';
@@ -82,13 +84,13 @@ export function registerPlan(program: Command, context: CommandContext): void {
         plan = basePlan.plan;
       } else if (flags.offline) {
         const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace });
-        plan = computePlan(spec, undefined, { from: flags.from, allowDowngrade: flags.allowDowngrade });
+        plan = computePlan(spec, { mode: 'offline', from: flags.from }, { allowDowngrade: flags.allowDowngrade });
       } else {
         const { cluster, spec } = await openSpecOnCluster(loaded, globals, io, { offlineFlag: true });
-        let observed: ObservedState = await observeCluster(spec, cluster, (s) => readUnfinishedRun(cluster, s));
+        let observed: ObservedState = await observeCluster(spec, cluster, () => readUnfinishedRun(cluster, spec));
         // The partitions a run that did not finish recorded, as apply plans with them.
         observed = { ...observed, userPartitions: recordedPartitions((await readCheckpoint(cluster, spec))?.checkpoint) };
-        plan = computePlan(spec, observed, { allowDowngrade: flags.allowDowngrade, helmChart: flags.helmChart });
+        plan = computePlan(spec, { mode: 'live', observed }, { allowDowngrade: flags.allowDowngrade, helmChart: flags.helmChart });
         fingerprint = observedFingerprint(observed);
         if (flags.dryRun === 'server') {
           const livePlan = plan;

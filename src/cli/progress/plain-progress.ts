@@ -1,5 +1,6 @@
 import type { ApplyEvent } from '../../apply/events.js';
 import { formatDuration } from '../../spec/duration.js';
+import { timeoutOf } from '../../plan/plan-types.js';
 import type { CiOutput, Section } from '../ci-output.js';
 import type { Sink } from '../io.js';
 
@@ -43,7 +44,7 @@ export class PlainProgress {
       case 'step-start':
         this.section = this.ci.section(`${this.counter(event.index)} ${event.step.id}`, { id: event.step.id });
         this.out.write(this.section.start);
-        this.current = { id: event.step.id, message: event.step.title, timeoutMs: event.step.timeoutMs, startedAt: event.at, lastPrinted: this.now() };
+        this.current = { id: event.step.id, message: event.step.title, timeoutMs: timeoutOf(event.step), startedAt: event.at, lastPrinted: this.now() };
         this.line(event.at, `${this.counter(event.index)} ${event.step.id}: ${event.step.title}${event.attempt > 1 ? ` (attempt ${event.attempt})` : ''}`);
         break;
       case 'step-progress':
