@@ -1,17 +1,14 @@
-import { ExitCode } from './exit-code.js';
-
 /**
- * An error the user can act on: printed as its message (one or two lines), never with a stack.
- * `hint` is the next thing to do.
+ * An error the user can act on (bad input, a refusal): printed as its message (one or two lines),
+ * never with a stack, and exit 1. `hint` is the next thing to do. Runs that stop for other reasons
+ * throw RunStopped (src/apply/run-stop.ts); the CLI chooses their exit codes.
  */
 export class UserError extends Error {
-  readonly exitCode: ExitCode;
   readonly hint: string | undefined;
 
-  constructor(message: string, options: { exitCode?: ExitCode; hint?: string; cause?: unknown } = {}) {
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'UserError';
-    this.exitCode = options.exitCode ?? ExitCode.Error;
     this.hint = options.hint;
   }
 }
@@ -22,8 +19,4 @@ export class BugError extends Error {
     super(message, options);
     this.name = 'BugError';
   }
-}
-
-export function isUserError(error: unknown): error is UserError {
-  return error instanceof UserError;
 }

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ClusterPort } from '../cluster/port.js';
 import { UserError } from '../errors.js';
-import { ExitCode } from '../exit-code.js';
 import { computePlan } from '../plan/compute-plan.js';
 import type { ObservedState } from '../plan/plan-input.js';
 import { observeCluster } from './observe-cluster.js';
@@ -22,7 +21,8 @@ import { lockOwner, UpgradeLock, waitForLock } from './lock.js';
 import { describeStepDiff } from './plan-diff.js';
 import { runPreflight } from './run-preflight.js';
 import { restoreObserved, snapshotObserved, type WorkloadSnapshot } from './snapshot.js';
-import { InterruptedError, StepFailure } from './step-failure.js';
+import { RunStopped } from './run-stop.js';
+import { StepFailure } from './step-failure.js';
 import { IN_BETWEEN } from '../peerdb/flow-api.js';
 
 export interface ApplyRequest {
@@ -41,8 +41,6 @@ export interface ApplyRequest {
   readonly emit: EmitEvent;
   /** Asked before anything changes; false stops the run (nothing changed). */
   readonly confirm: (plan: Plan, resumed: boolean) => Promise<boolean>;
-  /** The spec path as the user gave it, for the commands printed in messages. */
-  readonly specFile: string;
   /** The user says Argo CD / Flux reconciliation of the workloads is suspended (--reconciliation-suspended). */
   readonly reconciliationSuspended?: boolean | undefined;
   /** Where the Helm chart is installed from, for the advised `helm upgrade` (--helm-chart). */
@@ -65,19 +63,9 @@ export async function applyUpgrade(request: ApplyRequest): Promise<ApplyOutcome>
     try {
       return await applyOnce(request);
     } catch (error) {
-      if (!(error instanceof CheckpointMoved) || attempt >= REPLANS) throw error;
+      if (!(error instanceof RunStopped && error.stop.kind === 'checkpoint-moved') || attempt >= REPLANS) throw error;
       request.emit({ type: 'info', message: 'the checkpoint changed while this run was planning (a write of an earlier run arriving late?); planning again', at: request.clock.now() });
     }
-  }
-}
-
-/** The checkpoint read for planning is no longer the one in the cluster once the lock is held. */
-class CheckpointMoved extends UserError {
-  constructor() {
-    super('the checkpoint kept changing while this run was planning (is another run writing it?); run the command again', {
-      hint: 'peerdb-upgrade status -f SPEC shows who holds the lock and where the last run stands',
-    });
-    this.name = 'CheckpointMoved';
   }
 }
 
@@ -92,19 +80,10 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
 
   let plan: Plan;
   let resumed = false;
-  if (unfinished && request.dryRun && request.mode !== 'resume') {
-    throw unfinishedRunError(unfinished.checkpoint, request.specFile);
-  }
-  if (unfinished && request.savedPlan) {
-    throw new UserError(`an unfinished run (${unfinished.checkpoint.run.id}) is recorded; a saved plan cannot be applied over it`, { hint: `continue it: peerdb-upgrade apply -f ${request.specFile} --resume` });
-  }
-  if (unfinished && request.mode === 'fresh') throw unfinishedRunError(unfinished.checkpoint, request.specFile);
-  if (unfinished && request.mode === 'restart' && maintenanceAttempted(unfinished.checkpoint)) {
-    throw new UserError(
-      `the unfinished run ${unfinished.checkpoint.run.id} started maintenance mode and did not end it: starting over would pause no mirrors and later resume none`,
-      { exitCode: ExitCode.NeedsPerson, hint: `continue it (apply -f ${request.specFile} --resume), or end maintenance first (peerdb-upgrade maintenance end -f ${request.specFile})` },
-    );
-  }
+  if (unfinished && request.dryRun && request.mode !== 'resume') throw unfinishedRun(unfinished.checkpoint, 'fresh');
+  if (unfinished && request.savedPlan) throw unfinishedRun(unfinished.checkpoint, 'saved-plan');
+  if (unfinished && request.mode === 'fresh') throw unfinishedRun(unfinished.checkpoint, 'fresh');
+  if (unfinished && request.mode === 'restart' && maintenanceAttempted(unfinished.checkpoint)) throw unfinishedRun(unfinished.checkpoint, 'restart');
   if (unfinished && request.mode === 'resume') {
     plan = resumePlan(unfinished.checkpoint, spec, observed, request.allowDowngrade, request.helmChart);
     resumed = true;
@@ -123,7 +102,7 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
   checkReconciliation(plan, request.reconciliationSuspended ?? false, (message) => emit({ type: 'warning', message, at: clock.now() }));
   if (!request.savedPlan && !(await request.confirm(plan, resumed))) return { kind: 'not-confirmed', plan };
 
-  if (request.signal.aborted) throw new InterruptedError('interrupted before anything was changed', 'run the command again when ready');
+  if (request.signal.aborted) throw new RunStopped({ kind: 'interrupted', step: undefined, mirrors: 'running' });
   // Read-only checks before anything changes, the lock and the checkpoint included.
   if (!resumed) {
     try {
@@ -142,7 +121,8 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
   await lock.acquire(0, request.signal);
   try {
     const again = await readCheckpoint(cluster, spec);
-    if (again?.resourceVersion !== stored?.resourceVersion) throw new CheckpointMoved();
+    // The checkpoint read for planning is no longer the one in the cluster once the lock is held.
+    if (again?.resourceVersion !== stored?.resourceVersion) throw new RunStopped({ kind: 'checkpoint-moved' });
     const checkpoint = resumed
       ? continueCheckpoint(unfinished!.checkpoint, plan, request.loaded.hash)
       : freshCheckpoint({ plan, request, runId, owner: `${owner.user}@${owner.host}`, observed, previous: stored });
@@ -159,7 +139,6 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
       signal: request.signal,
       emit,
       runDeadline: request.runTimeoutMs === undefined ? undefined : startedAt + request.runTimeoutMs,
-      specFile: request.specFile,
       outageMs: request.outageMs,
     };
     input.resourceVersion = await writeCheckpoint(cluster, spec, checkpoint, input.resourceVersion);
@@ -178,12 +157,7 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
  */
 function resumePlan(checkpoint: Checkpoint, spec: ClusterSpec, observed: ObservedState, allowDowngrade: boolean, helmChart: string | undefined): Plan {
   const target = parseVersion(spec.version);
-  if (target.ok && checkpoint.run.to !== target.version.tag) {
-    throw new UserError(
-      `the unfinished run upgrades to ${checkpoint.run.to}; the spec now says ${spec.version}. A new target is a new upgrade: finish or end the current one first`,
-      { hint: `put version ${checkpoint.run.to} back to finish it, or end maintenance with \`peerdb-upgrade maintenance end\`` },
-    );
-  }
+  if (target.ok && checkpoint.run.to !== target.version.tag) throw new RunStopped({ kind: 'target-changed', runTo: checkpoint.run.to, specVersion: spec.version });
   const start = { ...restoreObserved(checkpoint.initial as unknown as Record<string, WorkloadSnapshot>, observed), userPartitions: recordedPartitions(checkpoint) };
   const plan = computePlan(spec, { mode: 'live', observed: start }, { allowDowngrade, helmChart });
   const byId = new Map(plan.steps.map((s) => [s.id, s]));
@@ -215,9 +189,11 @@ function checkReconciliation(plan: Plan, suspended: boolean, warn: (message: str
     for (const g of gitops) warn(`${g.what} manages ${g.components.join(', ')}; told its reconciliation is suspended. Afterwards ${commit}: ${g.resume}`);
     return;
   }
-  const owners = gitops.map((g) => `${g.what} manages ${g.components.join(', ')} (${g.evidence})`).join('; ');
-  throw new UserError(`preflight: ${owners}: it would revert the image patches during the upgrade. Nothing was changed`, {
-    hint: `suspend it first (${gitops.map((g) => g.suspend).join('; ')}), then run again with --reconciliation-suspended; ${commit}`,
+  throw new RunStopped({
+    kind: 'reconciliation-active',
+    owners: gitops.map((g) => `${g.what} manages ${g.components.join(', ')} (${g.evidence})`),
+    suspend: gitops.map((g) => g.suspend),
+    commit,
   });
 }
 
@@ -292,9 +268,7 @@ function checkFlowApi(request: ApplyRequest, plan: Plan, observed: ObservedState
 }
 
 function assertSavedPlanStillHolds(saved: SavedPlan, plan: Plan): void {
-  if (saved.plan.mode !== 'live') {
-    throw new UserError('this saved plan was made --offline; apply needs a plan made against the cluster', { hint: 'make one with `peerdb-upgrade plan -f SPEC --out plan.json`' });
-  }
+  if (saved.plan.mode !== 'live') throw new RunStopped({ kind: 'saved-plan-offline' });
   if (saved.plan.plan_hash === plan.hash) return;
   const before = (saved.plan.steps as { id: string; changes: Plan['steps'][number]['changes'][number][] }[] | undefined) ?? [];
   const diff = describeStepDiff(before, plan.steps);
@@ -304,13 +278,13 @@ function assertSavedPlanStillHolds(saved: SavedPlan, plan: Plan): void {
   );
 }
 
-function unfinishedRunError(checkpoint: Checkpoint, specFile: string): UserError {
-  const stopped = firstUnfinishedStep(checkpoint);
-  const paused = mirrorsPaused(checkpoint) ? ' MIRRORS ARE PAUSED.' : '';
-  return new UserError(
-    `an unfinished run ${checkpoint.run.id} (to ${checkpoint.run.to}, ${checkpoint.run.state}) stopped at step ${stopped?.id ?? '?'}${checkpoint.run.error ? `: ${checkpoint.run.error}` : ''}.${paused}`,
-    { hint: `continue it: peerdb-upgrade apply -f ${specFile} --resume (or discard it with --restart)` },
-  );
+function unfinishedRun(checkpoint: Checkpoint, asked: 'fresh' | 'saved-plan' | 'restart'): RunStopped {
+  const { run } = checkpoint;
+  return new RunStopped({
+    kind: 'unfinished-run',
+    asked,
+    run: { runId: run.id, to: run.to, state: run.state, stoppedAt: firstUnfinishedStep(checkpoint)?.id, error: run.error, mirrorsPaused: mirrorsPaused(checkpoint) },
+  });
 }
 
 function newRunId(now: number): string {

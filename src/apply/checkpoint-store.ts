@@ -1,11 +1,10 @@
 import type { ClusterPort, ClusterReader } from '../cluster/port.js';
 import { ClusterError, isClusterError } from '../cluster/cluster-error.js';
 import type { Clock } from './clock.js';
-import { UserError } from '../errors.js';
-import { ExitCode } from '../exit-code.js';
 import { MANAGED_BY, LABEL_CLUSTER } from '../plan/build-job.js';
 import type { ObservedState } from '../plan/plan-input.js';
 import type { ClusterSpec } from '../spec/schema.js';
+import { RunStopped } from './run-stop.js';
 import { CHECKPOINT_KEY, firstUnfinishedStep, isUnfinished, parseCheckpoint, serializeCheckpoint, type Checkpoint } from './checkpoint.js';
 
 export interface StoredCheckpoint {
@@ -69,20 +68,9 @@ export async function writeCheckpoint(
       if (!conflict || attempt >= attempts) throw error;
       const current = await readCheckpoint(cluster, spec);
       if (current && current.checkpoint.run.id !== checkpoint.run.id) {
-        throw new CheckpointTakenError(current.checkpoint);
+        throw new RunStopped({ kind: 'checkpoint-taken', runId: current.checkpoint.run.id, holder: current.checkpoint.run.holder });
       }
       version = current?.resourceVersion ?? (await cluster.getConfigMap(spec.namespace, spec.checkpointName))?.resourceVersion;
     }
-  }
-}
-
-/** Another run wrote the checkpoint while this one held the lock: two runs act at once. */
-export class CheckpointTakenError extends UserError {
-  constructor(readonly other: Checkpoint) {
-    super(`the checkpoint now belongs to run ${other.run.id} (${other.run.holder}): another run is acting on this installation`, {
-      exitCode: ExitCode.NeedsPerson,
-      hint: 'stop one of the runs; then `peerdb-upgrade status` shows where the other stands',
-    });
-    this.name = 'CheckpointTakenError';
   }
 }

@@ -13,10 +13,11 @@ import { prepareStatefulSet, rollStatefulSetPod } from './roll-statefulset.js';
 import { rollDeployment } from './roll-deployment.js';
 import { runJobStep } from './run-job.js';
 import { StepAborted, type StepContext } from './step-context.js';
-import { InterruptedError, RunFailedError, StepFailure } from './step-failure.js';
+import { RunStopped, type MirrorState } from './run-stop.js';
+import { StepFailure } from './step-failure.js';
 import { runPreflight } from './run-preflight.js';
 import { verifyConverged } from './verify-step.js';
-import { verifyPeerDB } from './verify-mirrors.js';
+import { MirrorsNotBack, verifyPeerDB } from './verify-mirrors.js';
 import { connectFlowApi, FlowApiError, FlowApiUnreachable, observePeerDB } from '../peerdb/flow-api.js';
 import { short } from '../plan/mirrors-line.js';
 
@@ -32,8 +33,6 @@ export interface ExecuteInput {
   readonly signal: AbortSignal;
   readonly emit: EmitEvent;
   readonly runDeadline: number | undefined;
-  /** For the commands printed in messages. */
-  readonly specFile: string;
   /** How long the API server may be away before the run gives up (ms); default DEFAULT_OUTAGE_MS. */
   readonly outageMs?: number | undefined;
 }
@@ -86,7 +85,6 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
       runDeadline: input.runDeadline,
       maintenanceDetail: step.kind === 'maintenance-start' ? () => maintenanceDetail(input.cluster, input.spec) : undefined,
       recordedMirrors: checkpoint.mirrors?.running,
-      specFile: input.specFile,
     };
     let message: string;
     try {
@@ -107,20 +105,14 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
       record.s = 'failed';
       record.err = reason.slice(0, 2_000);
       record.t1 = new Date(clock.now()).toISOString();
-      const needsPerson = error instanceof StepFailure && error.needsPerson;
-      const paused = maintenanceAttempted(checkpoint);
-      checkpoint.run.state = paused || needsPerson ? 'needs-person' : 'failed';
-      const certain = mirrorsPaused(checkpoint);
+      const mirrors = mirrorState(checkpoint);
+      const notBack = error instanceof MirrorsNotBack ? error : undefined;
+      checkpoint.run.state = mirrors === 'running' && !notBack ? 'failed' : 'needs-person';
       checkpoint.run.error = `${step.id}: ${record.err}`;
       await saveQuietly(save, emit, clock);
       emit({ type: 'step-failed', step, index, error: reason, detail, at: clock.now() });
-      if (needsPerson) {
-        throw new RunFailedError([`step ${step.id} failed: ${reason}`, detail, `  2. then finish the run, which verifies again:  peerdb-upgrade apply -f ${input.specFile} --resume --yes`].filter(Boolean).join('\n'), {
-          mirrorsPaused: true,
-          hint: `the checkpoint is saved; see \`peerdb-upgrade status -f ${input.specFile}\``,
-        });
-      }
-      throw failure(input.specFile, step, reason, detail, paused, certain);
+      if (notBack) throw new RunStopped({ kind: 'mirrors-not-back', step: step.id, reason, notRunning: notBack.notRunning });
+      throw new RunStopped({ kind: 'step-failed', step: step.id, reason, detail, mirrors });
     }
     if (step.kind === 'maintenance-start') await recordPausedByStart(input);
     record.s = 'done';
@@ -187,7 +179,6 @@ async function runStep(context: StepContext): Promise<string> {
         signal: context.signal,
         deadline: Math.min(context.startedAt + step.timeoutMs, context.runDeadline ?? Infinity),
         after: 'maintenance end',
-        specFile: context.specFile ?? 'SPEC',
         progress: (status) => context.emit({ type: 'step-progress', step, message: status, elapsedMs: context.clock.now() - context.startedAt, timeoutMs: step.timeoutMs, at: context.clock.now() }),
         warn: (message) => context.emit({ type: 'warning', message, at: context.clock.now() }),
       });
@@ -251,15 +242,12 @@ async function stopInterrupted(input: ExecuteInput, save: () => Promise<void>, r
   if (record.s === 'running') record.s = 'pending';
   input.checkpoint.run.state = 'interrupted';
   await saveQuietly(save, input.emit, input.clock);
-  const note = mirrorsPaused(input.checkpoint)
-    ? '. MIRRORS ARE PAUSED (maintenance mode is on)'
-    : maintenanceAttempted(input.checkpoint)
-      ? '. Mirrors may be paused: the maintenance-start Job was running and goes on in the cluster'
-      : '';
-  throw new InterruptedError(
-    `interrupted at step ${record.id}; the checkpoint is saved${note}`,
-    `continue with: peerdb-upgrade apply -f ${input.specFile} --resume`,
-  );
+  throw new RunStopped({ kind: 'interrupted', step: record.id, mirrors: mirrorState(input.checkpoint) });
+}
+
+/** Mirrors are paused once maintenance-start finished; maybe paused while it was tried. */
+function mirrorState(checkpoint: Checkpoint): MirrorState {
+  return mirrorsPaused(checkpoint) ? 'paused' : maintenanceAttempted(checkpoint) ? 'maybe-paused' : 'running';
 }
 
 /** A failed checkpoint write must not hide the step's own failure. */
@@ -269,20 +257,4 @@ async function saveQuietly(save: () => Promise<void>, emit: EmitEvent, clock: Cl
   } catch (error) {
     emit({ type: 'warning', message: `could not save the checkpoint: ${(error as Error).message}`, at: clock.now() });
   }
-}
-
-function failure(specFile: string, step: Step, reason: string, detail: string | undefined, paused: boolean, certain: boolean): RunFailedError {
-  const lines = [`step ${step.id} failed: ${reason}`];
-  if (detail) lines.push(detail);
-  if (paused) {
-    lines.push(
-      certain
-        ? 'MIRRORS ARE PAUSED: maintenance mode was started and has not ended. Two ways out:'
-        : 'MIRRORS MAY BE PAUSED: maintenance-start ran but did not finish, so maintenance mode may be on. Two ways out:',
-      `  1. fix the cause, then continue the upgrade:  peerdb-upgrade apply -f ${specFile} --resume`,
-      `  2. or end maintenance on the versions now running (resumes the mirrors):  peerdb-upgrade maintenance end -f ${specFile}`,
-    );
-    return new RunFailedError(lines.join('\n'), { mirrorsPaused: true, hint: `the checkpoint is saved; see \`peerdb-upgrade status -f ${specFile}\`` });
-  }
-  return new RunFailedError(lines.join('\n'), { mirrorsPaused: false, hint: `fix the cause, then: peerdb-upgrade apply -f ${specFile} --resume` });
 }

@@ -5,9 +5,7 @@ import { LABEL_CLUSTER, MANAGED_BY } from '../plan/build-job.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { formatDuration } from '../spec/duration.js';
 import type { Clock } from './clock.js';
-import { LockedError } from './step-failure.js';
-import { UserError } from '../errors.js';
-import { ExitCode } from '../exit-code.js';
+import { RunStopped } from './run-stop.js';
 
 export const LEASE_DURATION_SECONDS = 60;
 const RENEW_EVERY_MS = 15_000;
@@ -71,7 +69,7 @@ export function isStale(lease: LeaseState, now: number): boolean {
 }
 
 /**
- * Waits (reading only) until no live run holds the lock; throws LockedError (exit 3) naming the
+ * Waits (reading only) until no live run holds the lock; stops (`locked`) naming the
  * holder when `timeoutMs` passes first. Used before planning, so that a second `apply` is told a run
  * is in progress rather than anything about that run's checkpoint.
  */
@@ -86,11 +84,8 @@ export async function waitForLock(cluster: ClusterPort, spec: ClusterSpec, clock
   }
 }
 
-function lockedError(spec: ClusterSpec, lease: LeaseState, now: number): LockedError {
-  return new LockedError(
-    `another run holds the lock (Lease ${spec.namespace}/${spec.leaseName}): ${describeLease(lease, now)}`,
-    `wait for it (e.g. --lock-timeout 10m), or if it is dead: peerdb-upgrade unlock -f SPEC --force ${runIdOf(lease)}`,
-  );
+function lockedError(spec: ClusterSpec, lease: LeaseState, now: number): RunStopped {
+  return new RunStopped({ kind: 'locked', lease: `${spec.namespace}/${spec.leaseName}`, holder: describeLease(lease, now), runId: runIdOf(lease) });
 }
 
 /** The run id in a holder identity (`user@host/pid/run`). */
@@ -106,7 +101,7 @@ export function runIdOf(lease: LeaseState): string | undefined {
 export class UpgradeLock {
   private resourceVersion: string | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private lost: UserError | undefined;
+  private lost = false;
   /** The renewal in flight, if any: release waits for it, so no renewal lands after the delete. */
   private renewing: Promise<void> | undefined;
 
@@ -118,7 +113,7 @@ export class UpgradeLock {
     private readonly onWarning: (message: string) => void,
   ) {}
 
-  /** Takes the lock, waiting up to `timeoutMs` for another holder; throws LockedError (exit 3). */
+  /** Takes the lock, waiting up to `timeoutMs` for another holder; stops (`locked`) naming it. */
   async acquire(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const { namespace, leaseName } = this.spec;
     const deadline = this.clock.now() + timeoutMs;
@@ -159,10 +154,7 @@ export class UpgradeLock {
       this.renewing = this.renew().catch((error: unknown) => {
         // Deleted (unlock --force) or rewritten by someone else: either way, not ours any more.
         if (isClusterError(error, 'conflict') || isClusterError(error, 'not-found')) {
-          this.lost = new UserError('this run lost its lock: the Lease was released (unlock --force) or taken over by another run; stopping before the next step', {
-            exitCode: ExitCode.NeedsPerson,
-            hint: 'see who holds it and where the upgrade stands: peerdb-upgrade status -f SPEC',
-          });
+          this.lost = true;
         }
         // Other errors (a network blip): the next renewal tries again; the lease lasts 60 s.
       }).finally(() => {
@@ -189,7 +181,7 @@ export class UpgradeLock {
 
   /** Throws if the lock was lost; the executor checks between steps. */
   assertHeld(): void {
-    if (this.lost) throw this.lost;
+    if (this.lost) throw new RunStopped({ kind: 'lock-lost' });
   }
 
   async release(): Promise<void> {

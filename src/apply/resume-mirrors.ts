@@ -1,10 +1,10 @@
 import type { ClusterPort } from '../cluster/port.js';
 import { UserError } from '../errors.js';
-import { ExitCode } from '../exit-code.js';
 import { connectFlowApi, FlowApiError, FlowApiUnreachable, type Mirror } from '../peerdb/flow-api.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { readCheckpoint } from './checkpoint-store.js';
 import type { Clock } from './clock.js';
+import { RunStopped } from './run-stop.js';
 
 /** How long `mirrors resume` waits for the mirrors it resumed to report STATUS_RUNNING. */
 const RESUME_WAIT_MS = 120_000;
@@ -17,7 +17,6 @@ export interface ResumeRequest {
   readonly names: readonly string[];
   readonly clock: Clock;
   readonly signal: AbortSignal;
-  readonly specFile: string;
   readonly progress: (message: string) => void;
 }
 
@@ -38,9 +37,7 @@ export async function resumeMirrors(request: ResumeRequest): Promise<ResumeOutco
   if (names.length === 0) {
     const recorded = (await readCheckpoint(cluster, spec))?.checkpoint.mirrors?.running;
     if (!recorded) {
-      throw new UserError('no mirrors named, and no upgrade run recorded which mirrors ran before it', {
-        hint: `name them: peerdb-upgrade mirrors resume -f ${request.specFile} NAME…  (paused now: ${mirrors.filter((m) => m.status === 'STATUS_PAUSED').map((m) => m.name).join(', ') || 'none'})`,
-      });
+      throw new RunStopped({ kind: 'mirrors-unnamed', paused: mirrors.filter((m) => m.status === 'STATUS_PAUSED').map((m) => m.name) });
     }
     names = recorded.filter((n) => mirrors.find((m) => m.name === n)?.status !== 'STATUS_RUNNING');
   }
@@ -50,22 +47,19 @@ export async function resumeMirrors(request: ResumeRequest): Promise<ResumeOutco
   }
   const instance = await api.instanceStatus().catch(unreachable);
   if (instance === 'INSTANCE_STATUS_MAINTENANCE') {
-    throw new UserError('PeerDB is in maintenance mode: it refuses to resume mirrors until maintenance ends', {
-      exitCode: ExitCode.NeedsPerson,
-      hint: `end it first (it resumes the mirrors it paused): peerdb-upgrade maintenance end -f ${request.specFile}`,
-    });
+    throw new RunStopped({ kind: 'mirrors-in-maintenance' });
   }
   const alreadyRunning = names.filter((n) => statusOf(mirrors, n) === 'STATUS_RUNNING');
   const toResume = names.filter((n) => !alreadyRunning.includes(n));
   for (const name of toResume) {
     const status = statusOf(mirrors, name);
     if (status !== 'STATUS_PAUSED') {
-      throw new UserError(`mirror ${name} is ${status}, not paused: only a paused mirror can be resumed`, { exitCode: ExitCode.NeedsPerson, hint: 'look at it in the PeerDB UI' });
+      throw new RunStopped({ kind: 'mirrors-not-resumed', reason: `mirror ${name} is ${status}, not paused: only a paused mirror can be resumed`, waited: false });
     }
     try {
       await api.resume(name);
     } catch (error) {
-      if (error instanceof FlowApiError) throw new UserError(`PeerDB refused to resume ${name}: ${error.message}`, { exitCode: ExitCode.NeedsPerson, hint: 'look at it in the PeerDB UI' });
+      if (error instanceof FlowApiError) throw new RunStopped({ kind: 'mirrors-not-resumed', reason: `PeerDB refused to resume ${name}: ${error.message}`, waited: false });
       throw unreachableError(error);
     }
     request.progress(`asked PeerDB to resume ${name}`);
@@ -76,10 +70,7 @@ export async function resumeMirrors(request: ResumeRequest): Promise<ResumeOutco
     const waiting = toResume.filter((n) => statusOf(mirrors, n) !== 'STATUS_RUNNING');
     if (waiting.length === 0) return { resumed: toResume, alreadyRunning };
     if (clock.now() >= deadline || request.signal.aborted) {
-      throw new UserError(`not running ${Math.round(RESUME_WAIT_MS / 1000)}s after the resume: ${waiting.map((n) => `${n} (${statusOf(mirrors, n)})`).join(', ')}`, {
-        exitCode: ExitCode.NeedsPerson,
-        hint: 'look at the mirrors in the PeerDB UI (Mirrors → each → errors)',
-      });
+      throw new RunStopped({ kind: 'mirrors-not-resumed', reason: `not running ${Math.round(RESUME_WAIT_MS / 1000)}s after the resume: ${waiting.map((n) => `${n} (${statusOf(mirrors, n)})`).join(', ')}`, waited: true });
     }
     request.progress(`waiting for ${waiting.join(', ')} to run`);
     await clock.sleep(RESUME_POLL_MS, request.signal);

@@ -17,8 +17,9 @@ import { lockOwner, UpgradeLock } from './lock.js';
 import { observeCluster } from './observe-cluster.js';
 import { runJobStep } from './run-job.js';
 import { StepAborted } from './step-context.js';
-import { InterruptedError, RunFailedError, StepFailure } from './step-failure.js';
-import { verifyPeerDB } from './verify-mirrors.js';
+import { RunStopped } from './run-stop.js';
+import { StepFailure } from './step-failure.js';
+import { MirrorsNotBack, verifyPeerDB } from './verify-mirrors.js';
 import { connectFlowApi, FlowApiError, FlowApiUnreachable } from '../peerdb/flow-api.js';
 import { durationMs } from '../spec/duration.js';
 
@@ -30,7 +31,6 @@ export interface MaintenanceRequest {
   readonly clock: Clock;
   readonly signal: AbortSignal;
   readonly emit: EmitEvent;
-  readonly specFile: string;
   /** The version the flow workers run, when their image does not say (a digest). */
   readonly version?: string | undefined;
 }
@@ -50,9 +50,7 @@ export async function runMaintenance(request: MaintenanceRequest): Promise<{ ver
   if (!workload || !container) throw new UserError(`${source.workload} (maintenance.envFrom ${source.name}) was not found in namespace ${spec.namespace}`);
   const running = await runningVersion(cluster, spec, container.image, request.version);
   if (!running) {
-    throw new UserError(`cannot tell which version ${source.workload} runs from its image ${container.image} (no version in it)`, {
-      hint: `name it: peerdb-upgrade maintenance ${mode} -f ${request.specFile} --running-version vX.Y.Z`,
-    });
+    throw new RunStopped({ kind: 'running-version-unknown', mode, workload: source.workload, image: container.image });
   }
   const version = running.version;
   const step = { ...maintenanceStep(spec, observed, mode, version.tag, running.prefix), id: `maintenance-${mode}` };
@@ -72,13 +70,10 @@ export async function runMaintenance(request: MaintenanceRequest): Promise<{ ver
       const message = await runJobStep({ cluster, spec, plan, step, runId, clock, signal: request.signal, emit, startedAt, runDeadline: undefined });
       emit({ type: 'step-done', step, index: 0, message, elapsedMs: clock.now() - startedAt, at: clock.now() });
     } catch (error) {
-      if (error instanceof StepAborted) throw new InterruptedError(`interrupted while the maintenance ${mode} Job ran; it goes on in the cluster`, `check it with: kubectl -n ${spec.namespace} get job ${step.job}`);
+      if (error instanceof StepAborted) throw new RunStopped({ kind: 'maintenance-interrupted', mode, namespace: spec.namespace, job: step.job });
       if (!(error instanceof StepFailure)) throw error;
       emit({ type: 'step-failed', step, index: 0, error: error.message, detail: error.detail, at: clock.now() });
-      throw new RunFailedError(`maintenance ${mode} failed: ${error.message}${error.detail ? `\n${error.detail}` : ''}`, {
-        mirrorsPaused: true,
-        hint: `mirrors may be paused; fix the cause and run \`peerdb-upgrade maintenance ${mode} -f ${request.specFile}\` again`,
-      });
+      throw new RunStopped({ kind: 'maintenance-failed', mode, reason: error.message, detail: error.detail });
     }
     let closedRun: string | undefined;
     let verified: string;
@@ -98,7 +93,7 @@ export async function runMaintenance(request: MaintenanceRequest): Promise<{ ver
 /**
  * What PeerDB says after the Job: start → in maintenance mode, no mirror running; end → out of
  * maintenance and every mirror the unfinished run recorded as running runs again (PeerDB's end does
- * not wait for that). Fails as "needs a person" (exit 5) with the way out.
+ * not wait for that). Stops (mirrors-not-back, maintenance-not-on) when PeerDB says otherwise.
  */
 async function verifyMaintenance(request: MaintenanceRequest, step: JobStep, startedAt: number): Promise<string> {
   const { cluster, spec, clock, mode } = request;
@@ -115,23 +110,19 @@ async function verifyMaintenance(request: MaintenanceRequest, step: JobStep, sta
         signal: request.signal,
         deadline: clock.now() + durationMs(spec.flowApi.verifyTimeout),
         after: 'maintenance end',
-        specFile: request.specFile,
         progress,
         warn,
       });
     } catch (error) {
-      if (!(error instanceof StepFailure)) throw error;
-      throw new RunFailedError(`${error.message}${error.detail ? `\n${error.detail}` : ''}`, { mirrorsPaused: true, hint: `see \`peerdb-upgrade status -f ${request.specFile}\`` });
+      if (!(error instanceof MirrorsNotBack)) throw error;
+      throw new RunStopped({ kind: 'mirrors-not-back', step: undefined, reason: error.message, notRunning: error.notRunning });
     }
   }
   try {
     const state = await (await connectFlowApi(cluster, spec)).state();
     const running = state.mirrors.filter((m) => m.status === 'STATUS_RUNNING').map((m) => m.name);
     if (state.instance !== 'INSTANCE_STATUS_MAINTENANCE' || running.length > 0) {
-      throw new RunFailedError(
-        `the maintenance start Job succeeded, but PeerDB is ${state.instance}${running.length ? ` with mirrors still running: ${running.join(', ')}` : ''}`,
-        { mirrorsPaused: true, hint: `look at the Job's log (kubectl -n ${spec.namespace} logs job/${step.job}); end maintenance with \`peerdb-upgrade maintenance end -f ${request.specFile}\`` },
-      );
+      throw new RunStopped({ kind: 'maintenance-not-on', instance: state.instance, running, namespace: spec.namespace, job: step.job });
     }
     const paused = state.mirrors.filter((m) => m.status === 'STATUS_PAUSED').length;
     return `PeerDB in maintenance mode, ${paused} mirror${paused === 1 ? '' : 's'} paused`;

@@ -25,8 +25,6 @@ export interface StepContext<S extends Step = Step> {
   readonly maintenanceDetail?: (() => Promise<string | undefined>) | undefined;
   /** verify-mirrors: the mirrors recorded as running before the upgrade. */
   readonly recordedMirrors?: readonly string[] | undefined;
-  /** For the commands printed in messages. */
-  readonly specFile?: string | undefined;
 }
 
 /** Longest single wait between two looks at the cluster, should a watch miss something. */

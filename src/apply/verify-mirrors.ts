@@ -52,15 +52,33 @@ export interface VerifyInput {
   readonly deadline: number;
   /** What the check waited for, for the failure message: "maintenance end". */
   readonly after: string;
-  readonly specFile: string;
   readonly progress: (status: string) => void;
   readonly warn: (message: string) => void;
 }
 
 /**
+ * PeerDB is not back as it was after maintenance end: the mirrors named still do not run (none
+ * named: PeerDB itself is not back, or could not be asked). A person must look (exit 5).
+ */
+export class MirrorsNotBack extends StepFailure {
+  constructor(
+    message: string,
+    readonly notRunning: readonly { readonly name: string; readonly status: string }[],
+  ) {
+    super(
+      message,
+      notRunning.length > 0
+        ? `MIRRORS ARE NOT RUNNING: ${notRunning.map((m) => `${m.name} (${m.status})`).join(', ')}. PeerDB's maintenance end does not wait for mirrors to resume.`
+        : 'MIRRORS MAY NOT BE RUNNING.',
+    );
+    this.name = 'MirrorsNotBack';
+  }
+}
+
+/**
  * Asks PeerDB until the check passes or the deadline is reached. PeerDB's maintenance end resumes
  * mirrors without waiting for them and succeeds even when one does not resume: this is where that
- * is found out. Fails as "needs a person", naming each mirror and the way out.
+ * is found out. Fails (MirrorsNotBack) naming each mirror not running.
  */
 export async function verifyPeerDB(input: VerifyInput): Promise<string> {
   const { clock, spec } = input;
@@ -89,15 +107,5 @@ export async function verifyPeerDB(input: VerifyInput): Promise<string> {
     await clock.sleep(Math.min(VERIFY_EVERY_MS, input.deadline - now), input.signal);
   }
   const waited = formatDuration(clock.now() - started);
-  const names = lastResult?.notRunning.map((m) => m.name) ?? [];
-  const lines = [`after ${input.after}, PeerDB is not back as it was (checked for ${waited}): ${last}`];
-  if (names.length > 0) {
-    lines.push(
-      `MIRRORS ARE NOT RUNNING: ${lastResult!.notRunning.map((m) => `${m.name} (${m.status})`).join(', ')}. PeerDB's maintenance end does not wait for mirrors to resume. Ways out:`,
-      `  1. resume them:  peerdb-upgrade mirrors resume -f ${input.specFile} ${names.join(' ')}   (or in the PeerDB UI: Mirrors → each mirror → Resume)`,
-    );
-  } else {
-    lines.push('MIRRORS MAY NOT BE RUNNING. Ways out:', '  1. look at PeerDB (the UI, or `peerdb-upgrade status`) and fix what is wrong');
-  }
-  throw new StepFailure(lines[0]!, lines.slice(1).join('\n'), true);
+  throw new MirrorsNotBack(`after ${input.after}, PeerDB is not back as it was (checked for ${waited}): ${last}`, lastResult?.notRunning ?? []);
 }

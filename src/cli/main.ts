@@ -15,6 +15,7 @@ import { registerValidate } from './commands/validate.js';
 import { addGlobalOptions } from './global-options.js';
 import { colourLevel, makeStyle, processIO, type CliIO } from './io.js';
 import { reportError } from './report-error.js';
+import { wordStop } from './stop-message.js';
 import { TOOL_VERSION } from './version.js';
 
 /** What each command's action hands back to main(). */
@@ -81,7 +82,9 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
   try {
     await program.parseAsync([...argv]);
     return exitCode;
-  } catch (error) {
+  } catch (thrown) {
+    // Commands word a stopped run naming their spec file; this is the fallback.
+    const error = wordStop(thrown, undefined);
     if (error instanceof CommanderError) {
       // Commander already printed its message (unknown option, missing argument, --help).
       return error.exitCode === 0 ? ExitCode.Success : ExitCode.Error;

@@ -56,12 +56,20 @@ export async function writeSavedPlan(file: string, text: string): Promise<void> 
   await chmod(file, 0o600);
 }
 
+/** The file is not JSON at all: the CLI says how to make a saved plan. */
+export class NotASavedPlan extends UserError {
+  constructor(readonly file: string) {
+    super(`${file}: not a saved plan (not JSON)`);
+    this.name = 'NotASavedPlan';
+  }
+}
+
 export function readSavedPlan(file: string, text: string): SavedPlan {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw new UserError(`${file}: not a saved plan (not JSON); make one with \`peerdb-upgrade plan -f SPEC --out ${file}\``);
+    throw new NotASavedPlan(file);
   }
   const result = savedPlanSchema.safeParse(value);
   if (!result.success) {

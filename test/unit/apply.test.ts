@@ -7,6 +7,7 @@ import { CHECKPOINT_KEY, parseCheckpoint, type Checkpoint } from '../../src/appl
 import type { ApplyEvent } from '../../src/apply/events.js';
 import { ExitCode } from '../../src/exit-code.js';
 import { UserError } from '../../src/errors.js';
+import { exitCodeOf, wordStop } from '../../src/cli/stop-message.js';
 import { parseSpecText, resolveSpec, type LoadedSpec } from '../../src/spec/load-spec.js';
 import { computePlan } from '../../src/plan/compute-plan.js';
 import { observeCluster } from '../../src/apply/observe-cluster.js';
@@ -52,7 +53,6 @@ function request(cluster: MemoryCluster, options: Partial<ApplyRequest> & { text
         if (options.abortAfterStep && event.type === 'step-done' && event.step.id === options.abortAfterStep) controller.abort();
       },
       confirm: async () => true,
-      specFile: 'helm-default.yaml',
       ...options,
     },
   };
@@ -63,8 +63,10 @@ async function outcomeOf(promise: Promise<unknown>): Promise<{ code: number; mes
   try {
     const value = await promise;
     return { code: 0, message: '', value };
-  } catch (error) {
-    if (error instanceof UserError) return { code: error.exitCode, message: `${error.message}\n${error.hint ?? ''}` };
+  } catch (thrown) {
+    // Worded as the CLI words it, for the spec file as the user named it.
+    const error = wordStop(thrown, 'helm-default.yaml');
+    if (error instanceof UserError) return { code: exitCodeOf(error), message: `${error.message}\n${error.hint ?? ''}` };
     throw error;
   }
 }
@@ -297,7 +299,7 @@ describe('apply against an in-memory cluster', () => {
     const { request: r } = request(cluster, { text });
     expect((await outcomeOf(applyUpgrade(r))).code).toBe(ExitCode.NeedsPerson);
     expect(mirrorsPaused(checkpointOf(cluster))).toBe(true);
-    const result = await runMaintenance({ cluster, spec: r.spec, mode: 'end', lockTimeoutMs: 0, clock: cluster.clock, signal: new AbortController().signal, emit: () => undefined, specFile: 'helm-default.yaml' });
+    const result = await runMaintenance({ cluster, spec: r.spec, mode: 'end', lockTimeoutMs: 0, clock: cluster.clock, signal: new AbortController().signal, emit: () => undefined });
     expect(result.version).toBe(FROM);
     expect(result.job).toMatch(/^peerdb-maintenance-end-v0-36-7-[0-9a-f]{6}$/);
     expect(cluster.peekJob(NS, result.job)?.conditions.some((c) => c.type === 'Complete' && c.status === 'True')).toBe(true);

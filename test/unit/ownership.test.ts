@@ -1,3 +1,4 @@
+import { exitCodeOf, wordStop } from '../../src/cli/stop-message.js';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { applyUpgrade } from '../../src/apply/apply-upgrade.js';
@@ -213,16 +214,17 @@ describe('GitOps owners', () => {
       signal: new AbortController().signal,
       emit: () => {},
       confirm: async () => true,
-      specFile: 'x.yaml',
+      host: { hostname: 'test-host', user: 'tester', pid: 4242, isAlive: () => true },
       reconciliationSuspended,
     };
   }
 
   it('apply refuses Argo CD-managed workloads in preflight, exit 1, nothing changed, with the commands to suspend', async () => {
     const cluster = new MemoryCluster({ namespaces: [NS] }).seedHelm(NS, 'v0.36.7', { owner: argo });
-    const error = await applyUpgrade(applyRequest(cluster, false)).catch((e: unknown) => e);
+    // Worded as the CLI words the core's stop.
+    const error = await applyUpgrade(applyRequest(cluster, false)).catch((e: unknown) => wordStop(e, 'x.yaml'));
     expect(error).toBeInstanceOf(UserError);
-    expect((error as UserError).exitCode).toBe(1);
+    expect(exitCodeOf(error as UserError)).toBe(1);
     expect((error as UserError).message).toMatch(/^preflight: Argo CD application peerdb-prod manages flow-api, .*Nothing was changed/);
     expect((error as UserError).hint).toContain('argocd app set peerdb-prod --sync-policy none');
     expect((error as UserError).hint).toContain('--reconciliation-suspended');
@@ -233,7 +235,7 @@ describe('GitOps owners', () => {
   it('a Flux HelmRelease is refused too, naming flux suspend; with --reconciliation-suspended the upgrade proceeds', async () => {
     const flux: WorkloadOwner = { manager: 'flux', kind: 'HelmRelease', name: 'peerdb', namespace: 'flux-system', helm: { release: 'peerdb', namespace: NS } };
     const refused = new MemoryCluster({ namespaces: [NS] }).seedHelm(NS, 'v0.36.7', { owner: flux });
-    const error = (await applyUpgrade(applyRequest(refused, false)).catch((e: unknown) => e)) as UserError;
+    const error = (await applyUpgrade(applyRequest(refused, false)).catch((e: unknown) => wordStop(e, 'x.yaml'))) as UserError;
     expect(error.hint).toContain('flux suspend helmrelease peerdb -n flux-system');
 
     const cluster = new MemoryCluster({ namespaces: [NS] }).seedHelm(NS, 'v0.36.7', { owner: flux });

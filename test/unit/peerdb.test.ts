@@ -6,6 +6,7 @@ import type { ApplyEvent } from '../../src/apply/events.js';
 import { resumeMirrors } from '../../src/apply/resume-mirrors.js';
 import { checkPeerDB } from '../../src/apply/verify-mirrors.js';
 import { parseHttpResponse } from '../../src/cluster/port-forward.js';
+import { exitCodeOf, wordStop } from '../../src/cli/stop-message.js';
 import { UserError } from '../../src/errors.js';
 import { ExitCode } from '../../src/exit-code.js';
 import { isVersion } from '../../src/peerdb/flow-api.js';
@@ -32,7 +33,6 @@ function run(cluster: MemoryCluster, text = HELM): { events: ApplyEvent[]; reque
       signal: new AbortController().signal,
       emit: (e) => events.push(e),
       confirm: async () => true,
-      specFile: 'helm-default.yaml',
     },
   };
 }
@@ -41,8 +41,10 @@ async function outcome(promise: Promise<unknown>): Promise<{ code: number; messa
   try {
     await promise;
     return { code: 0, message: '' };
-  } catch (error) {
-    if (error instanceof UserError) return { code: error.exitCode, message: `${error.message}\n${error.hint ?? ''}` };
+  } catch (thrown) {
+    // Worded as the CLI words it, for the spec file as the user named it.
+    const error = wordStop(thrown, 'helm-default.yaml');
+    if (error instanceof UserError) return { code: exitCodeOf(error), message: `${error.message}\n${error.hint ?? ''}` };
     throw error;
   }
 }
@@ -78,7 +80,7 @@ describe('PeerDB through flow-api during apply (in-memory cluster)', () => {
     expect(checkpoint(cluster).run.state).toBe('needs-person');
 
     const spec = resolveSpec(parseSpecText('helm-default.yaml', HELM).document);
-    const resumed = await resumeMirrors({ cluster, spec, names: [], clock: cluster.clock, signal: new AbortController().signal, specFile: 'x', progress: () => undefined });
+    const resumed = await resumeMirrors({ cluster, spec, names: [], clock: cluster.clock, signal: new AbortController().signal, progress: () => undefined });
     expect(resumed).toEqual({ resumed: ['stuck'], alreadyRunning: [] });
     const again = run(cluster);
     expect((await outcome(applyUpgrade({ ...again.request, mode: 'resume' }))).code).toBe(0);

@@ -6,7 +6,7 @@ import { systemClock } from '../../apply/clock.js';
 import type { ApplyEvent } from '../../apply/events.js';
 import { UserError } from '../../errors.js';
 import { ExitCode } from '../../exit-code.js';
-import { readSavedPlan, type SavedPlan } from '../../plan/saved-plan.js';
+import { NotASavedPlan, readSavedPlan, type SavedPlan } from '../../plan/saved-plan.js';
 import { renderMarkdown } from '../../plan/render-markdown.js';
 import { renderText } from '../../plan/render-text.js';
 import { ownershipDocument, ownershipText } from '../../plan/render-ownership.js';
@@ -22,6 +22,8 @@ import { jsonProgress } from '../progress/json-progress.js';
 import { ListrProgress } from '../progress/listr-progress.js';
 import { PlainProgress } from '../progress/plain-progress.js';
 import { withSignals } from '../signals.js';
+import { applyModeOf } from '../flag-rules.js';
+import { exitCodeOf, wordStop } from '../stop-message.js';
 
 export interface ApplyFlags {
   file?: string;
@@ -43,9 +45,7 @@ export interface ApplyFlags {
 export async function applyAction(flags: ApplyFlags, command: Command, context: CommandContext): Promise<void> {
   const globals = command.optsWithGlobals<GlobalOptions & { ciOutput?: CiOutputMode }>();
   const { io } = context;
-  if (flags.resume && flags.restart) throw new UserError('--resume and --restart contradict each other: choose one');
-  if (flags.plan && (flags.resume || flags.restart)) throw new UserError('--plan applies a fresh saved plan; --resume/--restart go with -f');
-  if (!flags.file && !flags.plan) throw new UserError('name the spec with -f FILE, or a saved plan with --plan FILE');
+  const mode = applyModeOf(flags);
 
   const { loaded, saved } = await loadInput(flags);
   const { cluster, spec } = await openSpecOnCluster(loaded, globals, io);
@@ -69,7 +69,7 @@ export async function applyAction(flags: ApplyFlags, command: Command, context: 
         cluster,
         loaded,
         spec,
-        mode: flags.resume ? 'resume' : flags.restart ? 'restart' : 'fresh',
+        mode,
         savedPlan: saved,
         allowDowngrade: flags.allowDowngrade ?? saved?.options.allow_downgrade ?? false,
         lockTimeoutMs: flags.lockTimeout,
@@ -78,7 +78,6 @@ export async function applyAction(flags: ApplyFlags, command: Command, context: 
         clock: systemClock,
         signal,
         emit,
-        specFile,
         reconciliationSuspended: flags.reconciliationSuspended ?? false,
         helmChart: flags.helmChart,
         outageMs: globals.apiOutage,
@@ -88,10 +87,11 @@ export async function applyAction(flags: ApplyFlags, command: Command, context: 
           return ok;
         },
       });
-    } catch (error) {
+    } catch (thrown) {
+      const error = wordStop(thrown, specFile);
       // A machine reading the event stream learns how the run ended from the stream itself.
       if (json && error instanceof UserError) {
-        io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), type: 'error', exit_code: error.exitCode, message: error.message, hint: error.hint ?? null })}\n`);
+        io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), type: 'error', exit_code: exitCodeOf(error), message: error.message, hint: error.hint ?? null })}\n`);
       }
       throw error;
     } finally {
@@ -111,7 +111,13 @@ async function loadInput(flags: ApplyFlags): Promise<{ loaded: LoadedSpec; saved
   } catch (error) {
     throw new UserError(`--plan ${flags.plan}: cannot read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
-  const saved = readSavedPlan(flags.plan!, text);
+  let saved: SavedPlan;
+  try {
+    saved = readSavedPlan(flags.plan!, text);
+  } catch (error) {
+    if (error instanceof NotASavedPlan) throw new UserError(error.message, { hint: `make one with \`peerdb-upgrade plan -f ${flags.file ?? 'SPEC'} --out ${error.file}\`` });
+    throw error;
+  }
   // Plans saved by earlier versions carried the spec's text.
   if (saved.spec.text !== undefined && !flags.file) return { loaded: parseSpecText(saved.spec.file, saved.spec.text), saved };
   const file = flags.file ?? saved.spec.file;

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { ExitCode } from '../../exit-code.js';
 import { loadSpecFile } from '../../spec/load-spec.js';
 import { ciOutput, type CiOutputMode } from '../ci-output.js';
+import { wordStop } from '../stop-message.js';
 import { openSpecOnCluster } from '../connect.js';
 import { durationArgument, type GlobalOptions } from '../global-options.js';
 import type { CommandContext } from '../main.js';
@@ -29,8 +30,10 @@ export function registerMaintenance(program: Command, context: CommandContext): 
         const progress = new PlainProgress(io.stdout, ciOutput(io.env, globals.ciOutput));
         try {
           const result = await withSignals(io, (signal) =>
-            runMaintenance({ cluster, spec, mode, lockTimeoutMs: flags.lockTimeout, clock: systemClock, signal, emit: (e) => progress.handle(e), specFile: flags.file, version: flags.runningVersion }),
-          );
+            runMaintenance({ cluster, spec, mode, lockTimeoutMs: flags.lockTimeout, clock: systemClock, signal, emit: (e) => progress.handle(e), version: flags.runningVersion }),
+          ).catch((error: unknown) => {
+            throw wordStop(error, flags.file);
+          });
           io.stdout.write(
             `Maintenance ${mode === 'start' ? 'started: mirrors are paused' : 'ended: mirrors are resumed'} (Job ${result.job}, flow-maintenance ${result.version}); ${result.verified}.\n` +
               (result.closedRun ? `The unfinished upgrade run ${result.closedRun} is closed; \`peerdb-upgrade apply -f ${flags.file}\` plans what is left.\n` : ''),

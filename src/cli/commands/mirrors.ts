@@ -4,6 +4,7 @@ import { loadSpecFile } from '../../spec/load-spec.js';
 import { openSpecOnCluster } from '../connect.js';
 import type { GlobalOptions } from '../global-options.js';
 import type { CommandContext } from '../main.js';
+import { wordStop } from '../stop-message.js';
 
 export function registerMirrors(program: Command, context: CommandContext): void {
   const mirrors = program.command('mirrors').description("PeerDB's mirrors, through flow-api");
@@ -18,7 +19,9 @@ export function registerMirrors(program: Command, context: CommandContext): void
       const { io } = context;
       const { cluster, spec } = await openSpecOnCluster(await loadSpecFile(flags.file), globals, io);
       const outcome = await withSignals(io, (signal) =>
-        resumeMirrors({ cluster, spec, names, clock: systemClock, signal, specFile: flags.file, progress: (m) => io.stderr.write(`${m}\n`) }),
+        resumeMirrors({ cluster, spec, names, clock: systemClock, signal, progress: (m) => io.stderr.write(`${m}\n`) }).catch((error: unknown) => {
+          throw wordStop(error, flags.file);
+        }),
       );
       const parts: string[] = [];
       if (outcome.resumed.length) parts.push(`resumed and running: ${outcome.resumed.join(', ')}`);

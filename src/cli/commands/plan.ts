@@ -1,25 +1,19 @@
 import { writeFile } from 'node:fs/promises';
+import { planUpgrade, type PlanRequest } from '../../apply/plan-upgrade.js';
 import { Option, type Command } from 'commander';
-import { readCheckpoint, readUnfinishedRun } from '../../apply/checkpoint-store.js';
-import { recordedPartitions } from '../../apply/checkpoint.js';
 import { UserError } from '../../errors.js';
 import { ExitCode } from '../../exit-code.js';
-import { computePlan } from '../../plan/compute-plan.js';
-import type { ObservedState } from '../../plan/plan-input.js';
-import { observeCluster } from '../../apply/observe-cluster.js';
-import { observedFingerprint } from '../../plan/plan-input.js';
-import { planFromBase, type BasePlan } from '../../plan/plan-from-base.js';
 import { renderBaseJson, renderBaseMarkdown, renderBaseText } from '../../plan/render-base.js';
 import { renderJson } from '../../plan/render-json.js';
 import { renderMarkdown } from '../../plan/render-markdown.js';
 import { renderText } from '../../plan/render-text.js';
 import { savePlan, writeSavedPlan } from '../../plan/saved-plan.js';
 import { writeHelmValues } from '../helm-values-out.js';
-import type { Plan } from '../../plan/plan-types.js';
 import { loadSpecFile, resolveSpec } from '../../spec/load-spec.js';
 import { ciOutput, groupAfterHead, type CiOutputMode } from '../ci-output.js';
 import { openSpecOnCluster } from '../connect.js';
 import { repositoryPath } from '../repository-path.js';
+import { planSourceOf } from '../flag-rules.js';
 import { outputOption, type GlobalOptions } from '../global-options.js';
 import { colourLevel, makeStyle } from '../io.js';
 import type { CommandContext } from '../main.js';
@@ -57,50 +51,20 @@ export function registerPlan(program: Command, context: CommandContext): void {
     .action(async (flags: PlanFlags, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions & { ciOutput?: CiOutputMode }>();
       const { io } = context;
-      if (flags.base !== undefined) {
-        const extra = flags.offline ? '--offline' : flags.from !== undefined ? '--from' : flags.out !== undefined ? '--out' : undefined;
-        if (extra) {
-          throw new UserError(`--base does not go with ${extra}: a --base plan is always offline, starts from the base spec's version, and is for review, not for apply`);
-        }
-      }
-      if ((flags.helmValuesOut !== undefined || flags.helmChart !== undefined) && (flags.offline || flags.base !== undefined)) {
-        throw new UserError(`${flags.helmValuesOut !== undefined ? '--helm-values-out' : '--helm-chart'} needs the cluster (the Helm release is read there): it does not go with --offline or --base`);
-      }
-      if (flags.out !== undefined && flags.offline) {
-        throw new UserError('--out does not go with --offline: apply runs only a plan made against the cluster', { hint: `save one with \`peerdb-upgrade plan -f ${flags.file} --out ${flags.out}\`` });
-      }
-      if (flags.from !== undefined && !flags.offline) throw new UserError('--from goes with --offline (a live plan reads the versions from the cluster)');
-      if (flags.dryRun && (flags.offline || flags.base !== undefined)) throw new UserError('--dry-run=server needs the cluster: it does not go with --offline or --base');
+      const from = planSourceOf(flags);
       const loaded = await loadSpecFile(flags.file);
-
-      let plan: Plan;
-      let basePlan: BasePlan | undefined;
-      let fingerprint: string | undefined;
-      let refusals: (() => Promise<string[]>) | undefined;
-      if (flags.base !== undefined) {
-        const base = resolveSpec((await loadSpecFile(flags.base, '--base')).document, { namespaceFlag: globals.namespace });
-        const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace });
-        basePlan = planFromBase(base, spec, { baseFile: repositoryPath(flags.base, io.env), file: repositoryPath(flags.file, io.env), allowDowngrade: flags.allowDowngrade });
-        plan = basePlan.plan;
-      } else if (flags.offline) {
-        const spec = resolveSpec(loaded.document, { namespaceFlag: globals.namespace });
-        plan = computePlan(spec, { mode: 'offline', from: flags.from }, { allowDowngrade: flags.allowDowngrade });
+      const offlineSpec = () => resolveSpec(loaded.document, { namespaceFlag: globals.namespace });
+      let request: PlanRequest;
+      if (from === 'base') {
+        const base = resolveSpec((await loadSpecFile(flags.base!, '--base')).document, { namespaceFlag: globals.namespace });
+        request = { spec: offlineSpec(), source: { kind: 'base', base, baseFile: repositoryPath(flags.base!, io.env), file: repositoryPath(flags.file, io.env) }, allowDowngrade: flags.allowDowngrade ?? false };
+      } else if (from === 'offline') {
+        request = { spec: offlineSpec(), source: { kind: 'offline', from: flags.from }, allowDowngrade: flags.allowDowngrade ?? false };
       } else {
         const { cluster, spec } = await openSpecOnCluster(loaded, globals, io, { offlineFlag: true });
-        let observed: ObservedState = await observeCluster(spec, cluster, () => readUnfinishedRun(cluster, spec));
-        // The partitions a run that did not finish recorded, as apply plans with them.
-        observed = { ...observed, userPartitions: recordedPartitions((await readCheckpoint(cluster, spec))?.checkpoint) };
-        plan = computePlan(spec, { mode: 'live', observed }, { allowDowngrade: flags.allowDowngrade, helmChart: flags.helmChart });
-        fingerprint = observedFingerprint(observed);
-        if (flags.dryRun === 'server') {
-          const livePlan = plan;
-          refusals = async () => {
-            const { serverDryRun } = await import('../../apply/dry-run.js');
-            const results = await serverDryRun(cluster, spec, livePlan);
-            return results.filter((r) => !r.ok).map((r) => `${r.step.id}: ${r.message}`);
-          };
-        }
+        request = { spec, source: { kind: 'live', cluster, dryRun: flags.dryRun === 'server', helmChart: flags.helmChart }, allowDowngrade: flags.allowDowngrade ?? false };
       }
+      const { plan, base: basePlan, fingerprint, dryRun } = await planUpgrade(request);
 
       const style = makeStyle(colourLevel(io, io.stdout, globals.color));
       const ci = ciOutput(io.env, globals.ciOutput);
@@ -127,8 +91,8 @@ export function registerPlan(program: Command, context: CommandContext): void {
         io.stderr.write(`saved plan ${plan.hash.slice(0, 12)} to ${flags.out}\n`);
       }
       if (flags.helmValuesOut !== undefined) await writeHelmValues(io, flags.helmValuesOut, plan);
-      if (refusals) {
-        const refused = await refusals();
+      if (dryRun) {
+        const refused = dryRun.filter((r) => !r.ok).map((r) => `${r.step.id}: ${r.message}`);
         io.stderr.write(refused.length === 0 ? `server dry run: the API server accepts every change of the plan\n` : `server dry run: ${refused.length} change${refused.length === 1 ? '' : 's'} would be refused:\n${refused.map((r) => `  ${r}`).join('\n')}\n`);
         for (const r of refused) io.stderr.write(ci.errorAnnotation(r, { title: 'peerdb-upgrade: server dry run' }));
         if (refused.length > 0) throw new UserError(`the API server would refuse ${refused.length} of the plan's changes (see above); nothing was changed`);
