@@ -4,20 +4,20 @@ import { UserError } from '../errors.js';
 import { computePlan } from '../plan/compute-plan.js';
 import type { ObservedState } from '../plan/plan-input.js';
 import { observeCluster } from './observe-cluster.js';
-import { parseVersion } from '../plan/version.js';
+import { parseVersion } from '../spec/version.js';
 import { isJobStep, type Plan } from '../plan/plan-types.js';
 import { ownerSummary } from '../plan/render-ownership.js';
 import type { SavedPlan } from '../plan/saved-plan.js';
 import type { LoadedSpec } from '../spec/load-spec.js';
 import type { ClusterSpec } from '../spec/schema.js';
-import { LABEL_CLUSTER, LABEL_RUN, MANAGED_BY } from '../plan/build-job.js';
+import { LABEL_CLUSTER, LABEL_RUN, MANAGED_BY } from '../labels.js';
 import { firstUnfinishedStep, isUnfinished, maintenanceAttempted, mirrorsPaused, newCheckpoint, partitionsToRecord, recordedPartitions, stepHash, HISTORY_LIMIT, type Checkpoint } from './checkpoint.js';
 import { readCheckpoint, writeCheckpoint, type StoredCheckpoint } from './checkpoint-store.js';
 import type { Clock } from './clock.js';
 import { serverDryRun, type DryRunResult } from './dry-run.js';
 import type { EmitEvent } from './events.js';
 import { executePlan } from './execute-plan.js';
-import { lockOwner, UpgradeLock, waitForLock } from './lock.js';
+import { lockOwner, UpgradeLock, waitForLock, type RunHost } from './lock.js';
 import { describeStepDiff } from './plan-diff.js';
 import { runPreflight } from './run-preflight.js';
 import { restoreObserved, snapshotObserved, type WorkloadSnapshot } from './snapshot.js';
@@ -37,6 +37,8 @@ export interface ApplyRequest {
   readonly runTimeoutMs?: number | undefined;
   readonly dryRun: boolean;
   readonly clock: Clock;
+  /** This machine and process, for the lock. */
+  readonly host: RunHost;
   readonly signal: AbortSignal;
   readonly emit: EmitEvent;
   /** Asked before anything changes; false stops the run (nothing changed). */
@@ -72,7 +74,7 @@ export async function applyUpgrade(request: ApplyRequest): Promise<ApplyOutcome>
 async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
   const { cluster, spec, clock, emit } = request;
   // A run in progress is the answer to give first: its checkpoint is unfinished because it runs.
-  if (!request.dryRun) await waitForLock(cluster, spec, clock, request.lockTimeoutMs, request.signal);
+  if (!request.dryRun) await waitForLock(cluster, spec, clock, request.host, request.lockTimeoutMs, request.signal);
   const stored = await readCheckpoint(cluster, spec);
   const unfinished = stored && isUnfinished(stored.checkpoint) ? stored : undefined;
   const recorded = recordedPartitions(stored?.checkpoint);
@@ -116,8 +118,8 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
   }
 
   const runId = unfinished?.checkpoint.run.id ?? newRunId(clock.now());
-  const owner = lockOwner(runId, plan.hash);
-  const lock = new UpgradeLock(cluster, spec, owner, clock, (message) => emit({ type: 'warning', message, at: clock.now() }));
+  const owner = lockOwner(runId, plan.hash, request.host);
+  const lock = new UpgradeLock(cluster, spec, request.host, owner, clock, (message) => emit({ type: 'warning', message, at: clock.now() }));
   await lock.acquire(0, request.signal);
   try {
     const again = await readCheckpoint(cluster, spec);

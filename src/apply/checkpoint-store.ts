@@ -1,11 +1,14 @@
 import type { ClusterPort, ClusterReader } from '../cluster/port.js';
 import { ClusterError, isClusterError } from '../cluster/cluster-error.js';
 import type { Clock } from './clock.js';
-import { MANAGED_BY, LABEL_CLUSTER } from '../plan/build-job.js';
+import { ownedLabels } from '../labels.js';
 import type { ObservedState } from '../plan/plan-input.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { RunStopped } from './run-stop.js';
 import { CHECKPOINT_KEY, firstUnfinishedStep, isUnfinished, parseCheckpoint, serializeCheckpoint, type Checkpoint } from './checkpoint.js';
+
+/** Conflicts re-read and retried before a write gives up. */
+const WRITE_ATTEMPTS = 5;
 
 export interface StoredCheckpoint {
   readonly checkpoint: Checkpoint;
@@ -38,25 +41,23 @@ export async function writeCheckpoint(
   spec: ClusterSpec,
   checkpoint: Checkpoint,
   resourceVersion: string | undefined,
-  options: { dryRun?: boolean; attempts?: number; outage?: { ms: number; clock: Clock } } = {},
+  options: { outage?: { ms: number; clock: Clock } } = {},
 ): Promise<string> {
   const content = {
     data: { [CHECKPOINT_KEY]: serializeCheckpoint(checkpoint) },
-    labels: { 'app.kubernetes.io/managed-by': MANAGED_BY, [LABEL_CLUSTER]: spec.name },
+    labels: ownedLabels(spec.name),
   };
   let version = resourceVersion;
-  const attempts = options.attempts ?? 5;
   let outageSince: number | undefined;
   for (let attempt = 1; ; attempt++) {
     try {
-      const written = await cluster.writeConfigMap(spec.namespace, spec.checkpointName, content, version, { dryRun: options.dryRun ?? false });
-      return options.dryRun ? (version ?? '') : written.resourceVersion;
+      return (await cluster.writeConfigMap(spec.namespace, spec.checkpointName, content, version)).resourceVersion;
     } catch (error) {
       // No answer (the API server went away): send the same write again at the same
       // resourceVersion once it is back. Safe: if the first one landed, this one conflicts, and the
       // conflict is handled below by reading what is there.
       const outage = options.outage;
-      if (outage && error instanceof ClusterError && error.retryable && !options.dryRun) {
+      if (outage && error instanceof ClusterError && error.retryable) {
         outageSince ??= outage.clock.now();
         if (outage.clock.now() - outageSince < outage.ms) {
           await outage.clock.sleep(1_000);
@@ -65,7 +66,7 @@ export async function writeCheckpoint(
         }
       }
       const conflict = isClusterError(error, 'conflict') || isClusterError(error, 'already-exists');
-      if (!conflict || attempt >= attempts) throw error;
+      if (!conflict || attempt >= WRITE_ATTEMPTS) throw error;
       const current = await readCheckpoint(cluster, spec);
       if (current && current.checkpoint.run.id !== checkpoint.run.id) {
         throw new RunStopped({ kind: 'checkpoint-taken', runId: current.checkpoint.run.id, holder: current.checkpoint.run.holder });

@@ -1,7 +1,6 @@
-import { hostname, userInfo } from 'node:os';
 import { isClusterError } from '../cluster/cluster-error.js';
 import type { ClusterPort, LeaseState } from '../cluster/port.js';
-import { LABEL_CLUSTER, MANAGED_BY } from '../plan/build-job.js';
+import { ANNOTATION_HOST, ANNOTATION_PLAN, ANNOTATION_RUN, ownedLabels } from '../labels.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { formatDuration } from '../spec/duration.js';
 import type { Clock } from './clock.js';
@@ -9,7 +8,6 @@ import { RunStopped } from './run-stop.js';
 
 export const LEASE_DURATION_SECONDS = 60;
 const RENEW_EVERY_MS = 15_000;
-const ANNOTATION = 'peerdb-upgrade.peerdb.io';
 
 export interface LockOwner {
   readonly runId: string;
@@ -19,14 +17,17 @@ export interface LockOwner {
   readonly pid: number;
 }
 
-export function lockOwner(runId: string, planHash: string): LockOwner {
-  let user = 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    // no passwd entry (some containers): keep 'unknown'
-  }
-  return { runId, planHash, host: hostname(), user, pid: process.pid };
+/** The machine and process a run is on: the CLI gives the real ones, tests their own. */
+export interface RunHost {
+  readonly hostname: string;
+  readonly user: string;
+  readonly pid: number;
+  /** Whether a process with this pid exists on this machine. */
+  isAlive(pid: number): boolean;
+}
+
+export function lockOwner(runId: string, planHash: string, host: RunHost): LockOwner {
+  return { runId, planHash, host: host.hostname, user: host.user, pid: host.pid };
 }
 
 export function holderIdentity(owner: LockOwner): string {
@@ -36,10 +37,10 @@ export function holderIdentity(owner: LockOwner): string {
 /** Who holds a Lease, for messages: holder, host, since when, which plan, and whether it is stale. */
 export function describeLease(lease: LeaseState, now: number): string {
   const since = lease.acquireTime ? new Date(lease.acquireTime).toISOString() : 'unknown time';
-  const plan = lease.annotations[`${ANNOTATION}/plan`];
+  const plan = lease.annotations[ANNOTATION_PLAN];
   const renewed = Date.parse(lease.renewTime ?? '');
   const stale = isExpired(lease, now) ? `; its last renewal was ${Number.isNaN(renewed) ? 'never' : `${formatDuration(now - renewed)} ago`}, so the run is probably dead` : '';
-  return `${lease.holderIdentity} (host ${lease.annotations[`${ANNOTATION}/host`] ?? 'unknown'}, since ${since}${plan ? `, plan ${plan}` : ''})${stale}`;
+  return `${lease.holderIdentity} (host ${lease.annotations[ANNOTATION_HOST] ?? 'unknown'}, since ${since}${plan ? `, plan ${plan}` : ''})${stale}`;
 }
 
 export function isExpired(lease: LeaseState, now: number): boolean {
@@ -54,18 +55,12 @@ export function isExpired(lease: LeaseState, now: number): boolean {
  * process no longer exists (a run killed with -9 and resumed on the same machine need not wait for
  * the lease to expire). A live holder is never taken over, even one of the same run.
  */
-export function isStale(lease: LeaseState, now: number): boolean {
+export function isStale(lease: LeaseState, now: number, host: RunHost): boolean {
   if (isExpired(lease, now)) return true;
   const match = /^[^@]*@([^/]+)\/(\d+)\//.exec(lease.holderIdentity ?? '');
-  if (!match || match[1] !== hostname()) return false;
+  if (!match || match[1] !== host.hostname) return false;
   const pid = Number(match[2]);
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  return pid !== host.pid && !host.isAlive(pid);
 }
 
 /**
@@ -73,12 +68,12 @@ export function isStale(lease: LeaseState, now: number): boolean {
  * holder when `timeoutMs` passes first. Used before planning, so that a second `apply` is told a run
  * is in progress rather than anything about that run's checkpoint.
  */
-export async function waitForLock(cluster: ClusterPort, spec: ClusterSpec, clock: Clock, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+export async function waitForLock(cluster: ClusterPort, spec: ClusterSpec, clock: Clock, host: RunHost, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = clock.now() + timeoutMs;
   for (;;) {
     const lease = await cluster.getLease(spec.namespace, spec.leaseName);
     const now = clock.now();
-    if (!lease || !lease.holderIdentity || isStale(lease, now)) return;
+    if (!lease || !lease.holderIdentity || isStale(lease, now, host)) return;
     if (now >= deadline || signal?.aborted) throw lockedError(spec, lease, now);
     await clock.sleep(Math.min(2_000, deadline - now), signal);
   }
@@ -100,7 +95,7 @@ export function runIdOf(lease: LeaseState): string | undefined {
  */
 export class UpgradeLock {
   private resourceVersion: string | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private cancelRenewal: (() => void) | undefined;
   private lost = false;
   /** The renewal in flight, if any: release waits for it, so no renewal lands after the delete. */
   private renewing: Promise<void> | undefined;
@@ -108,6 +103,7 @@ export class UpgradeLock {
   constructor(
     private readonly cluster: ClusterPort,
     private readonly spec: ClusterSpec,
+    private readonly host: RunHost,
     private readonly owner: LockOwner,
     private readonly clock: Clock,
     private readonly onWarning: (message: string) => void,
@@ -125,7 +121,7 @@ export class UpgradeLock {
         this.resourceVersion = lease.resourceVersion;
         return;
       }
-      if (lease && lease.holderIdentity && !isStale(lease, now)) {
+      if (lease && lease.holderIdentity && !isStale(lease, now, this.host)) {
         if (now >= deadline || signal?.aborted) throw lockedError(this.spec, lease, now);
         await this.clock.sleep(Math.min(2_000, deadline - now), signal);
         continue;
@@ -145,23 +141,28 @@ export class UpgradeLock {
     }
   }
 
-  /** Renews every 15 s in the background; a lost lock stops the run at its next step. */
+  /**
+   * Renews every 15 s of the run's clock, in the background; a lost lock stops the run at its next
+   * step. Renewals never overlap: the next is set when one has finished.
+   */
   startRenewing(): void {
-    this.timer = setInterval(() => {
-      // One renewal at a time: with reads and writes retried through an outage, a renewal can
-      // outlive the interval, and two in flight could land in either order.
-      if (this.renewing) return;
-      this.renewing = this.renew().catch((error: unknown) => {
-        // Deleted (unlock --force) or rewritten by someone else: either way, not ours any more.
-        if (isClusterError(error, 'conflict') || isClusterError(error, 'not-found')) {
-          this.lost = true;
-        }
-        // Other errors (a network blip): the next renewal tries again; the lease lasts 60 s.
-      }).finally(() => {
-        this.renewing = undefined;
+    const schedule = () => {
+      this.cancelRenewal = this.clock.timer(RENEW_EVERY_MS, () => {
+        // One renewal at a time: the next is set once this one has finished (with reads and
+        // writes retried through an outage, a renewal can outlive the interval).
+        this.renewing = this.renew()
+          .catch((error: unknown) => {
+            // Deleted (unlock --force) or rewritten by someone else: either way, not ours any more.
+            if (isClusterError(error, 'conflict') || isClusterError(error, 'not-found')) this.lost = true;
+            // Other errors (a network blip): the next renewal tries again; the lease lasts 60 s.
+          })
+          .finally(() => {
+            this.renewing = undefined;
+            if (this.cancelRenewal !== undefined && !this.lost) schedule();
+          });
       });
-    }, RENEW_EVERY_MS);
-    this.timer.unref();
+    };
+    schedule();
   }
 
   async renew(): Promise<void> {
@@ -185,8 +186,8 @@ export class UpgradeLock {
   }
 
   async release(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.cancelRenewal?.();
+    this.cancelRenewal = undefined;
     // A renewal still in flight (retrying through a dropped connection) would otherwise be able to
     // write the Lease again after the delete: the fault suite saw a finished run leave it behind.
     await this.renewing;
@@ -212,11 +213,11 @@ export class UpgradeLock {
       acquireTime: this.acquiredAt,
       renewTime: new Date(now).toISOString(),
       annotations: {
-        [`${ANNOTATION}/host`]: this.owner.host,
-        [`${ANNOTATION}/run`]: this.owner.runId,
-        [`${ANNOTATION}/plan`]: this.owner.planHash.slice(0, 12),
+        [ANNOTATION_HOST]: this.owner.host,
+        [ANNOTATION_RUN]: this.owner.runId,
+        [ANNOTATION_PLAN]: this.owner.planHash.slice(0, 12),
       },
-      labels: { 'app.kubernetes.io/managed-by': MANAGED_BY, [LABEL_CLUSTER]: this.spec.name },
+      labels: ownedLabels(this.spec.name),
     };
   }
 }

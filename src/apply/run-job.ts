@@ -2,7 +2,7 @@ import { isClusterError } from '../cluster/cluster-error.js';
 import type { JobState } from '../cluster/port.js';
 import type { JobManifest } from '../cluster/types.js';
 import type { JobStep } from '../plan/plan-types.js';
-import { LABEL_CLUSTER, LABEL_PLAN, LABEL_RUN, LABEL_STEP } from '../plan/build-job.js';
+import { LABEL_CLUSTER, LABEL_PLAN, LABEL_RUN, LABEL_STEP } from '../labels.js';
 import { waitUntil, type StepContext } from './step-context.js';
 import { STUCK_REASONS, StepFailure } from './step-failure.js';
 

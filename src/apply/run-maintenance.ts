@@ -4,8 +4,8 @@ import { UserError } from '../errors.js';
 import { maintenanceStep } from '../plan/compute-plan.js';
 import { hashOf } from '../plan/hash.js';
 import { parseImageRef } from '../plan/image-ref.js';
-import { parseVersion, versionInTag, type Version } from '../plan/version.js';
-import { LABEL_CLUSTER, LABEL_RUN, LABEL_STEP } from '../plan/build-job.js';
+import { parseVersion, versionInTag, type Version } from '../spec/version.js';
+import { LABEL_CLUSTER, LABEL_RUN, LABEL_STEP } from '../labels.js';
 import { isActive } from './verify-converged.js';
 import type { JobStep, Plan } from '../plan/plan-types.js';
 import type { ClusterSpec } from '../spec/schema.js';
@@ -13,7 +13,7 @@ import { HISTORY_LIMIT, isUnfinished, mirrorsPaused } from './checkpoint.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint-store.js';
 import type { Clock } from './clock.js';
 import type { EmitEvent } from './events.js';
-import { lockOwner, UpgradeLock } from './lock.js';
+import { lockOwner, UpgradeLock, type RunHost } from './lock.js';
 import { observeCluster } from './observe-cluster.js';
 import { runJobStep } from './run-job.js';
 import { StepAborted } from './step-context.js';
@@ -29,6 +29,7 @@ export interface MaintenanceRequest {
   readonly mode: 'start' | 'end';
   readonly lockTimeoutMs: number;
   readonly clock: Clock;
+  readonly host: RunHost;
   readonly signal: AbortSignal;
   readonly emit: EmitEvent;
   /** The version the flow workers run, when their image does not say (a digest). */
@@ -57,7 +58,7 @@ export async function runMaintenance(request: MaintenanceRequest): Promise<{ ver
   if (running.note) emit({ type: 'info', message: running.note, at: clock.now() });
 
   const runId = `maintenance-${mode}-${new Date(clock.now()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(2).toString('hex')}`;
-  const lock = new UpgradeLock(cluster, spec, lockOwner(runId, hashOf(step)), clock, (message) => emit({ type: 'warning', message, at: clock.now() }));
+  const lock = new UpgradeLock(cluster, spec, request.host, lockOwner(runId, hashOf(step), request.host), clock, (message) => emit({ type: 'warning', message, at: clock.now() }));
   await lock.acquire(request.lockTimeoutMs, request.signal);
   try {
     lock.startRenewing();

@@ -1,8 +1,8 @@
 import type { ClusterPort, JobState } from '../cluster/port.js';
 import type { WorkloadState } from '../cluster/types.js';
-import { LABEL_CLUSTER, LABEL_RUN, MANAGED_BY } from '../plan/build-job.js';
+import { LABEL_CLUSTER, LABEL_RUN, MANAGED_BY } from '../labels.js';
 import { imageFor } from '../plan/image-ref.js';
-import { parseVersion } from '../plan/version.js';
+import { parseVersion } from '../spec/version.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { containerImage } from './step-context.js';
 import { STUCK_REASONS } from './step-failure.js';

@@ -1,7 +1,7 @@
 import type { WorkloadState } from '../cluster/types.js';
 import type { HelmMark } from '../cluster/workload-owner.js';
 import { PEERDB_IMAGE_NAMES, describeRunning, peerdbContainers, type PeerDBContainer, type PeerDBImageName } from '../plan/peerdb-images.js';
-import { compareVersions, type Version } from '../plan/version.js';
+import { compareVersions, type Version } from '../spec/version.js';
 import { HELM_DEFAULT_COMPONENTS } from '../spec/helm-defaults.js';
 
 /** What `init` reads of a namespace: its workloads, and the keys of ConfigMaps they take env from. */

@@ -6,7 +6,7 @@ import type { ClusterSpec } from '../spec/schema.js';
 import type { ObservedState } from '../plan/plan-input.js';
 import { peerdbContainers } from '../plan/peerdb-images.js';
 import type { Plan } from '../plan/plan-types.js';
-import { parseVersion } from '../plan/version.js';
+import { parseVersion } from '../spec/version.js';
 import { parseSpecText, resolveSpec } from '../spec/load-spec.js';
 import { discoverPeerDB, type Discovery } from './discover-peerdb.js';
 import { writeSpecText } from './write-spec.js';

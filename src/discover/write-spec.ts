@@ -1,7 +1,7 @@
 import { stringify } from 'yaml';
 import { UserError } from '../errors.js';
 import { PEERDB_IMAGE_NAMES } from '../plan/peerdb-images.js';
-import type { Version } from '../plan/version.js';
+import type { Version } from '../spec/version.js';
 import { API_VERSION, KIND } from '../spec/schema.js';
 import { defaultOf, type Discovery } from './discover-peerdb.js';
 

@@ -99,12 +99,6 @@ export function diffSpecs(base: ClusterSpec, target: ClusterSpec, files: { baseF
   return { ...files, from: base.version, to: target.version, components, initJobs, settings };
 }
 
-/** True when the specs differ in anything but their version. */
-export function hasSpecChanges(diff: SpecDiff): boolean {
-  const { components: c, initJobs: j } = diff;
-  return c.added.length + c.removed.length + c.changed.length + j.added.length + j.removed.length + j.changed.length + diff.settings.length > 0;
-}
-
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends readonly (infer U)[] ? U[] : T[K] };
 
 function entry(component: ComponentSpec): ComponentEntry {

@@ -1,12 +1,7 @@
 import type { EnvFromSource, EnvVar, JobManifest } from '../cluster/types.js';
+import { ANNOTATION_TARGET, LABEL_STEP, ownedLabels } from '../labels.js';
 import { hashOf } from './hash.js';
 
-export const MANAGED_BY = 'peerdb-upgrade';
-export const LABEL_CLUSTER = 'peerdb-upgrade.peerdb.io/cluster';
-export const LABEL_STEP = 'peerdb-upgrade.peerdb.io/step';
-export const LABEL_PLAN = 'peerdb-upgrade.peerdb.io/plan';
-export const LABEL_RUN = 'peerdb-upgrade.peerdb.io/run';
-export const ANNOTATION_TARGET = 'peerdb-upgrade.peerdb.io/target-version';
 
 export interface JobInput {
   readonly cluster: string;
@@ -51,12 +46,7 @@ export function buildJob(input: JobInput): JobManifest {
     template: { metadata: { labels: {} }, spec: podSpec },
   };
   const name = jobName(input.cluster, input.purpose, input.targetVersion, hashOf(spec).slice(0, 6));
-  const labels = {
-    'app.kubernetes.io/managed-by': MANAGED_BY,
-    'app.kubernetes.io/name': 'peerdb',
-    [LABEL_CLUSTER]: input.cluster,
-    [LABEL_STEP]: input.purpose,
-  };
+  const labels = { ...ownedLabels(input.cluster), 'app.kubernetes.io/name': 'peerdb', [LABEL_STEP]: input.purpose };
   spec.template.metadata.labels = { ...labels };
   return {
     apiVersion: 'batch/v1',

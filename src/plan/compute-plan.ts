@@ -12,7 +12,7 @@ import type { ObservedState, PlanBasis, PlanOptions } from './plan-input.js';
 import { isJobStep, type ComponentStep, type JobStep, type Plan, type PlanPeerDB, type Step } from './plan-types.js';
 import { resolveLive, resolveOffline, type ResolvedComponent } from './resolve-components.js';
 import { checkVersionPolicy } from './version-policy.js';
-import { compareVersions, parseVersion, type Version } from './version.js';
+import { compareVersions, parseVersion, type Version } from '../spec/version.js';
 
 export type { ObservedState, PlanBasis, PlanOptions } from './plan-input.js';
 

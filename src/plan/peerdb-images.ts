@@ -1,6 +1,6 @@
 import type { ContainerState, WorkloadState } from '../cluster/types.js';
 import { parseImageRef } from './image-ref.js';
-import { parseVersion, type Version } from './version.js';
+import { parseVersion, type Version } from '../spec/version.js';
 
 /** The images a PeerDB installation's workloads run, by the last part of the repository. */
 export const PEERDB_IMAGE_NAMES = ['flow-api', 'flow-worker', 'flow-snapshot-worker', 'peerdb-server', 'peerdb-ui'] as const;

@@ -2,7 +2,7 @@ import type { ContainerState, WorkloadKind, WorkloadState } from '../cluster/typ
 import type { ClusterSpec, Component } from '../spec/schema.js';
 import { imageFor, parseImageRef, repositoryFor } from './image-ref.js';
 import type { ObservedState } from './plan-input.js';
-import { versionFromTag, type Version } from './version.js';
+import { versionFromTag, type Version } from '../spec/version.js';
 
 /** A component as the planner sees it: where it runs, what it runs now, what it will run. */
 export interface ResolvedComponent {

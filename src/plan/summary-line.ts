@@ -13,9 +13,3 @@ export function summaryLine(plan: Plan): string {
     `${count(s.podRestarts, 'pod restart')} (${where} ${versions}, ${plan.mode} plan)`
   );
 }
-
-export function versionsLine(plan: Plan): string {
-  return Object.entries(plan.componentVersions)
-    .map(([name, version]) => `${name} ${version}`)
-    .join(', ');
-}

@@ -1,4 +1,4 @@
-import { compareVersions, parseVersion, type Version } from './version.js';
+import { compareVersions, parseVersion, type Version } from '../spec/version.js';
 
 export interface PolicyOutcome {
   readonly errors: string[];

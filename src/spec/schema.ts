@@ -2,7 +2,7 @@ import type { z } from 'zod';
 // Named imports, not the `z` namespace: the bundle then carries only the parts of zod in use
 // (about a fifth of it), which is most of the CLI's start-up time.
 import { array, boolean, enum as zEnum, int, literal, strictObject, string } from 'zod';
-import { parseVersion } from '../plan/version.js';
+import { parseVersion } from './version.js';
 import { DURATION_HINT, DURATION_PATTERN, durationMs } from './duration.js';
 import { mergeComponents } from './merge-components.js';
 

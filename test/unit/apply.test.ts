@@ -5,6 +5,7 @@ import { runMaintenance } from '../../src/apply/run-maintenance.js';
 import { mirrorsPaused } from '../../src/apply/checkpoint.js';
 import { CHECKPOINT_KEY, parseCheckpoint, type Checkpoint } from '../../src/apply/checkpoint.js';
 import type { ApplyEvent } from '../../src/apply/events.js';
+import type { RunHost } from '../../src/apply/lock.js';
 import { ExitCode } from '../../src/exit-code.js';
 import { UserError } from '../../src/errors.js';
 import { exitCodeOf, wordStop } from '../../src/cli/stop-message.js';
@@ -22,6 +23,8 @@ const FROM = 'v0.36.7';
 const TO = 'v0.37.4';
 const img = (name: string, version: string) => `ghcr.io/peerdb-io/${name}:stable-${version}`;
 const HELM_TEXT = readFileSync('plans/helm-default.yaml', 'utf8');
+/** This test process as the lock sees it: every pid on this host counts as alive. */
+const HOST: RunHost = { hostname: 'test-host', user: 'tester', pid: 4242, isAlive: () => true };
 
 function load(text = HELM_TEXT): LoadedSpec {
   return parseSpecText('helm-default.yaml', text);
@@ -47,6 +50,7 @@ function request(cluster: MemoryCluster, options: Partial<ApplyRequest> & { text
       lockTimeoutMs: 0,
       dryRun: false,
       clock: cluster.clock,
+      host: HOST,
       signal: controller.signal,
       emit: (event) => {
         events.push(event);
@@ -299,7 +303,7 @@ describe('apply against an in-memory cluster', () => {
     const { request: r } = request(cluster, { text });
     expect((await outcomeOf(applyUpgrade(r))).code).toBe(ExitCode.NeedsPerson);
     expect(mirrorsPaused(checkpointOf(cluster))).toBe(true);
-    const result = await runMaintenance({ cluster, spec: r.spec, mode: 'end', lockTimeoutMs: 0, clock: cluster.clock, signal: new AbortController().signal, emit: () => undefined });
+    const result = await runMaintenance({ cluster, spec: r.spec, mode: 'end', lockTimeoutMs: 0, clock: cluster.clock, host: HOST, signal: new AbortController().signal, emit: () => undefined });
     expect(result.version).toBe(FROM);
     expect(result.job).toMatch(/^peerdb-maintenance-end-v0-36-7-[0-9a-f]{6}$/);
     expect(cluster.peekJob(NS, result.job)?.conditions.some((c) => c.type === 'Complete' && c.status === 'True')).toBe(true);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { computePlan, type PlanBasis } from '../../src/plan/compute-plan.js';
 import { isJobStep, type JobStep, type Plan } from '../../src/plan/plan-types.js';
-import { LABEL_PLAN } from '../../src/plan/build-job.js';
+import { LABEL_PLAN } from '../../src/labels.js';
 import { stepHash } from '../../src/apply/checkpoint.js';
 import type { WorkloadState } from '../../src/cluster/types.js';
 import { specFromPlans, specFromText } from './fakes/specs.js';

@@ -6,7 +6,7 @@ import { writeSpecText } from '../../src/discover/write-spec.js';
 import { computePlan } from '../../src/plan/compute-plan.js';
 import { observeCluster } from '../../src/apply/observe-cluster.js';
 import { isComponentStep } from '../../src/plan/plan-types.js';
-import { parseVersion } from '../../src/plan/version.js';
+import { parseVersion } from '../../src/spec/version.js';
 import { parseSpecText, resolveSpec } from '../../src/spec/load-spec.js';
 import type { WorkloadState } from '../../src/cluster/types.js';
 import { MemoryCluster } from './fakes/memory-cluster.js';

@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { forEachField, JSON_SCHEMA_FILE, renderJsonSchema, specJsonSchema } from '../../src/spec/json-schema.js';
 import { parseSpecText } from '../../src/spec/load-spec.js';
-import { parseVersion } from '../../src/plan/version.js';
+import { parseVersion } from '../../src/spec/version.js';
 
 const HEAD = 'apiVersion: peerdb-upgrade/v1alpha1\nkind: PeerDBCluster\nmetadata:\n  name: prod\n  namespace: peerdb\nspec:\n';
 

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ClusterPort, LeaseState } from '../../src/cluster/port.js';
-import { lockOwner, UpgradeLock } from '../../src/apply/lock.js';
+import type { Clock } from '../../src/apply/clock.js';
+import { lockOwner, UpgradeLock, type RunHost } from '../../src/apply/lock.js';
 import type { ClusterSpec } from '../../src/spec/schema.js';
 
 // A Lease store that answers renewals only when the test says so: a renewal in flight through a
@@ -41,7 +42,16 @@ function leaseStore() {
 }
 
 const spec = { name: 'prod', namespace: 'peerdb', leaseName: 'prod-peerdb-upgrade' } as unknown as ClusterSpec;
-const clock = { now: () => Date.now(), sleep: async () => {} };
+// On vitest's fake timers: the renewal timer fires when the test advances them.
+const clock: Clock = {
+  now: () => Date.now(),
+  sleep: async () => {},
+  timer: (ms, callback) => {
+    const handle = setTimeout(callback, ms);
+    return () => clearTimeout(handle);
+  },
+};
+const host: RunHost = { hostname: 'test-host', user: 'tester', pid: 4242, isAlive: () => true };
 
 describe('lock release', () => {
   afterEach(() => vi.useRealTimers());
@@ -49,7 +59,7 @@ describe('lock release', () => {
   it('waits for a renewal in flight, so the Lease is gone after release (not re-written behind it)', async () => {
     vi.useFakeTimers();
     const store = leaseStore();
-    const lock = new UpgradeLock(store.port, spec, lockOwner('run-1', 'a'.repeat(64)), clock, () => {});
+    const lock = new UpgradeLock(store.port, spec, host, lockOwner('run-1', 'a'.repeat(64), host), clock, () => {});
     await lock.acquire(0);
     lock.startRenewing();
     store.hold();

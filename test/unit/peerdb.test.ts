@@ -33,6 +33,7 @@ function run(cluster: MemoryCluster, text = HELM): { events: ApplyEvent[]; reque
       signal: new AbortController().signal,
       emit: (e) => events.push(e),
       confirm: async () => true,
+      host: { hostname: 'test-host', user: 'tester', pid: 4242, isAlive: () => true },
     },
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareVersions, parseVersion, versionFromTag, type Version } from '../../src/plan/version.js';
+import { compareVersions, parseVersion, versionFromTag, type Version } from '../../src/spec/version.js';
 import { checkVersionPolicy } from '../../src/plan/version-policy.js';
 
 function v(text: string): Version {

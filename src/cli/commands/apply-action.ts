@@ -23,6 +23,7 @@ import { ListrProgress } from '../progress/listr-progress.js';
 import { PlainProgress } from '../progress/plain-progress.js';
 import { withSignals } from '../signals.js';
 import { applyModeOf } from '../flag-rules.js';
+import { thisHost } from '../host.js';
 import { exitCodeOf, wordStop } from '../stop-message.js';
 
 export interface ApplyFlags {
@@ -76,6 +77,7 @@ export async function applyAction(flags: ApplyFlags, command: Command, context: 
         runTimeoutMs: flags.timeout,
         dryRun: flags.dryRun === 'server',
         clock: systemClock,
+        host: thisHost(),
         signal,
         emit,
         reconciliationSuspended: flags.reconciliationSuspended ?? false,

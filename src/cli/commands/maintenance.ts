@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { ExitCode } from '../../exit-code.js';
 import { loadSpecFile } from '../../spec/load-spec.js';
 import { ciOutput, type CiOutputMode } from '../ci-output.js';
+import { thisHost } from '../host.js';
 import { wordStop } from '../stop-message.js';
 import { openSpecOnCluster } from '../connect.js';
 import { durationArgument, type GlobalOptions } from '../global-options.js';
@@ -30,7 +31,7 @@ export function registerMaintenance(program: Command, context: CommandContext): 
         const progress = new PlainProgress(io.stdout, ciOutput(io.env, globals.ciOutput));
         try {
           const result = await withSignals(io, (signal) =>
-            runMaintenance({ cluster, spec, mode, lockTimeoutMs: flags.lockTimeout, clock: systemClock, signal, emit: (e) => progress.handle(e), version: flags.runningVersion }),
+            runMaintenance({ cluster, spec, mode, lockTimeoutMs: flags.lockTimeout, clock: systemClock, host: thisHost(), signal, emit: (e) => progress.handle(e), version: flags.runningVersion }),
           ).catch((error: unknown) => {
             throw wordStop(error, flags.file);
           });

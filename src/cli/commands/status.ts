@@ -7,7 +7,7 @@ import { loadSpecFile } from '../../spec/load-spec.js';
 import type { ClusterPort, JobState, LeaseState } from '../../cluster/port.js';
 import { ClusterError } from '../../cluster/cluster-error.js';
 import { isActive } from '../../apply/verify-converged.js';
-import { LABEL_CLUSTER, LABEL_RUN, LABEL_STEP, MANAGED_BY } from '../../plan/build-job.js';
+import { LABEL_CLUSTER, LABEL_RUN, LABEL_STEP, MANAGED_BY } from '../../labels.js';
 import type { ClusterSpec } from '../../spec/schema.js';
 import { openSpecOnCluster } from '../connect.js';
 import { observePeerDB, type PeerDBObservation } from '../../peerdb/flow-api.js';

@@ -55,6 +55,7 @@ import type { ContainerState, EnvFromSource, EnvVar, JobManifest, PodState, Work
 export class FakeClock implements Clock {
   private time: number;
   private readonly listeners = new Set<(ms: number, last: boolean) => void>();
+  private readonly timers = new Set<{ due: number; callback: () => void }>();
   /** Every sleep asked for, in ms. */
   readonly sleeps: number[] = [];
 
@@ -83,7 +84,24 @@ export class FakeClock implements Clock {
       this.time += step;
       left -= step;
       for (const listener of this.listeners) listener(step, left <= 0);
+      for (const timer of [...this.timers]) {
+        if (timer.due > this.time) continue;
+        this.timers.delete(timer);
+        timer.callback();
+      }
     }
+  }
+
+  /** Fires when advance() passes its time, like a timer on the real clock. */
+  timer(ms: number, callback: () => void): () => void {
+    const timer = { due: this.time + ms, callback };
+    this.timers.add(timer);
+    return () => this.timers.delete(timer);
+  }
+
+  /** Timers set and not yet fired or cancelled. */
+  get pendingTimers(): number {
+    return this.timers.size;
   }
 
   /** `last` is true for the last step of one advance(). */
