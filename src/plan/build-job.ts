@@ -1,5 +1,5 @@
 import type { EnvFromSource, EnvVar, JobManifest } from '../cluster/types.js';
-import { ANNOTATION_TARGET, LABEL_STEP, ownedLabels } from '../labels.js';
+import { ANNOTATION_TARGET, LABEL_CLUSTER, LABEL_STEP, MANAGED_BY, MANAGED_BY_LABEL } from '../labels.js';
 import { hashOf } from './hash.js';
 
 
@@ -46,7 +46,7 @@ export function buildJob(input: JobInput): JobManifest {
     template: { metadata: { labels: {} }, spec: podSpec },
   };
   const name = jobName(input.cluster, input.purpose, input.targetVersion, hashOf(spec).slice(0, 6));
-  const labels = { ...ownedLabels(input.cluster), 'app.kubernetes.io/name': 'peerdb', [LABEL_STEP]: input.purpose };
+  const labels = { [MANAGED_BY_LABEL]: MANAGED_BY, 'app.kubernetes.io/name': 'peerdb', [LABEL_CLUSTER]: input.cluster, [LABEL_STEP]: input.purpose };
   spec.template.metadata.labels = { ...labels };
   return {
     apiVersion: 'batch/v1',

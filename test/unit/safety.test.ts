@@ -1,0 +1,153 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { applyUpgrade, type ApplyRequest } from '../../src/apply/apply-upgrade.js';
+import { CHECKPOINT_KEY, parseCheckpoint } from '../../src/apply/checkpoint.js';
+import type { ApplyEvent } from '../../src/apply/events.js';
+import type { RunHost } from '../../src/apply/lock.js';
+import { exitCodeOf, wordStop } from '../../src/cli/stop-message.js';
+import { UserError } from '../../src/errors.js';
+import { ExitCode } from '../../src/exit-code.js';
+import { parseSpecText, resolveSpec } from '../../src/spec/load-spec.js';
+import { MemoryCluster } from './fakes/memory-cluster.js';
+import { skipDefaults } from './fakes/skip-defaults.js';
+
+/**
+ * The paths where a wrong executor does harm that nothing else would show: a run that lost its lock
+ * goes on, a user's partition is not where the run leaves it, an OnDelete StatefulSet is never rolled.
+ */
+const NS = 'peerdb';
+const LEASE = 'peerdb-peerdb-upgrade';
+const STS = 'flow-snapshot-worker';
+const img = (version: string) => `ghcr.io/peerdb-io/${STS}:stable-${version}`;
+const HOST: RunHost = { hostname: 'test-host', user: 'tester', pid: 4242, isAlive: () => true };
+const ONE_STATEFULSET = `apiVersion: peerdb-upgrade/v1alpha1
+kind: PeerDBCluster
+metadata: { name: peerdb, namespace: ${NS} }
+spec:
+  version: v0.37.4
+  components:
+${skipDefaults(STS)}`;
+
+function request(cluster: MemoryCluster, text: string, onEvent: (event: ApplyEvent) => void = () => undefined): ApplyRequest {
+  const loaded = parseSpecText('cluster.yaml', text);
+  return {
+    cluster,
+    loaded,
+    spec: resolveSpec(loaded.document),
+    mode: 'fresh',
+    allowDowngrade: false,
+    lockTimeoutMs: 0,
+    dryRun: false,
+    clock: cluster.clock,
+    host: HOST,
+    signal: new AbortController().signal,
+    emit: onEvent,
+    confirm: async () => true,
+  };
+}
+
+async function run(r: ApplyRequest): Promise<{ code: number; message: string }> {
+  try {
+    await applyUpgrade(r);
+    return { code: 0, message: '' };
+  } catch (thrown) {
+    const error = wordStop(thrown, 'cluster.yaml');
+    if (error instanceof UserError) return { code: exitCodeOf(error), message: `${error.message}\n${error.hint ?? ''}` };
+    throw error;
+  }
+}
+
+describe('the lock while a run lives', () => {
+  it('is renewed every 15 s of the run clock, and the renewals stop with the run', async () => {
+    // Jobs of 40 s: long enough for renewals while they run.
+    const cluster = new MemoryCluster({ jobTicks: 40 }).seedHelm(NS, 'v0.36.7');
+    expect((await run(request(cluster, readFileSync('plans/helm-default.yaml', 'utf8')))).code).toBe(0);
+    const writes = cluster.callsTo('writeLease').map((c) => c.at);
+    expect(writes.length).toBeGreaterThan(4);
+    const gaps = writes.slice(1).map((at, i) => at - writes[i]!);
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(15_000);
+    expect(cluster.clock.pendingTimers).toBe(0);
+  });
+
+  it.each([
+    ['deleted (unlock --force)', (cluster: MemoryCluster) => void cluster.deleteLease(NS, LEASE, undefined)],
+    ['taken over by another run', (cluster: MemoryCluster) => void cluster.addLease(NS, LEASE, { holderIdentity: 'ci@runner-7/77/other-run', leaseDurationSeconds: 60 })],
+  ])('stops the run before its next step with exit 5 when the Lease is %s', async (_how, loseLock) => {
+    // Jobs of 40 s: a renewal falls while catalog-migrations runs.
+    const cluster = new MemoryCluster({ jobTicks: 40 }).seedHelm(NS, 'v0.36.7');
+    let lost = false;
+    const events: ApplyEvent[] = [];
+    const r = request(cluster, readFileSync('plans/helm-default.yaml', 'utf8'), (event) => {
+      events.push(event);
+      if (event.type === 'step-start' && event.step.id === 'init-job/catalog-migrations' && !lost) {
+        lost = true;
+        loseLock(cluster);
+      }
+    });
+    const result = await run(r);
+    expect(result.code, result.message).toBe(ExitCode.NeedsPerson);
+    expect(result.message).toContain('this run lost its lock');
+    expect(result.message).toContain('peerdb-upgrade status -f cluster.yaml');
+    // The step running when the lock was lost finishes; nothing after it starts.
+    const started = events.filter((e) => e.type === 'step-start').map((e) => (e as { step: { id: string } }).step.id);
+    expect(started.at(-1)).toBe('init-job/catalog-migrations');
+    expect(cluster.callsTo('patchWorkload')).toEqual([]);
+  });
+});
+
+describe('a StatefulSet with a partition of its own', () => {
+  it('updates only the pods above the user partition and leaves the partition there', async () => {
+    const cluster = new MemoryCluster().addNamespace(NS).addStatefulSet(NS, STS, { image: img('v0.36.7'), replicas: 4, partition: 2 });
+    const result = await run(request(cluster, ONE_STATEFULSET));
+    expect(result.code, result.message).toBe(0);
+    const sts = cluster.peekWorkload(NS, { kind: 'StatefulSet', name: STS })!;
+    expect(sts.partition).toBe(2);
+    expect(cluster.partitionHistory(NS, STS)).toEqual([4, 3, 2]);
+    expect(cluster.podUpdates(NS, STS).map((u) => u.ordinal)).toEqual([3, 2]);
+    expect(sts.pods.map((p) => [p.ordinal, p.revision === sts.updateRevision])).toEqual([
+      [3, true],
+      [2, true],
+      [1, false],
+      [0, false],
+    ]);
+  });
+
+  it('puts the user partition back when someone lowered it while the last pod was rolled', async () => {
+    const cluster = new MemoryCluster().addNamespace(NS).addStatefulSet(NS, STS, { image: img('v0.36.7'), replicas: 4, partition: 2 });
+    let lowered = false;
+    const r = request(cluster, ONE_STATEFULSET, (event) => {
+      if (event.type === 'step-progress' && event.step.id === `statefulset-pod/${STS}/2` && !lowered) {
+        lowered = true;
+        void cluster.patchWorkload(NS, { kind: 'StatefulSet', name: STS }, { partition: 0 });
+      }
+    });
+    const result = await run(r);
+    expect(result.code, result.message).toBe(0);
+    expect(lowered).toBe(true);
+    expect(cluster.peekWorkload(NS, { kind: 'StatefulSet', name: STS })!.partition).toBe(2);
+  });
+});
+
+describe('an OnDelete StatefulSet', () => {
+  it('is rolled by deleting one pod at a time, highest ordinal first, each Ready on the new revision before the next', async () => {
+    const cluster = new MemoryCluster().addNamespace(NS).addStatefulSet(NS, STS, { image: img('v0.36.7'), replicas: 3, strategy: 'OnDelete' });
+    const result = await run(request(cluster, ONE_STATEFULSET));
+    expect(result.code, result.message).toBe(0);
+    const deletions = cluster.events.filter((e) => e.type === 'pod-deleted' && e.name === STS);
+    expect(deletions.map((d) => [d.ordinal, d.by])).toEqual([
+      [2, 'api'],
+      [1, 'api'],
+      [0, 'api'],
+    ]);
+    for (const deletion of deletions) {
+      for (const higher of deletion.pods!.filter((p) => p.ordinal > deletion.ordinal!)) {
+        expect(higher, `pod ${deletion.ordinal} deleted before pod ${higher.ordinal} was Ready on the new revision`).toMatchObject({ revision: deletion.updateRevision, ready: true, deleting: false });
+      }
+    }
+    const sts = cluster.peekWorkload(NS, { kind: 'StatefulSet', name: STS })!;
+    expect(sts.pods.every((p) => p.revision === sts.updateRevision && p.ready)).toBe(true);
+    expect(cluster.partitionHistory(NS, STS)).toEqual([]);
+    const checkpoint = parseCheckpoint(cluster.peekConfigMap(NS, LEASE)!.data[CHECKPOINT_KEY]!, 'test');
+    expect(checkpoint.run.state).toBe('done');
+  });
+});
