@@ -7,14 +7,17 @@ import { describe, expect, it } from 'vitest';
  * import, and what only the CLI may touch. A violation names the file, the line and the rule.
  */
 const SRC = 'src';
-type Layer = 'cli' | 'discover' | 'apply' | 'plan' | 'spec' | 'cluster' | 'shared';
+type Layer = 'cli' | 'discover' | 'apply' | 'plan' | 'peerdb' | 'spec' | 'cluster' | 'shared';
 
 /** Layers each layer may import (itself always). Shared leaves (errors, labels) import nothing. */
 const MAY_IMPORT: Record<Layer, readonly Layer[]> = {
-  cli: ['discover', 'apply', 'plan', 'spec', 'cluster', 'shared'],
-  discover: ['apply', 'plan', 'spec', 'cluster', 'shared'],
-  apply: ['plan', 'spec', 'cluster', 'shared'],
-  plan: ['spec', 'cluster', 'shared'],
+  cli: ['discover', 'apply', 'plan', 'peerdb', 'spec', 'cluster', 'shared'],
+  discover: ['apply', 'plan', 'peerdb', 'spec', 'cluster', 'shared'],
+  apply: ['plan', 'peerdb', 'spec', 'cluster', 'shared'],
+  // plan reads PeerDB's observed state (types, the in-between statuses); it never asks flow-api.
+  plan: ['peerdb', 'spec', 'cluster', 'shared'],
+  // PeerDB's own API (flow-api), reached through the cluster port.
+  peerdb: ['spec', 'cluster', 'shared'],
   spec: ['shared'],
   cluster: ['shared'],
   shared: [],
@@ -44,7 +47,7 @@ interface Import {
 
 export function layerOf(file: string): Layer {
   const [first] = path.relative(SRC, file).split(path.sep);
-  return first === 'cli' || first === 'discover' || first === 'apply' || first === 'plan' || first === 'spec' || first === 'cluster' ? first : 'shared';
+  return first === 'cli' || first === 'discover' || first === 'apply' || first === 'plan' || first === 'peerdb' || first === 'spec' || first === 'cluster' ? first : 'shared';
 }
 
 function sourceFiles(dir: string): string[] {
@@ -96,7 +99,7 @@ describe('import rules of src/', () => {
   const files = sourceFiles(SRC);
 
   it('finds the source files of every layer', () => {
-    expect(new Set(files.map(layerOf))).toEqual(new Set(['cli', 'discover', 'apply', 'plan', 'spec', 'cluster', 'shared']));
+    expect(new Set(files.map(layerOf))).toEqual(new Set(['cli', 'discover', 'apply', 'plan', 'peerdb', 'spec', 'cluster', 'shared']));
   });
 
   it('has no import or process use that breaks the layering', () => {
@@ -110,6 +113,7 @@ describe('import rules of src/', () => {
     expect(violations('src/apply/x.ts', "import { KubeConfig } from '@kubernetes/client-node';")).toHaveLength(1);
     expect(violations('src/apply/x.ts', "import { ExitCode } from '../exit-code.js';")).toHaveLength(1);
     expect(violations('src/plan/x.ts', "import chalk from 'chalk';")).toHaveLength(1);
+    expect(violations('src/peerdb/x.ts', "import type { Plan } from '../plan/plan-types.js';")).toHaveLength(1);
     expect(violations('src/apply/x.ts', 'process.stdout.write(text);')).toHaveLength(1);
     expect(violations('src/cluster/x.ts', "import { KubeConfig } from '@kubernetes/client-node/dist/config.js';\nconst pid = 1; // process.pid")).toEqual([]);
     expect(violations('src/cli/x.ts', "import chalk from 'chalk';\nprocess.exit(1);")).toEqual([]);
