@@ -53,7 +53,7 @@ export async function benchScale(sizes: number[]): Promise<ScaleRow[]> {
       host: 'a-rather-long-ci-runner-hostname-0123456789',
       holder: 'runner@a-rather-long-ci-runner-hostname-0123456789',
       now,
-      initial: snapshotObserved(observed) as unknown as Checkpoint['initial'],
+      initial: snapshotObserved(observed),
       history: Array.from({ length: 10 }, (_, i) => ({
         run: `2025050${i}T120000Z-abcdef`,
         from: 'v0.36.6',

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import type { ClusterPort } from '../cluster/port.js';
+import { DEFAULT_OUTAGE_MS } from '../cluster/retry.js';
 import { UserError } from '../errors.js';
 import { computePlan } from '../plan/compute-plan.js';
 import type { ObservedState } from '../plan/plan-input.js';
@@ -11,19 +11,19 @@ import type { SavedPlan } from '../plan/saved-plan.js';
 import type { LoadedSpec } from '../spec/load-spec.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { LABEL_CLUSTER, LABEL_RUN, MANAGED_BY } from '../labels.js';
-import { firstUnfinishedStep, isUnfinished, maintenanceAttempted, mirrorsPaused, newCheckpoint, partitionsToRecord, recordedPartitions, stepHash, HISTORY_LIMIT, type Checkpoint } from './checkpoint.js';
-import { readCheckpoint, writeCheckpoint, type StoredCheckpoint } from './checkpoint-store.js';
+import { firstUnfinishedStep, isUnfinished, maintenanceAttempted, mirrorsPaused, recordedPartitions, stepHash, type Checkpoint } from './checkpoint.js';
+import { readCheckpoint, writeCheckpoint } from './checkpoint-store.js';
 import type { Clock } from './clock.js';
 import { serverDryRun, type DryRunResult } from './dry-run.js';
 import type { EmitEvent } from './events.js';
 import { executePlan } from './execute-plan.js';
+import { continuedCheckpoint, freshCheckpoint, newRunId, RunRecord } from './run-record.js';
 import { lockOwner, UpgradeLock, waitForLock, type RunHost } from './lock.js';
 import { describeStepDiff } from './plan-diff.js';
 import { runPreflight } from './run-preflight.js';
-import { restoreObserved, snapshotObserved, type WorkloadSnapshot } from './snapshot.js';
+import { restoreObserved } from './snapshot.js';
 import { RunStopped } from './run-stop.js';
 import { StepFailure } from './step-failure.js';
-import { IN_BETWEEN } from '../peerdb/flow-api.js';
 
 export interface ApplyRequest {
   readonly cluster: ClusterPort;
@@ -126,26 +126,25 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
     // The checkpoint read for planning is no longer the one in the cluster once the lock is held.
     if (again?.resourceVersion !== stored?.resourceVersion) throw new RunStopped({ kind: 'checkpoint-moved' });
     const checkpoint = resumed
-      ? continueCheckpoint(unfinished!.checkpoint, plan, request.loaded.hash)
-      : freshCheckpoint({ plan, request, runId, owner: `${owner.user}@${owner.host}`, observed, previous: stored });
+      ? continuedCheckpoint(unfinished!.checkpoint, plan, request.loaded.hash)
+      : freshCheckpoint({ plan, specHash: request.loaded.hash, runId, holder: `${owner.user}@${owner.host}`, host: owner.host, observed, previous: stored?.checkpoint, now: clock.now() });
     const startedAt = clock.now();
     emit({ type: 'run-start', runId, planHash: plan.hash, steps: plan.steps.length, resumed, at: startedAt });
-    const input = {
+    const written = await writeCheckpoint(cluster, spec, checkpoint, stored?.resourceVersion);
+    const record = new RunRecord(cluster, spec, checkpoint, written, clock, request.outageMs ?? DEFAULT_OUTAGE_MS);
+    lock.startRenewing();
+    await executePlan({
       cluster,
       spec,
       plan,
-      checkpoint,
-      resourceVersion: stored?.resourceVersion,
+      record,
       lock,
       clock,
       signal: request.signal,
       emit,
       runDeadline: request.runTimeoutMs === undefined ? undefined : startedAt + request.runTimeoutMs,
       outageMs: request.outageMs,
-    };
-    input.resourceVersion = await writeCheckpoint(cluster, spec, checkpoint, input.resourceVersion);
-    lock.startRenewing();
-    await executePlan(input);
+    });
     emit({ type: 'run-done', runId, elapsedMs: clock.now() - startedAt, at: clock.now() });
     return { kind: 'done', plan, runId, resumed };
   } finally {
@@ -160,7 +159,7 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
 function resumePlan(checkpoint: Checkpoint, spec: ClusterSpec, observed: ObservedState, allowDowngrade: boolean, helmChart: string | undefined): Plan {
   const target = parseVersion(spec.version);
   if (target.ok && checkpoint.run.to !== target.version.tag) throw new RunStopped({ kind: 'target-changed', runTo: checkpoint.run.to, specVersion: spec.version });
-  const start = { ...restoreObserved(checkpoint.initial as unknown as Record<string, WorkloadSnapshot>, observed), userPartitions: recordedPartitions(checkpoint) };
+  const start = { ...restoreObserved(checkpoint.initial, observed), userPartitions: recordedPartitions(checkpoint) };
   const plan = computePlan(spec, { mode: 'live', observed: start }, { allowDowngrade, helmChart });
   const byId = new Map(plan.steps.map((s) => [s.id, s]));
   const differences: string[] = [];
@@ -197,54 +196,6 @@ function checkReconciliation(plan: Plan, suspended: boolean, warn: (message: str
     suspend: gitops.map((g) => g.suspend),
     commit,
   });
-}
-
-function continueCheckpoint(previous: Checkpoint, plan: Plan, specHash: string): Checkpoint {
-  const records = new Map(previous.steps.map((r) => [r.id, r]));
-  return {
-    ...previous,
-    run: { ...previous.run, state: 'running', plan_hash: plan.hash, spec_hash: specHash },
-    steps: plan.steps.map((step) => {
-      const old = records.get(step.id);
-      const h = stepHash(step);
-      return old && old.h === h ? { ...old } : { id: step.id, h, s: 'pending' as const, a: old?.a ?? 0 };
-    }),
-  };
-}
-
-function freshCheckpoint(input: { plan: Plan; request: ApplyRequest; runId: string; owner: string; observed: ObservedState; previous: StoredCheckpoint | undefined }): Checkpoint {
-  const { plan, request } = input;
-  const history = [...(input.previous?.checkpoint.history ?? [])];
-  const old = input.previous?.checkpoint;
-  if (old && isUnfinished(old)) {
-    history.push({ run: old.run.id, from: old.run.from, to: old.run.to, plan: old.run.plan_hash.slice(0, 12), started: old.run.started_at, finished: new Date(request.clock.now()).toISOString(), result: 'aborted' });
-  }
-  const checkpoint = newCheckpoint({
-    plan,
-    specHash: request.loaded.hash,
-    runId: input.runId,
-    host: input.owner.split('@')[1] ?? '',
-    holder: input.owner,
-    now: new Date(request.clock.now()),
-    initial: snapshotObserved(input.observed) as unknown as Checkpoint["initial"],
-    history: history.slice(-HISTORY_LIMIT),
-  });
-  checkpoint.partitions = partitionsToRecord(input.observed.workloads, input.observed.userPartitions);
-  // The mirrors that must run again after maintenance end.
-  const peerdb = input.observed.peerdb;
-  if (peerdb?.ok && plan.steps.some((s) => s.kind === 'verify-mirrors')) {
-    const mirrors = peerdb.state.mirrors;
-    checkpoint.mirrors = {
-      running: mirrors.filter((m) => m.status === 'STATUS_RUNNING').map((m) => m.name),
-      in_between: mirrors.filter((m) => IN_BETWEEN.has(m.status)).map((m) => m.name),
-      left_alone: mirrors.filter((m) => m.status !== 'STATUS_RUNNING' && !IN_BETWEEN.has(m.status)).map((m) => m.name),
-      observed_at: new Date(request.clock.now()).toISOString(),
-    };
-  }
-  // Preflight ran (read-only) before the lock was taken.
-  const preflight = checkpoint.steps.find((s) => s.id === 'preflight');
-  if (preflight) Object.assign(preflight, { s: 'done', a: 1, t0: checkpoint.run.started_at, t1: checkpoint.run.started_at });
-  return checkpoint;
 }
 
 /**
@@ -287,11 +238,6 @@ function unfinishedRun(checkpoint: Checkpoint, asked: 'fresh' | 'saved-plan' | '
     asked,
     run: { runId: run.id, to: run.to, state: run.state, stoppedAt: firstUnfinishedStep(checkpoint)?.id, error: run.error, mirrorsPaused: mirrorsPaused(checkpoint) },
   });
-}
-
-function newRunId(now: number): string {
-  const stamp = new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
 /**

@@ -1,11 +1,12 @@
 import type { z } from 'zod';
 // Named imports, not the `z` namespace: the bundle then carries only the parts of zod in use
 // (about a fifth of it), which is most of the CLI's start-up time.
-import { array, boolean, enum as zEnum, literal, looseObject, number, object, record, string, tuple } from 'zod';
+import { array, boolean, custom, enum as zEnum, literal, looseObject, number, object, record, string, tuple } from 'zod';
 import { UserError } from '../errors.js';
 import { hashOf } from '../plan/hash.js';
 import type { Plan, Step } from '../plan/plan-types.js';
 import { compactSteps, expandSteps } from './checkpoint-steps.js';
+import type { WorkloadSnapshot } from './snapshot.js';
 
 /** 2: finished pod steps may be stored as ranges (checkpoint-steps.ts). 1 is read too. */
 export const CHECKPOINT_FORMAT_VERSION = 2;
@@ -42,6 +43,13 @@ const historyEntry = object({
   result: runState,
 });
 
+/** What is checked of a snapshot (snapshot.ts) when read back; its type is WorkloadSnapshot's. */
+const workloadSnapshot = object({
+  state: looseObject({ kind: zEnum(['Deployment', 'StatefulSet']), name: string() }),
+  containers: array(object({ name: string(), image: string() })),
+  pods: array(tuple([number(), string(), boolean()])),
+});
+
 const checkpointSchema = object({
   format_version: literal([1, CHECKPOINT_FORMAT_VERSION]),
   cluster: object({ name: string(), namespace: string() }),
@@ -60,14 +68,7 @@ const checkpointSchema = object({
     error: string().optional(),
   }),
   /** What the plan started from (see snapshot.ts), so that --resume plans from the same point. */
-  initial: record(
-    string(),
-    object({
-      state: looseObject({ kind: zEnum(['Deployment', 'StatefulSet']), name: string() }),
-      containers: array(object({ name: string(), image: string() })),
-      pods: array(tuple([number(), string(), boolean()])),
-    }),
-  ),
+  initial: record(string(), custom<WorkloadSnapshot>((value) => workloadSnapshot.safeParse(value).success)),
   /**
    * The StatefulSet partitions the user had when the upgrade began (by workload reference), carried
    * from a run that did not finish to the next: the partition a dead run left mid-roll is never

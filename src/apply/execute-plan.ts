@@ -4,14 +4,14 @@ import { formatDuration } from '../spec/duration.js';
 import type { ClusterPort } from '../cluster/port.js';
 import type { Plan, Step } from '../plan/plan-types.js';
 import type { ClusterSpec } from '../spec/schema.js';
-import { HISTORY_LIMIT, maintenanceAttempted, mirrorsPaused, type Checkpoint, type StepRecord } from './checkpoint.js';
-import { writeCheckpoint } from './checkpoint-store.js';
+import { maintenanceAttempted, mirrorsPaused, type Checkpoint } from './checkpoint.js';
 import type { Clock } from './clock.js';
 import type { EmitEvent } from './events.js';
 import type { UpgradeLock } from './lock.js';
 import { prepareStatefulSet, rollStatefulSetPod } from './roll-statefulset.js';
 import { rollDeployment } from './roll-deployment.js';
 import { runJobStep } from './run-job.js';
+import type { RunRecord } from './run-record.js';
 import { StepAborted, type StepContext } from './step-context.js';
 import { RunStopped, type MirrorState } from './run-stop.js';
 import { StepFailure } from './step-failure.js';
@@ -25,9 +25,8 @@ export interface ExecuteInput {
   readonly cluster: ClusterPort;
   readonly spec: ClusterSpec;
   readonly plan: Plan;
-  /** Mutated as steps progress and written after every change. */
-  readonly checkpoint: Checkpoint;
-  resourceVersion: string | undefined;
+  /** The run's checkpoint, written after every change. */
+  readonly record: RunRecord;
   readonly lock: Pick<UpgradeLock, 'assertHeld'>;
   readonly clock: Clock;
   readonly signal: AbortSignal;
@@ -43,34 +42,20 @@ export interface ExecuteInput {
  * when the previous attempt died is simply run again.
  */
 export async function executePlan(input: ExecuteInput): Promise<void> {
-  const { plan, checkpoint, clock, emit } = input;
-  const save = async () => {
-    checkpoint.run.updated_at = new Date(clock.now()).toISOString();
-    input.resourceVersion = await writeCheckpoint(input.cluster, input.spec, checkpoint, input.resourceVersion, { outage: { ms: input.outageMs ?? DEFAULT_OUTAGE_MS, clock } });
-  };
-
-  // The step marked running in the same write that recorded the previous one done: one checkpoint
-  // write between two steps instead of two.
-  let premarked: string | undefined;
+  const { plan, record, clock, emit } = input;
+  const checkpoint = record.checkpoint;
   for (let index = 0; index < plan.steps.length; index++) {
     const step = plan.steps[index]!;
-    const record = checkpoint.steps.find((r) => r.id === step.id);
-    if (!record) throw new Error(`checkpoint has no record for step ${step.id}`);
-    if (record.s === 'done') {
+    if (record.isDone(step)) {
       emit({ type: 'step-skip', step, index, reason: step.kind === 'preflight' ? 'checked before the lock was taken' : 'done in an earlier attempt', at: clock.now() });
       continue;
     }
-    if (input.signal.aborted) await stopInterrupted(input, save, record);
+    if (input.signal.aborted) await stopInterrupted(input, step);
     input.lock.assertHeld();
 
     const startedAt = clock.now();
-    if (premarked !== step.id) {
-      markRunning(record, startedAt);
-      // The final step's running mark goes with its result: one write.
-      if (step.kind !== 'complete') await save();
-    }
-    premarked = undefined;
-    emit({ type: 'step-start', step, index, attempt: record.a, at: startedAt });
+    await record.start(step);
+    emit({ type: 'step-start', step, index, attempt: record.attempts(step), at: startedAt });
 
     const context: StepContext = {
       cluster: input.cluster,
@@ -90,40 +75,29 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
     try {
       message = await rideOutOutages(input, context, () => runStep(context));
       if (step.kind === 'complete') {
-        finishRun(checkpoint, clock.now(), record);
-        await save();
+        await record.complete(step);
         emit({ type: 'step-done', step, index, message, elapsedMs: clock.now() - startedAt, at: clock.now() });
         return;
       }
     } catch (error) {
       if (error instanceof StepAborted || (input.signal.aborted && !(error instanceof StepFailure))) {
-        await stopInterrupted(input, save, record);
+        await stopInterrupted(input, step);
       }
       const reason = error instanceof StepFailure || error instanceof ClusterError ? error.message : undefined;
       if (reason === undefined) throw error;
       const detail = error instanceof StepFailure ? error.detail : error instanceof ClusterError ? error.hint : undefined;
-      record.s = 'failed';
-      record.err = reason.slice(0, 2_000);
-      record.t1 = new Date(clock.now()).toISOString();
       const mirrors = mirrorState(checkpoint);
       const notBack = error instanceof MirrorsNotBack ? error : undefined;
-      checkpoint.run.state = mirrors === 'running' && !notBack ? 'failed' : 'needs-person';
-      checkpoint.run.error = `${step.id}: ${record.err}`;
-      await saveQuietly(save, emit, clock);
+      record.failed(step, reason, mirrors === 'running' && !notBack ? 'failed' : 'needs-person');
+      await saveQuietly(input);
       emit({ type: 'step-failed', step, index, error: reason, detail, at: clock.now() });
       if (notBack) throw new RunStopped({ kind: 'mirrors-not-back', step: step.id, reason, notRunning: notBack.notRunning });
       throw new RunStopped({ kind: 'step-failed', step: step.id, reason, detail, mirrors });
     }
     if (step.kind === 'maintenance-start') await recordPausedByStart(input);
-    record.s = 'done';
-    record.t1 = new Date(clock.now()).toISOString();
+    // The next step is marked running in the same write, unless it ends the run or a signal came.
     const next = plan.steps[index + 1];
-    const nextRecord = next && next.kind !== 'complete' && !input.signal.aborted ? checkpoint.steps.find((r) => r.id === next.id) : undefined;
-    if (nextRecord && nextRecord.s !== 'done') {
-      markRunning(nextRecord, clock.now());
-      premarked = nextRecord.id;
-    }
-    await save();
+    await record.done(step, next && next.kind !== 'complete' && !input.signal.aborted ? next : undefined);
     emit({ type: 'step-done', step, index, message, elapsedMs: clock.now() - startedAt, at: clock.now() });
   }
 }
@@ -205,7 +179,7 @@ async function maintenanceDetail(cluster: ClusterPort, spec: ClusterSpec): Promi
  * the run stands when flow-api cannot be asked.
  */
 async function recordPausedByStart(input: ExecuteInput): Promise<void> {
-  const record = input.checkpoint.mirrors;
+  const record = input.record.checkpoint.mirrors;
   if (!record) return;
   const observed = await observePeerDB(input.cluster, input.spec);
   if (!observed.ok) return;
@@ -219,30 +193,10 @@ async function recordPausedByStart(input: ExecuteInput): Promise<void> {
   }
 }
 
-function markRunning(record: StepRecord, at: number): void {
-  record.s = 'running';
-  record.a += 1;
-  record.t0 = new Date(at).toISOString();
-  delete record.err;
-}
-
-function finishRun(checkpoint: Checkpoint, now: number, record: StepRecord): void {
-  const finished = new Date(now).toISOString();
-  record.s = 'done';
-  record.t1 = finished;
-  checkpoint.run.state = 'done';
-  delete checkpoint.run.error;
-  checkpoint.history = [
-    ...checkpoint.history,
-    { run: checkpoint.run.id, from: checkpoint.run.from, to: checkpoint.run.to, plan: checkpoint.run.plan_hash.slice(0, 12), started: checkpoint.run.started_at, finished, result: 'done' as const },
-  ].slice(-HISTORY_LIMIT);
-}
-
-async function stopInterrupted(input: ExecuteInput, save: () => Promise<void>, record: StepRecord): Promise<never> {
-  if (record.s === 'running') record.s = 'pending';
-  input.checkpoint.run.state = 'interrupted';
-  await saveQuietly(save, input.emit, input.clock);
-  throw new RunStopped({ kind: 'interrupted', step: record.id, mirrors: mirrorState(input.checkpoint) });
+async function stopInterrupted(input: ExecuteInput, step: Step): Promise<never> {
+  input.record.interrupted(step);
+  await saveQuietly(input);
+  throw new RunStopped({ kind: 'interrupted', step: step.id, mirrors: mirrorState(input.record.checkpoint) });
 }
 
 /** Mirrors are paused once maintenance-start finished; maybe paused while it was tried. */
@@ -251,10 +205,10 @@ function mirrorState(checkpoint: Checkpoint): MirrorState {
 }
 
 /** A failed checkpoint write must not hide the step's own failure. */
-async function saveQuietly(save: () => Promise<void>, emit: EmitEvent, clock: Clock): Promise<void> {
+async function saveQuietly(input: ExecuteInput): Promise<void> {
   try {
-    await save();
+    await input.record.save();
   } catch (error) {
-    emit({ type: 'warning', message: `could not save the checkpoint: ${(error as Error).message}`, at: clock.now() });
+    input.emit({ type: 'warning', message: `could not save the checkpoint: ${(error as Error).message}`, at: input.clock.now() });
   }
 }

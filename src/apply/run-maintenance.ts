@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { ClusterPort } from '../cluster/port.js';
 import { UserError } from '../errors.js';
 import { maintenanceStep } from '../plan/compute-plan.js';
@@ -9,13 +8,14 @@ import { LABEL_CLUSTER, LABEL_RUN, LABEL_STEP } from '../labels.js';
 import { isActive } from './verify-converged.js';
 import type { JobStep, Plan } from '../plan/plan-types.js';
 import type { ClusterSpec } from '../spec/schema.js';
-import { HISTORY_LIMIT, isUnfinished, mirrorsPaused } from './checkpoint.js';
+import { isUnfinished, mirrorsPaused } from './checkpoint.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint-store.js';
 import type { Clock } from './clock.js';
 import type { EmitEvent } from './events.js';
 import { lockOwner, UpgradeLock, type RunHost } from './lock.js';
 import { observeCluster } from './observe-cluster.js';
 import { runJobStep } from './run-job.js';
+import { closedCheckpoint, newRunId } from './run-record.js';
 import { StepAborted } from './step-context.js';
 import { RunStopped } from './run-stop.js';
 import { StepFailure } from './step-failure.js';
@@ -57,7 +57,7 @@ export async function runMaintenance(request: MaintenanceRequest): Promise<{ ver
   const step = { ...maintenanceStep(spec, observed, mode, version.tag, running.prefix), id: `maintenance-${mode}` };
   if (running.note) emit({ type: 'info', message: running.note, at: clock.now() });
 
-  const runId = `maintenance-${mode}-${new Date(clock.now()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(2).toString('hex')}`;
+  const runId = newRunId(clock.now(), `maintenance-${mode}`);
   const lock = new UpgradeLock(cluster, spec, request.host, lockOwner(runId, hashOf(step), request.host), clock, (message) => emit({ type: 'warning', message, at: clock.now() }));
   await lock.acquire(request.lockTimeoutMs, request.signal);
   try {
@@ -138,13 +138,7 @@ async function closeUnfinishedRun(cluster: ClusterPort, spec: ClusterSpec, clock
   const stored = await readCheckpoint(cluster, spec);
   if (!stored || !isUnfinished(stored.checkpoint)) return undefined;
   const c = stored.checkpoint;
-  const finished = new Date(clock.now()).toISOString();
-  const closed = {
-    ...c,
-    run: { ...c.run, state: 'aborted' as const, updated_at: finished, error: `maintenance ended by hand${mirrorsPaused(c) ? ' (mirrors resumed)' : ''}; ${c.run.error ?? ''}`.trim() },
-    history: [...c.history, { run: c.run.id, from: c.run.from, to: c.run.to, plan: c.run.plan_hash.slice(0, 12), started: c.run.started_at, finished, result: 'aborted' as const }].slice(-HISTORY_LIMIT),
-  };
-  await writeCheckpoint(cluster, spec, closed, stored.resourceVersion);
+  await writeCheckpoint(cluster, spec, closedCheckpoint(c, clock.now(), `maintenance ended by hand${mirrorsPaused(c) ? ' (mirrors resumed)' : ''}`), stored.resourceVersion);
   return c.run.id;
 }
 
