@@ -73,6 +73,8 @@ type options struct {
 	runDuration    time.Duration
 	deleteDelay    time.Duration
 	crashInterval  time.Duration
+	imagePullDelay time.Duration
+	imagesPerNS    bool
 	nodes          int
 	startTimeout   time.Duration
 	exitOnStdinEOF bool
@@ -102,6 +104,8 @@ func main() {
 	flag.DurationVar(&o.runDuration, "run-duration", envDuration("SIM_RUN_DURATION", 300*time.Millisecond), "how long run-to-completion pods run before they terminate (env SIM_RUN_DURATION)")
 	flag.DurationVar(&o.deleteDelay, "delete-delay", envDuration("SIM_DELETE_DELAY", 200*time.Millisecond), "delay before a terminating pod is removed (env SIM_DELETE_DELAY)")
 	flag.DurationVar(&o.crashInterval, "crash-interval", envDuration("SIM_CRASH_INTERVAL", 2*time.Second), "interval between simulated restarts of crash-looping containers (env SIM_CRASH_INTERVAL)")
+	flag.DurationVar(&o.imagePullDelay, "image-pull-delay", envDuration("SIM_IMAGE_PULL_DELAY", 0), "time a node takes to pull an image it does not have yet, once per node and image (env SIM_IMAGE_PULL_DELAY; a Node or pod annotation sim.peerdb-upgrade/image-pull-delay overrides it)")
+	flag.BoolVar(&o.imagesPerNS, "images-per-namespace", false, "image pulls: each namespace starts from nodes without its images (a node's image cache is kept per namespace)")
 	flag.IntVar(&o.nodes, "nodes", 3, "number of fake nodes")
 	flag.DurationVar(&o.startTimeout, "start-timeout", 3*time.Minute, "give up if the control plane is not ready in time")
 	flag.BoolVar(&o.exitOnStdinEOF, "exit-on-stdin-eof", false, "shut down when stdin is closed (for test harnesses)")
@@ -320,7 +324,7 @@ func run(o options) int {
 	}
 	sim := newSimulator(client, simConfig{
 		readyDelay: o.readyDelay, runDuration: o.runDuration, deleteDelay: o.deleteDelay,
-		crashInterval: o.crashInterval, nodes: o.nodes, kubeletPort: kubeletPort,
+		crashInterval: o.crashInterval, imagePullDelay: o.imagePullDelay, imagesPerNamespace: o.imagesPerNS, nodes: o.nodes, kubeletPort: kubeletPort,
 	}, simLog)
 	if err := sim.createNodes(startCtx); err != nil {
 		return fail(fmt.Errorf("creating fake nodes: %w", err))

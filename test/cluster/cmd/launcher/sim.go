@@ -30,26 +30,27 @@ import (
 )
 
 const (
-	annBehavior        = "sim.peerdb-upgrade/behavior"        // applies to every container of the pod
-	annReadyDelay      = "sim.peerdb-upgrade/ready-delay"     // Go duration, overrides --ready-delay
-	annRunDuration     = "sim.peerdb-upgrade/run-duration"    // Go duration, overrides --run-duration
-	annTerminateDelay  = "sim.peerdb-upgrade/terminate-delay" // Go duration, overrides --delete-delay
-	annLog             = "sim.peerdb-upgrade/log"             // text served as every container's log
-	annLogPrefix       = "sim.peerdb-upgrade/log."            // + container name: that container's log
-	envBehavior        = "SIM_BEHAVIOR"                       // per-container behaviour
-	envExitCode        = "SIM_EXIT_CODE"                      // non-zero: container exits with this code
-	envReadyDelay      = "SIM_READY_DELAY"                    // Go duration (any container): like annReadyDelay
-	envRunDuration     = "SIM_RUN_DURATION"                   // Go duration (any container): like annRunDuration
-	envTerminateDelay  = "SIM_TERMINATE_DELAY"                // Go duration (any container): like annTerminateDelay
-	envLog             = "SIM_LOG"                            // this container's log text
-	behaviorOK         = ""                                   // runs (and for run-to-completion pods, succeeds)
-	behaviorCrashLoop  = "crashloop"                          // CrashLoopBackOff, restartCount rising
-	behaviorOOM        = "oomkill"                            // CrashLoopBackOff, last state OOMKilled (137)
-	behaviorBadImage   = "badimage"                           // ErrImagePull, then ImagePullBackOff
-	behaviorImagePull  = "imagepull"                          // same as badimage
-	behaviorConfigErr  = "configerror"                        // CreateContainerConfigError
-	behaviorNotReady   = "notready"                           // running, readiness never passes
-	behaviorFail       = "fail"                               // exits non-zero (Job pods fail; others crash-loop)
+	annBehavior        = "sim.peerdb-upgrade/behavior"         // applies to every container of the pod
+	annReadyDelay      = "sim.peerdb-upgrade/ready-delay"      // Go duration, overrides --ready-delay
+	annRunDuration     = "sim.peerdb-upgrade/run-duration"     // Go duration, overrides --run-duration
+	annTerminateDelay  = "sim.peerdb-upgrade/terminate-delay"  // Go duration, overrides --delete-delay
+	annImagePullDelay  = "sim.peerdb-upgrade/image-pull-delay" // Go duration; on a Node: its pulls, on a pod: the pulls it starts
+	annLog             = "sim.peerdb-upgrade/log"              // text served as every container's log
+	annLogPrefix       = "sim.peerdb-upgrade/log."             // + container name: that container's log
+	envBehavior        = "SIM_BEHAVIOR"                        // per-container behaviour
+	envExitCode        = "SIM_EXIT_CODE"                       // non-zero: container exits with this code
+	envReadyDelay      = "SIM_READY_DELAY"                     // Go duration (any container): like annReadyDelay
+	envRunDuration     = "SIM_RUN_DURATION"                    // Go duration (any container): like annRunDuration
+	envTerminateDelay  = "SIM_TERMINATE_DELAY"                 // Go duration (any container): like annTerminateDelay
+	envLog             = "SIM_LOG"                             // this container's log text
+	behaviorOK         = ""                                    // runs (and for run-to-completion pods, succeeds)
+	behaviorCrashLoop  = "crashloop"                           // CrashLoopBackOff, restartCount rising
+	behaviorOOM        = "oomkill"                             // CrashLoopBackOff, last state OOMKilled (137)
+	behaviorBadImage   = "badimage"                            // ErrImagePull, then ImagePullBackOff
+	behaviorImagePull  = "imagepull"                           // same as badimage
+	behaviorConfigErr  = "configerror"                         // CreateContainerConfigError
+	behaviorNotReady   = "notready"                            // running, readiness never passes
+	behaviorFail       = "fail"                                // exits non-zero (Job pods fail; others crash-loop)
 	simulatorFieldName = "peerdb-upgrade-sim"
 )
 
@@ -58,13 +59,21 @@ var markers = []string{behaviorCrashLoop, behaviorOOM, behaviorBadImage, behavio
 
 type simConfig struct {
 	readyDelay, runDuration, deleteDelay, crashInterval time.Duration
-	nodes                                               int
-	kubeletPort                                         int
+	// imagePullDelay: how long a node takes to pull an image it does not have yet (0: images are
+	// always present). Paid once per node and image; pods needing an image being pulled wait for it.
+	imagePullDelay time.Duration
+	// imagesPerNamespace: each namespace meets nodes without its images, as if it had nodes of its
+	// own (a benchmark upgrading many installations on one control plane, each from cold nodes).
+	imagesPerNamespace bool
+	nodes              int
+	kubeletPort        int
 }
 
 type podState struct {
 	uid          types.UID
 	boundAt      time.Time // first seen bound to a node
+	pulledAt     time.Time // every image of the pod present on its node (boundAt when none was pulled)
+	pulled       bool      // pulledAt is known
 	deletingAt   time.Time // first seen with a deletionTimestamp
 	ip           string
 	terminatedAt time.Time
@@ -77,6 +86,7 @@ type simulator struct {
 	pods      corelisters.PodLister
 	secrets   corelisters.SecretLister
 	cms       corelisters.ConfigMapLister
+	nodes     corelisters.NodeLister
 	queue     workqueue.TypedRateLimitingInterface[string]
 	log       *log.Logger
 	mu        sync.Mutex
@@ -85,6 +95,9 @@ type simulator struct {
 	next      int
 	ipSeq     int
 	peerdb    *peerdbModel // flow-api answers and maintenance Jobs (peerdb.go)
+	// images: node + "\x00" + image (prefixed by the namespace with imagesPerNamespace) → when that
+	// node has (or will have) the image.
+	images map[string]time.Time
 }
 
 func newSimulator(client kubernetes.Interface, cfg simConfig, l *log.Logger) *simulator {
@@ -94,6 +107,8 @@ func newSimulator(client kubernetes.Interface, cfg simConfig, l *log.Logger) *si
 		pods:    f.Core().V1().Pods().Lister(),
 		secrets: f.Core().V1().Secrets().Lister(),
 		cms:     f.Core().V1().ConfigMaps().Lister(),
+		nodes:   f.Core().V1().Nodes().Lister(),
+		images:  map[string]time.Time{},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](20*time.Millisecond, 2*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "sim"}),
@@ -304,6 +319,9 @@ func (s *simulator) sync(ctx context.Context, key string) error {
 	}
 	if st.boundAt.IsZero() {
 		st.boundAt = now
+	}
+	if !st.pulled {
+		st.pulledAt, st.pulled = s.pullImages(ctx, pod, now), true
 	}
 	desired, requeue := s.desiredStatus(pod, st, now)
 	if requeue > 0 {
@@ -575,11 +593,16 @@ func (s *simulator) desiredStatus(pod *v1.Pod, st *podState, now time.Time) (*v1
 	out := pod.Status.DeepCopy()
 	readyDelay := podDuration(pod, annReadyDelay, envReadyDelay, s.cfg.readyDelay)
 	runFor := podDuration(pod, annRunDuration, envRunDuration, s.cfg.runDuration)
-	if d, ok := s.peerdb.maintenanceRunFor(pod, st.boundAt.Add(readyDelay), now, runFor); ok {
+	// The containers start once their images are on the node: ready-delay counts from then.
+	startBase := st.boundAt
+	if st.pulled && st.pulledAt.After(startBase) {
+		startBase = st.pulledAt
+	}
+	if d, ok := s.peerdb.maintenanceRunFor(pod, startBase.Add(readyDelay), now, runFor); ok {
 		runFor = d // a flow-maintenance Job runs as long as its workflow does
 	}
 	toEnd := runToCompletion(pod)
-	elapsed := now.Sub(st.boundAt)
+	elapsed := now.Sub(startBase)
 	mnow := metav1.NewTime(now)
 
 	out.HostIP = "127.0.0.1"
@@ -605,7 +628,7 @@ func (s *simulator) desiredStatus(pod *v1.Pod, st *podState, now time.Time) (*v1
 		return out, readyDelay - elapsed
 	}
 	elapsed -= readyDelay
-	startedAt := metav1.NewTime(st.boundAt.Add(readyDelay).Truncate(time.Second))
+	startedAt := metav1.NewTime(startBase.Add(readyDelay).Truncate(time.Second))
 	out.PodIP = st.ip
 	out.PodIPs = []v1.PodIP{{IP: st.ip}}
 	requeue := time.Duration(0)
@@ -772,4 +795,83 @@ func summarize(st *v1.PodStatus) string {
 		parts = append(parts, cs.Name+"="+state)
 	}
 	return strings.Join(parts, " ")
+}
+
+// pullDelayFor: the pod's annotation, else its node's, else --image-pull-delay.
+func (s *simulator) pullDelayFor(pod *v1.Pod) time.Duration {
+	if v, ok := pod.Annotations[annImagePullDelay]; ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	if node, err := s.nodes.Get(pod.Spec.NodeName); err == nil {
+		if v, ok := node.Annotations[annImagePullDelay]; ok {
+			if d, err := time.ParseDuration(v); err == nil {
+				return d
+			}
+		}
+	}
+	return s.cfg.imagePullDelay
+}
+
+// pullImages starts pulling, on the pod's node, each image of the pod that node does not have and
+// is not already pulling, and returns when the last one the pod needs is there. Like a kubelet, a
+// node pulls an image once: later pods (and pods that arrive mid-pull) share it. Images that fail to
+// pull (badimage markers) are left to simulateContainer. Each real pull is reported as the kubelet
+// does, with a Pulled event naming the time it took (the bench reads these).
+func (s *simulator) pullImages(ctx context.Context, pod *v1.Pod, now time.Time) time.Time {
+	delay := s.pullDelayFor(pod)
+	ready := now
+	type pull struct {
+		image string
+		took  time.Duration
+	}
+	var started []pull
+	s.mu.Lock()
+	for _, c := range append(append([]v1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
+		if b, _ := behaviorOf(pod, &c); b == behaviorBadImage {
+			continue
+		}
+		key := pod.Spec.NodeName + "\x00" + c.Image
+		if s.cfg.imagesPerNamespace {
+			key = pod.Namespace + "\x00" + key
+		}
+		at, known := s.images[key]
+		if !known {
+			at = now.Add(delay)
+			s.images[key] = at
+			if delay > 0 {
+				started = append(started, pull{c.Image, delay})
+			}
+		}
+		if at.After(ready) {
+			ready = at
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range started {
+		s.log.Printf("%s/%s: pulling %s on %s (%s)", pod.Namespace, pod.Name, p.image, pod.Spec.NodeName, p.took)
+		go s.pulledEvent(ctx, pod, p.image, p.took, now)
+	}
+	return ready
+}
+
+func (s *simulator) pulledEvent(ctx context.Context, pod *v1.Pod, image string, took time.Duration, started time.Time) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(time.Until(started.Add(took))):
+	}
+	at := metav1.NewTime(started.Add(took))
+	ev := &v1.Event{
+		ObjectMeta:     metav1.ObjectMeta{GenerateName: pod.Name + ".", Namespace: pod.Namespace},
+		InvolvedObject: v1.ObjectReference{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, APIVersion: "v1"},
+		Reason:         "Pulled",
+		Message:        fmt.Sprintf("Successfully pulled image %q in %s (%s including waiting)", image, took, took),
+		Source:         v1.EventSource{Component: "kubelet", Host: pod.Spec.NodeName},
+		FirstTimestamp: metav1.NewTime(started), LastTimestamp: at, Count: 1, Type: v1.EventTypeNormal,
+	}
+	if _, err := s.client.CoreV1().Events(pod.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil && ctx.Err() == nil {
+		s.log.Printf("%s/%s: Pulled event: %v", pod.Namespace, pod.Name, err)
+	}
 }

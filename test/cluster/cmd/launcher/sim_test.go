@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"log"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
@@ -86,5 +88,55 @@ func TestDesiredStatusLifecycle(t *testing.T) {
 	status, _ = s.desiredStatus(pod, st, t0.Add(5*time.Second))
 	if status.Phase != v1.PodRunning || !podReady(status) || status.PodIP != "10.244.0.2" {
 		t.Fatalf("ready: %+v", status)
+	}
+}
+
+func TestImagePullOncePerNodeAndImage(t *testing.T) {
+	s := testSim()
+	s.cfg.imagePullDelay = 2 * time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pod := func(name, node, image string) *v1.Pod {
+		return &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "n", UID: types.UID(name)},
+			Spec: v1.PodSpec{NodeName: node, Containers: []v1.Container{{Name: "main", Image: image}}}}
+	}
+	t0 := time.Now()
+	a := pod("a", "sim-node-0", "x:2")
+	stA := &podState{uid: "a", boundAt: t0}
+	stA.pulledAt, stA.pulled = s.pullImages(ctx, a, t0), true
+	if got := stA.pulledAt.Sub(t0); got != 2*time.Second {
+		t.Fatalf("first pull on a node: ready after %s, want 2s", got)
+	}
+	// Pending (ContainerCreating) while pulling, then ready-delay counted from the end of the pull.
+	if st, _ := s.desiredStatus(a, stA, t0.Add(2100*time.Millisecond)); st.Phase != v1.PodPending || st.ContainerStatuses[0].ImageID != "" {
+		t.Fatalf("while pulling + ready delay: %s %+v", st.Phase, st.ContainerStatuses)
+	}
+	if st, _ := s.desiredStatus(a, stA, t0.Add(2400*time.Millisecond)); !podReady(st) || st.ContainerStatuses[0].ImageID == "" {
+		t.Fatalf("after pull + ready delay: %+v", st)
+	}
+	// A second pod on the same node, arriving mid-pull, waits for the same pull, not a new one.
+	if got := s.pullImages(ctx, pod("b", "sim-node-0", "x:2"), t0.Add(time.Second)).Sub(t0); got != 2*time.Second {
+		t.Fatalf("mid-pull on the same node: ready after %s, want 2s", got)
+	}
+	// Once pulled, the image is present on that node: no wait.
+	if got := s.pullImages(ctx, pod("c", "sim-node-0", "x:2"), t0.Add(5*time.Second)).Sub(t0); got != 5*time.Second {
+		t.Fatalf("image present: ready after %s, want at once (5s)", got)
+	}
+	// Another node pulls it again; a pod annotation sets the delay of the pulls it starts.
+	d := pod("d", "sim-node-1", "x:2")
+	d.Annotations = map[string]string{annImagePullDelay: "500ms"}
+	if got := s.pullImages(ctx, d, t0).Sub(t0); got != 500*time.Millisecond {
+		t.Fatalf("other node, annotated pod: ready after %s, want 500ms", got)
+	}
+	// With images kept per namespace, another namespace pulls again on the same node.
+	s.cfg.imagesPerNamespace = true
+	other := pod("f", "sim-node-0", "x:2")
+	other.Namespace = "m"
+	if got := s.pullImages(ctx, other, t0.Add(5*time.Second)).Sub(t0); got != 7*time.Second {
+		t.Fatalf("other namespace, images per namespace: ready after %s, want 7s", got)
+	}
+	// A badimage container never pulls (simulateContainer reports ErrImagePull).
+	if got := s.pullImages(ctx, pod("e", "sim-node-2", "x:badimage"), t0).Sub(t0); got != 0 {
+		t.Fatalf("badimage: ready after %s, want 0", got)
 	}
 }
