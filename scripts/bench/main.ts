@@ -6,8 +6,12 @@
  * Sections (`--only apply,scale,startup`):
  * - apply:   a full `apply` of plans/helm-default.yaml (flow-snapshot-worker with 10 replicas)
  *            against the same upgrade as a bash script of kubectl commands, both through a counting
- *            loopback proxy (test/e2e/fault-proxy.ts, no faults), runs interleaved; wall time,
- *            intrinsic time, overhead, reaction latency, requests by verb, peak RSS.
+ *            loopback proxy (test/e2e/fault-proxy.ts, no faults), runs interleaved; the pause window
+ *            beside its physical limit (pause.ts) with a readable timeline per run
+ *            (.bench/pause-NS.txt), wall time, intrinsic time, overhead, reaction latency, requests
+ *            by verb, peak RSS. Nodes pull each image once (--pull-delay, per namespace), so image
+ *            pulls on the critical path are measured. `--variants` adds runs of the tool's rollout
+ *            options (VARIANTS), `--variant-runs` times each.
  * - scale:   plan computation time and checkpoint size for StatefulSets of 10, 100, 1000 replicas,
  *            in-process on synthetic observed state.
  * - startup: scripts/bench-startup.mjs (plan --offline vs node -e 0).
@@ -19,9 +23,10 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startFaultProxy, type RequestRecord } from '../../test/e2e/fault-proxy.js';
 import { expectedState, installationState, installPeerDB, type Installation } from '../../test/e2e/fixture.js';
-import { createNamespace, repoRoot, startControlPlane, type ControlPlane } from '../../test/e2e/harness.js';
+import { createNamespace, getJson, repoRoot, startControlPlane, type ControlPlane } from '../../test/e2e/harness.js';
 import { FROM, helmDefaultSpec, TO } from '../../test/e2e/specs.js';
 import { podView, startWatchRecorder, type WatchRecorder } from '../../test/e2e/watch-recorder.js';
+import { criticalPathMs, isActing, ownTime, partitionOf, pauseWindow, pullsByPod, stepTimes, timelineText, type Observers, type PauseWindow, type StepTime } from './pause.js';
 import { benchScale, type ScaleRow } from './scale.js';
 
 const STS = 'flow-snapshot-worker';
@@ -35,8 +40,27 @@ interface Options {
   runDurationMs: number;
   deleteDelayMs: number;
   replicas: number;
+  /** Simulated image pull, once per node and image (launcher --image-pull-delay). */
+  pullDelayMs: number;
+  /** Tool variants beside the sequential default (see VARIANTS), each run variantRuns times. */
+  variants: Variant[];
+  variantRuns: number;
   only: Set<string>;
   out: string;
+}
+
+/** A way to run the tool: its rollout options in the spec. */
+export interface Variant {
+  name: string;
+  concurrent: boolean;
+  prePull: boolean;
+}
+
+export const VARIANTS: Variant[] = [{ name: 'sequential', concurrent: false, prePull: false }];
+
+/** plans/helm-default.yaml for namespace ns, with the variant's options. */
+function variantSpec(ns: string, v: Variant): string {
+  return helmDefaultSpec(ns);
 }
 
 function parseArgs(argv: string[]): Options {
@@ -51,6 +75,16 @@ function parseArgs(argv: string[]): Options {
     runDurationMs: Number(get('run-duration') ?? readyDelayMs),
     deleteDelayMs: Number(get('delete-delay') ?? 200),
     replicas: Number(get('replicas') ?? 10),
+    pullDelayMs: Number(get('pull-delay') ?? 1000),
+    variants: (get('variants') ?? VARIANTS.slice(1).map((v) => v.name).join(','))
+      .split(',')
+      .filter((n) => n !== '' && n !== 'sequential')
+      .map((n) => {
+        const v = VARIANTS.find((x) => x.name === n);
+        if (!v) throw new Error(`--variants: no variant ${n} (there are: ${VARIANTS.map((x) => x.name).join(', ')})`);
+        return v;
+      }),
+    variantRuns: Number(get('variant-runs') ?? 2),
     only: new Set((get('only') ?? 'apply,scale,startup').split(',')),
     out: get('out') ?? path.join(repoRoot, '.bench/results.json'),
   };
@@ -79,8 +113,13 @@ const sec = (x: number) => (Number.isFinite(x) ? `${(x / 1000).toFixed(2)} s` : 
 
 interface RunMeasure {
   who: 'peerdb-upgrade' | 'kubectl script';
+  /** Which of the tool's rollout options ran (Variant); the kubectl script is always sequential. */
+  variant: string;
+  pause: PauseWindow;
   namespace: string;
   wallMs: number;
+  /** The critical path's own time of this run: configured delays plus the image pulls it paid. */
+  intrinsicMs: number;
   exitCode: number | null;
   peakRssKb?: number;
   /** Ready of pod k (observer) → patch of partition k-1 (proxy), ms, for k = replicas-1 … 1. */
@@ -159,11 +198,6 @@ const baseEnv = (kubeconfig: string): NodeJS.ProcessEnv => {
   return env;
 };
 
-function partitionOf(r: RequestRecord): number | undefined {
-  const p = r.body?.spec?.updateStrategy?.rollingUpdate?.partition;
-  return typeof p === 'number' ? p : undefined;
-}
-
 /** Reaction latency and pod-cycle lag of the StatefulSet roll, from the observer and the proxy. */
 function rollTimings(pods: WatchRecorder, records: RequestRecord[], target: string, replicas: number, intrinsicPodMs: number) {
   const stsPatches = records.filter((r) => r.verb === 'patch' && r.resource === 'statefulsets' && r.name === STS && r.upstreamStatus !== undefined && r.upstreamStatus < 300);
@@ -210,12 +244,6 @@ function slowLists(records: RequestRecord[]): { count: number; ms: number } {
   return { count: slow.length, ms: slow.reduce((sum, r) => sum + (r.answeredAt! - r.at), 0) };
 }
 
-interface Observers {
-  pods: WatchRecorder;
-  jobs: WatchRecorder;
-  deployments: WatchRecorder;
-}
-
 async function startObservers(cp: ControlPlane, ns: string): Promise<Observers> {
   return {
     pods: await startWatchRecorder(cp.kubeconfig, `/api/v1/namespaces/${ns}/pods`),
@@ -226,84 +254,45 @@ async function startObservers(cp: ControlPlane, ns: string): Promise<Observers> 
 
 const stopObservers = (o: Observers) => Object.values(o).forEach((w: WatchRecorder) => w.stop());
 
-/** See Split. Steps are the plan's; a step's first change and its goal are found per kind. */
-function decompose(plan: any, records: RequestRecord[], obs: Observers, run: Spawned, intrinsicMs: number): Split | undefined {
-  const writes = records.filter((r) => r.upstreamStatus !== undefined && r.upstreamStatus < 300 && ['create', 'patch'].includes(r.verb));
-  const image = (o: any, container: string) => (o.spec?.template?.spec?.containers ?? []).find((c: any) => c.name === container)?.image;
-  const firstChange = (step: any): number | undefined => {
-    switch (step.kind) {
-      case 'maintenance-start':
-      case 'maintenance-end':
-      case 'init-job':
-        return writes.find((r) => r.resource === 'jobs' && (r.result?.metadata?.name ?? r.body?.metadata?.name) === step.manifest.metadata.name)?.at;
-      case 'deployment-rollout':
-        return writes.find((r) => r.resource === 'deployments' && r.name === step.workload.name)?.at;
-      case 'statefulset-prepare':
-        return writes.find((r) => r.resource === 'statefulsets' && r.name === step.workload.name)?.at;
-      case 'statefulset-pod':
-        return writes.find((r) => r.resource === 'statefulsets' && r.name === step.workload.name && partitionOf(r) === step.ordinal)?.at;
-      default:
-        return undefined;
-    }
-  };
-  const goal = (step: any): number | undefined => {
-    switch (step.kind) {
-      case 'maintenance-start':
-      case 'maintenance-end':
-      case 'init-job':
-        return obs.jobs.events.find(
-          // SuccessCriteriaMet (Kubernetes 1.31+) comes before Complete: the Job's outcome is decided.
-          (e) =>
-            e.type !== 'SYNC' &&
-            e.object.metadata.name === step.manifest.metadata.name &&
-            (e.object.status?.conditions ?? []).some((c: any) => (c.type === 'Complete' || c.type === 'SuccessCriteriaMet') && c.status === 'True'),
-        )?.at;
-      case 'deployment-rollout':
-        return obs.deployments.events.find((e) => {
-          const d = e.object;
-          const st = d.status ?? {};
-          const want = d.spec.replicas ?? 1;
-          return (
-            e.type !== 'SYNC' &&
-            d.metadata.name === step.workload.name &&
-            image(d, step.workload.container) === step.image &&
-            (st.observedGeneration ?? 0) >= d.metadata.generation &&
-            st.updatedReplicas === want &&
-            st.availableReplicas === want &&
-            st.readyReplicas === want &&
-            st.replicas === want
-          );
-        })?.at;
-      case 'statefulset-prepare':
-        return firstChange(step); // nothing to wait for but the controller's bookkeeping
-      case 'statefulset-pod':
-        return obs.pods.events.find((e) => {
-          if (e.type === 'SYNC') return false;
-          const v = podView(e.object, step.workload.container);
-          return v.name === `${step.workload.name}-${step.ordinal}` && v.image === step.image && v.ready && !v.deleting;
-        })?.at;
-      default:
-        return undefined;
-    }
-  };
-  const steps = plan.steps.filter((st: any) => firstChange(st) !== undefined || st.kind !== 'preflight' && st.kind !== 'complete');
-  const acting = steps.filter((st: any) => st.kind !== 'preflight' && st.kind !== 'complete');
-  const first = firstChange(acting[0]);
-  const lastGoal = goal(acting.at(-1));
+/** See Split: the client's own time, from the steps' first changes and goals (pause.ts stepTimes). */
+function decompose(times: StepTime[], run: Spawned, intrinsicMs: number): Split | undefined {
+  const acting = times;
+  const first = acting[0]?.firstChange;
+  const lastGoal = acting.at(-1)?.goal;
   if (first === undefined || lastGoal === undefined) return undefined;
   let reactionsMs = 0;
   const byKind: Record<string, number> = {};
   for (let i = 0; i + 1 < acting.length; i++) {
-    const reached = goal(acting[i]);
-    const next = firstChange(acting[i + 1]);
+    const reached = acting[i]!.goal;
+    const next = acting[i + 1]!.firstChange;
     if (reached === undefined || next === undefined) return undefined;
-    reactionsMs += next - reached;
-    byKind[acting[i].kind] = (byKind[acting[i].kind] ?? 0) + (next - reached);
+    // Steps of one concurrent group start together: only the wait after a group counts as reaction.
+    const kind = acting[i]!.step.kind;
+    const reaction = Math.max(0, next - reached);
+    reactionsMs += reaction;
+    byKind[kind] = (byKind[kind] ?? 0) + reaction;
   }
   const headMs = first - run.startedAt;
   const tailMs = run.endedAt - lastGoal;
   const clientMs = headMs + reactionsMs + tailMs;
   return { headMs, reactionsMs, tailMs, clientMs, controlPlaneMs: run.wallMs - intrinsicMs - clientMs, byKind };
+}
+
+/** The pause window, the client's own time and a readable timeline of one run (.bench/pause-*.txt). */
+async function analyse(cp: ControlPlane, who: string, ns: string, plan: any, run: Spawned, records: RequestRecord[], obs: Observers, o: Options) {
+  const times = stepTimes(plan, records, obs);
+  const events = (await getJson<{ items: any[] }>(cp.kubeconfig, `/api/v1/namespaces/${ns}/events?fieldSelector=reason%3DPulled`))?.items ?? [];
+  const pulls = pullsByPod(events);
+  const podNames = [...new Set(obs.pods.events.map((e) => e.object?.metadata?.name as string))];
+  const own = (st: any) => ownTime(st, o, pulls, (prefix) => podNames.filter((n) => n.startsWith(prefix)));
+  const pause = pauseWindow(plan, times, o, pulls, podNames);
+  const intrinsicMs = criticalPathMs(plan.steps.filter(isActing), own);
+  const split = decompose(times, run, intrinsicMs);
+  writeFileSync(
+    path.join(repoRoot, '.bench', `pause-${ns}.txt`),
+    timelineText(`${who} in ${ns} (exit ${run.code}, ${sec(run.wallMs)} spawn → exit); times from spawn`, times, pause, run.startedAt, own),
+  );
+  return { split, pause, intrinsicMs };
 }
 
 function countBy(records: RequestRecord[], key: (r: RequestRecord) => string): Record<string, number> {
@@ -312,13 +301,13 @@ function countBy(records: RequestRecord[], key: (r: RequestRecord) => string): R
   return Object.fromEntries(Object.entries(out).sort((a, b) => b[1] - a[1]));
 }
 
-async function measureTool(cp: ControlPlane, inst: Installation, o: Options, plan: any, intrinsicMs: number): Promise<RunMeasure> {
+async function measureTool(cp: ControlPlane, inst: Installation, o: Options, variant: Variant, plan: any): Promise<RunMeasure> {
   const ns = inst.namespace;
   const proxy = await startFaultProxy({ kubeconfig: cp.kubeconfig });
   const obs = await startObservers(cp, ns);
   const pods = obs.pods;
   try {
-    const spec = helmDefaultSpec(ns);
+    const spec = variantSpec(ns, variant);
     const run = await spawnTimed(process.execPath, [CLI, 'apply', '-f', spec, '--yes', '-o', 'json', '--kubeconfig', proxy.kubeconfig], baseEnv(proxy.kubeconfig));
     if (run.code !== 0) process.stderr.write(`peerdb-upgrade apply in ${ns} exited ${run.code}:\n${run.stderr.slice(-3000)}\n`);
     const events = run.stdout
@@ -341,10 +330,13 @@ async function measureTool(cp: ControlPlane, inst: Installation, o: Options, pla
       const pods = lastPod - firstPod + 1;
       perStsPod = Object.fromEntries(Object.entries(countBy(inWindow, (r) => r.verb)).map(([k, v]) => [k, v / pods]));
     }
-    const split = decompose(withNamespace(plan, ns), proxy.records, obs, run, intrinsicMs);
+    const { split, pause, intrinsicMs } = await analyse(cp, `peerdb-upgrade apply${variant.name === 'sequential' ? '' : ` (${variant.name})`}`, ns, withNamespace(plan, ns), run, proxy.records, obs, o);
     const state = await installationState(cp.kubeconfig, inst);
     return {
       who: 'peerdb-upgrade',
+      variant: variant.name,
+      pause,
+      intrinsicMs,
       ...(split ? { split } : {}),
       namespace: ns,
       wallMs: run.wallMs,
@@ -421,7 +413,7 @@ export function kubectlScript(plan: any, namespace: string, dir: string): string
   return `${lines.join('\n')}\n`;
 }
 
-async function measureKubectl(cp: ControlPlane, inst: Installation, o: Options, intrinsicMs: number): Promise<RunMeasure> {
+async function measureKubectl(cp: ControlPlane, inst: Installation, o: Options): Promise<RunMeasure> {
   const ns = inst.namespace;
   const spec = helmDefaultSpec(ns);
   const planRun = await spawnTimed(process.execPath, [CLI, 'plan', '-f', spec, '-o', 'json', '--kubeconfig', cp.kubeconfig], baseEnv(cp.kubeconfig));
@@ -441,10 +433,13 @@ async function measureKubectl(cp: ControlPlane, inst: Installation, o: Options, 
     await new Promise((r) => setTimeout(r, 200));
     const { reactionMs, podCycleLagMs } = rollTimings(pods, proxy.records, `ghcr.io/peerdb-io/${STS}:stable-${TO}`, o.replicas, o.deleteDelayMs + o.readyDelayMs);
     dumpTimeline(ns, proxy.records, pods);
-    const split = decompose(plan, proxy.records, obs, run, intrinsicMs);
+    const { split, pause, intrinsicMs } = await analyse(cp, 'kubectl script', ns, plan, run, proxy.records, obs, o);
     const state = await installationState(cp.kubeconfig, inst);
     return {
       who: 'kubectl script',
+      variant: 'sequential',
+      pause,
+      intrinsicMs,
       ...(split ? { split } : {}),
       namespace: ns,
       wallMs: run.wallMs,
@@ -494,34 +489,52 @@ function intrinsicOf(plan: any, o: Options): Intrinsic {
 }
 
 async function benchApply(o: Options) {
-  process.stderr.write(`apply: starting a control plane (ready-delay ${o.readyDelayMs}ms, run-duration ${o.runDurationMs}ms, delete-delay ${o.deleteDelayMs}ms)…\n`);
-  const cp = await startControlPlane({ readyDelayMs: o.readyDelayMs, runDurationMs: o.runDurationMs, deleteDelayMs: o.deleteDelayMs });
+  process.stderr.write(
+    `apply: starting a control plane (ready-delay ${o.readyDelayMs}ms, run-duration ${o.runDurationMs}ms, delete-delay ${o.deleteDelayMs}ms, image pull ${o.pullDelayMs}ms per node and image)…\n`,
+  );
+  const cp = await startControlPlane({ readyDelayMs: o.readyDelayMs, runDurationMs: o.runDurationMs, deleteDelayMs: o.deleteDelayMs, args: [`--image-pull-delay=${o.pullDelayMs}ms`, '--images-per-namespace'] });
   try {
     // Every installation up front, in parallel: a 10-replica OrderedReady StatefulSet takes a while.
-    process.stderr.write(`apply: installing ${2 * o.runs} PeerDB fixtures at ${FROM} (${STS} × ${o.replicas})…\n`);
+    const count = 2 * o.runs + o.variants.length * o.variantRuns;
+    process.stderr.write(`apply: installing ${count} PeerDB fixtures at ${FROM} (${STS} × ${o.replicas})…\n`);
     const installs = await Promise.all(
-      Array.from({ length: 2 * o.runs }, async () => {
+      Array.from({ length: count }, async () => {
         const ns = await createNamespace(cp.kubeconfig);
         return installPeerDB(cp.kubeconfig, { namespace: ns, version: FROM, snapshotReplicas: o.replicas, timeoutMs: 300_000 });
       }),
     );
-    const planRun = await spawnTimed(process.execPath, [CLI, 'plan', '-f', helmDefaultSpec(installs[0]!.namespace), '-o', 'json', '--kubeconfig', cp.kubeconfig], baseEnv(cp.kubeconfig));
-    const plan = JSON.parse(planRun.stdout);
+    const planOf = async (v: Variant) => {
+      const r = await spawnTimed(process.execPath, [CLI, 'plan', '-f', variantSpec(installs[0]!.namespace, v), '-o', 'json', '--kubeconfig', cp.kubeconfig], baseEnv(cp.kubeconfig));
+      if (r.code !== 0) throw new Error(`plan (${v.name}) failed:\n${r.stderr}`);
+      return JSON.parse(r.stdout);
+    };
+    const plan = await planOf(VARIANTS[0]!);
+    const plans = new Map<string, any>([[VARIANTS[0]!.name, plan]]);
+    for (const v of o.variants) plans.set(v.name, await planOf(v));
     const intrinsic = intrinsicOf(plan, o);
     const tool: RunMeasure[] = [];
     const kubectl: RunMeasure[] = [];
+    const variants: RunMeasure[] = [];
+    let next = 0;
+    const run = async (label: string, measure: (inst: Installation) => Promise<RunMeasure>, into: RunMeasure[]) => {
+      const inst = installs[next++]!;
+      process.stderr.write(`apply: ${label} in ${inst.namespace}… `);
+      const m = await measure(inst);
+      process.stderr.write(`${sec(m.wallMs)}, pause window ${sec(m.pause.windowMs ?? NaN)}${m.finalStateOk ? '' : ' (FINAL STATE WRONG)'}\n`);
+      into.push(m);
+    };
     for (let i = 0; i < o.runs; i++) {
       // Alternate which goes first, so a drift in the machine's load does not favour one.
       const order = i % 2 === 0 ? (['tool', 'kubectl'] as const) : (['kubectl', 'tool'] as const);
       for (const who of order) {
-        const inst = installs[who === 'tool' ? 2 * i : 2 * i + 1]!;
-        process.stderr.write(`apply: run ${i + 1}/${o.runs}: ${who === 'tool' ? 'peerdb-upgrade apply' : 'kubectl script'} in ${inst.namespace}… `);
-        const m = who === 'tool' ? await measureTool(cp, inst, o, plan, intrinsic.ms) : await measureKubectl(cp, inst, o, intrinsic.ms);
-        process.stderr.write(`${sec(m.wallMs)}${m.finalStateOk ? '' : ' (FINAL STATE WRONG)'}\n`);
-        (who === 'tool' ? tool : kubectl).push(m);
+        if (who === 'tool') await run(`run ${i + 1}/${o.runs}: peerdb-upgrade apply`, (inst) => measureTool(cp, inst, o, VARIANTS[0]!, plan), tool);
+        else await run(`run ${i + 1}/${o.runs}: kubectl script`, (inst) => measureKubectl(cp, inst, o), kubectl);
+      }
+      if (i < o.variantRuns) {
+        for (const v of o.variants) await run(`run ${i + 1}/${o.variantRuns}: peerdb-upgrade apply (${v.name})`, (inst) => measureTool(cp, inst, o, v, plans.get(v.name)), variants);
       }
     }
-    return { plan: { steps: plan.summary.steps, podRestarts: plan.summary.pod_restarts, jobs: plan.summary.jobs }, intrinsic, tool, kubectl };
+    return { plan: { steps: plan.summary.steps, podRestarts: plan.summary.pod_restarts, jobs: plan.summary.jobs }, intrinsic, tool, kubectl, variants };
   } finally {
     await cp.stop();
   }
@@ -551,6 +564,9 @@ export async function main(argv: string[]): Promise<void> {
     options: { ...o, only: [...o.only] },
   };
   const table: string[] = [];
+  const loadAtStart = os.loadavg();
+  /** The issue's figures against their targets (issue 14), printed last. */
+  const targets: { figure: string; value: string; target: string; met?: boolean }[] = [];
   const row = (label: string, value: string, note = '') => table.push(`${label.padEnd(52)} ${value.padStart(16)}  ${note}`);
 
   if (o.only.has('apply')) {
@@ -559,8 +575,19 @@ export async function main(argv: string[]): Promise<void> {
     const wall = (ms_: RunMeasure[]) => median(ms_.map((m) => m.wallMs));
     const toolWall = wall(a.tool);
     const kubectlWall = wall(a.kubectl);
-    const toolOverhead = toolWall - a.intrinsic.ms;
-    const kubectlOverhead = kubectlWall - a.intrinsic.ms;
+    const toolOverhead = median(a.tool.map((m) => m.wallMs - m.intrinsicMs));
+    const kubectlOverhead = median(a.kubectl.map((m) => m.wallMs - m.intrinsicMs));
+    const pauseOf = (runs: RunMeasure[]) => ({
+      windowMs: median(runs.map((m) => m.pause.windowMs ?? NaN).filter(Number.isFinite)),
+      limitMs: median(runs.map((m) => m.pause.limitMs ?? NaN).filter(Number.isFinite)),
+      pullMs: median(runs.map((m) => m.pause.pullMs ?? NaN).filter(Number.isFinite)),
+      runs: runs.length,
+    });
+    const pause = {
+      'peerdb-upgrade, sequential': pauseOf(a.tool),
+      'kubectl script': pauseOf(a.kubectl),
+      ...Object.fromEntries(o.variants.map((v) => [`peerdb-upgrade, ${v.name}`, pauseOf(a.variants.filter((m) => m.variant === v.name))])),
+    };
     const reactions = (m: RunMeasure[]) => m.flatMap((x) => x.reactionMs);
     const lags = (m: RunMeasure[]) => m.flatMap((x) => x.podCycleLagMs);
     const verbs = [...new Set(a.tool.flatMap((m) => Object.keys(m.byVerb)))];
@@ -570,6 +597,8 @@ export async function main(argv: string[]): Promise<void> {
       toolWallMs: toolWall,
       kubectlWallMs: kubectlWall,
       intrinsicMs: a.intrinsic.ms,
+      intrinsicWithPullsMs: { tool: median(a.tool.map((m) => m.intrinsicMs)), kubectl: median(a.kubectl.map((m) => m.intrinsicMs)) },
+      pause,
       toolOverheadMs: toolOverhead,
       kubectlOverheadMs: kubectlOverhead,
       toolOverheadPerPodRestartMs: toolOverhead / a.plan.podRestarts,
@@ -603,13 +632,18 @@ export async function main(argv: string[]): Promise<void> {
     };
     (results.apply as Record<string, unknown>).summary = summary;
 
+    table.push('pause window: maintenance-start done (mirrors paused) → maintenance-end done (mirrors resumed), medians; the limit is the');
+    table.push('  critical path\'s own time inside it (pods\' ready/run/delete delays and the image pulls they paid); timelines: .bench/pause-*.txt');
+    for (const [who, p] of Object.entries(summary.pause)) {
+      row(`  ${who}`, sec(p.windowMs), `limit ${sec(p.limitMs)} (of it image pulls ${sec(p.pullMs)}), ${sec(p.windowMs - p.limitMs)} beyond it; ${p.runs} run${p.runs === 1 ? '' : 's'}`);
+    }
     table.push(
       `apply: plans/helm-default.yaml, ${STS} × ${o.replicas}, ${a.plan.steps} steps, ${a.plan.podRestarts} pod restarts, ${a.plan.jobs} Jobs; medians of ${o.runs} runs each`,
-      `  simulated delays: ready ${o.readyDelayMs} ms, Job run ${o.runDurationMs} ms, delete ${o.deleteDelayMs} ms`,
+      `  simulated delays: ready ${o.readyDelayMs} ms, Job run ${o.runDurationMs} ms, delete ${o.deleteDelayMs} ms, image pull ${o.pullDelayMs} ms once per node and image`,
     );
     row('  total wall time, peerdb-upgrade apply', sec(toolWall), '(spawn → exit, through the counting proxy)');
     row('  total wall time, kubectl script', sec(kubectlWall));
-    row('  intrinsic (simulated delays to wait out)', sec(a.intrinsic.ms), a.intrinsic.formula);
+    row('  intrinsic (simulated delays to wait out)', sec(a.intrinsic.ms), `${a.intrinsic.formula}; with the image pulls each run paid on its critical path: ${sec(summary.intrinsicWithPullsMs.tool)} (kubectl runs ${sec(summary.intrinsicWithPullsMs.kubectl)})`);
     row('  overhead peerdb-upgrade (total − intrinsic)', sec(toolOverhead), `${ms(summary.toolOverheadPerPodRestartMs)} per pod restart`);
     row('  overhead kubectl script', sec(kubectlOverhead), `${ms(summary.kubectlOverheadPerPodRestartMs)} per pod restart`);
     row('  overhead ratio peerdb-upgrade / kubectl', summary.overheadRatio.toFixed(2), '(target < 0.5)');
@@ -640,6 +674,17 @@ export async function main(argv: string[]): Promise<void> {
     );
     row('  peak RSS of apply', `${summary.peakRssMb.toFixed(0)} MB`, '(/usr/bin/time -v)');
     if (!summary.allFinalStatesOk) row('  WARNING', 'a run failed', 'see the log above; figures include it');
+
+    for (const [who, p] of Object.entries(summary.pause)) {
+      targets.push({ figure: `pause window, ${who}`, value: `${sec(p.windowMs)}`, target: `its limit ${sec(p.limitMs)}`, met: p.windowMs - p.limitMs <= 0.1 * p.limitMs });
+    }
+    const clientRatio = sp.tool.clientMs / sp.kubectl.clientMs;
+    targets.push({ figure: "client's own time, peerdb-upgrade / kubectl", value: `${clientRatio.toFixed(2)}× (${sec(sp.tool.clientMs)} / ${sec(sp.kubectl.clientMs)})`, target: '≤ 0.35×', met: clientRatio <= 0.35 });
+    targets.push({ figure: 'start, spawn → first change (through the proxy)', value: sec(sp.tool.headMs), target: '< 0.30 s', met: sp.tool.headMs < 300 });
+    targets.push({ figure: 'reaction, pod Ready → next partition patch, median', value: ms(summary.reaction.toolMedianMs), target: '≤ 60 ms', met: summary.reaction.toolMedianMs <= 60 });
+    const perRestart = total(summary.requestsPerPodRestart.tool);
+    targets.push({ figure: 'API requests per pod restart', value: `${perRestart.toFixed(1)} (kubectl ${total(summary.requestsPerPodRestart.kubectl).toFixed(1)})`, target: '≤ 4', met: perRestart <= 4 });
+    targets.push({ figure: 'API requests per StatefulSet pod step', value: total(summary.requestsPerStatefulSetPodStep).toFixed(1), target: '(no target of its own)' });
   }
 
   if (o.only.has('scale')) {
@@ -653,6 +698,8 @@ export async function main(argv: string[]): Promise<void> {
         `checkpoint ${(s.checkpointBytes / 1024).toFixed(1)} KiB (all steps done, 10 history), serialize ${s.serializeMs.toFixed(2)} ms, parse ${s.parseMs.toFixed(2)} ms; ${(s.bytesWrittenPerRun / 1024 / 1024).toFixed(1)} MiB written per run`,
       );
     }
+    const big = scale.find((x) => x.replicas === 1000);
+    if (big) targets.push({ figure: 'checkpoint bytes written, 1000-replica run', value: `${(big.bytesWrittenPerRun / 1024 / 1024).toFixed(1)} MiB`, target: '≤ 10 MiB', met: big.bytesWrittenPerRun <= 10 * 1024 * 1024 });
   }
 
   if (o.only.has('startup')) {
@@ -660,7 +707,20 @@ export async function main(argv: string[]): Promise<void> {
     results.startup = s;
     table.push(`start-up: medians of ${s.runs} runs (scripts/bench-startup.mjs)`);
     for (const [k, v] of Object.entries(s.medians)) row(`  ${k}`, `${v} ms`, k === 'node -e 0' ? '' : `${(v / (s.medians['node -e 0'] ?? v)).toFixed(2)}× node -e 0`);
+    const base = s.medians['node -e 0'];
+    const offline = s.medians['plan --offline (whole process)'];
+    if (base && offline) targets.push({ figure: '`plan --offline` / `node -e 0`', value: `${(offline / base).toFixed(2)}× (${offline} / ${base} ms)`, target: '≤ 1.5×', met: offline / base <= 1.5 });
+    const binOffline = s.medians['binary plan --offline (whole process)'];
+    if (base && binOffline) targets.push({ figure: 'the same, packaged binary', value: `${(binOffline / base).toFixed(2)}× (${binOffline} ms)`, target: '≤ 1.5×', met: binOffline / base <= 1.5 });
   }
+
+  if (targets.length > 0) {
+    table.push('', 'issue 14 targets (figures from this run; never asserted):');
+    for (const t of targets) table.push(`  ${t.met === undefined ? '   ' : t.met ? 'ok ' : 'NO '} ${t.figure.padEnd(52)} ${t.value.padStart(24)}   target ${t.target}`);
+  }
+  const loadAtEnd = os.loadavg();
+  results.loadavg = { start: loadAtStart, end: loadAtEnd };
+  table.push('', `load average (1, 5, 15 min) at start ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadAtEnd.map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs${loadAtStart[0]! > 0.5 * os.cpus().length ? ' — NOT an idle machine: figures are noisy' : ''}`);
 
   results.benchWallMs = performance.now() - started;
   mkdirSync(path.dirname(o.out), { recursive: true });
