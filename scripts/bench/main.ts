@@ -17,10 +17,11 @@
  * - startup: scripts/bench-startup.mjs (plan --offline vs node -e 0).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { parseDocument } from 'yaml';
 import { startFaultProxy, type RequestRecord } from '../../test/e2e/fault-proxy.js';
 import { expectedState, installationState, installPeerDB, type Installation } from '../../test/e2e/fixture.js';
 import { createNamespace, getJson, repoRoot, startControlPlane, type ControlPlane } from '../../test/e2e/harness.js';
@@ -56,11 +57,20 @@ export interface Variant {
   prePull: boolean;
 }
 
-export const VARIANTS: Variant[] = [{ name: 'sequential', concurrent: false, prePull: false }];
+export const VARIANTS: Variant[] = [
+  { name: 'sequential', concurrent: false, prePull: false },
+  { name: 'concurrent', concurrent: true, prePull: false },
+];
 
-/** plans/helm-default.yaml for namespace ns, with the variant's options. */
+/** plans/helm-default.yaml for namespace ns, with the variant's options (spec.rollout). */
 function variantSpec(ns: string, v: Variant): string {
-  return helmDefaultSpec(ns);
+  const file = helmDefaultSpec(ns);
+  if (!v.concurrent && !v.prePull) return file;
+  const doc = parseDocument(readFileSync(file, 'utf8'));
+  if (v.concurrent) doc.setIn(['spec', 'rollout', 'concurrent'], 'deployments');
+  if (v.prePull) doc.setIn(['spec', 'rollout', 'prePull'], doc.createNode({ timeout: '5m' }));
+  writeFileSync(file, doc.toString());
+  return file;
 }
 
 function parseArgs(argv: string[]): Options {

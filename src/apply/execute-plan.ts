@@ -2,7 +2,8 @@ import { ClusterError } from '../cluster/cluster-error.js';
 import { DEFAULT_OUTAGE_MS } from '../cluster/retry.js';
 import { formatDuration } from '../spec/duration.js';
 import type { ClusterPort } from '../cluster/port.js';
-import type { Plan, Step } from '../plan/plan-types.js';
+import { isComponentStep, type Plan, type Step } from '../plan/plan-types.js';
+import { stepUnits } from '../plan/rollout-groups.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { maintenanceAttempted, mirrorsPaused, type Checkpoint } from './checkpoint.js';
 import type { Clock } from './clock.js';
@@ -44,11 +45,13 @@ export interface ExecuteInput {
 export async function executePlan(input: ExecuteInput): Promise<void> {
   const { plan, record, clock, emit } = input;
   const checkpoint = record.checkpoint;
-  for (let index = 0; index < plan.steps.length; index++) {
+
+  /** Runs plan.steps[index]; true when the run is complete. `alone`: not one of a group's lanes. */
+  const runOne = async (index: number, alone: boolean): Promise<boolean> => {
     const step = plan.steps[index]!;
     if (record.isDone(step)) {
       emit({ type: 'step-skip', step, index, reason: step.kind === 'preflight' ? 'checked before the lock was taken' : 'done in an earlier attempt', at: clock.now() });
-      continue;
+      return false;
     }
     if (input.signal.aborted) await stopInterrupted(input, step);
     input.lock.assertHeld();
@@ -77,7 +80,7 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
       if (step.kind === 'complete') {
         await record.complete(step);
         emit({ type: 'step-done', step, index, message, elapsedMs: clock.now() - startedAt, at: clock.now() });
-        return;
+        return true;
       }
     } catch (error) {
       if (error instanceof StepAborted || (input.signal.aborted && !(error instanceof StepFailure))) {
@@ -95,12 +98,56 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
       throw new RunStopped({ kind: 'step-failed', step: step.id, reason, detail, mirrors });
     }
     if (step.kind === 'maintenance-start') await recordPausedByStart(input);
-    // The next step is marked running in the same write, unless it ends the run or a signal came.
+    // The next step is marked running in the same write, unless it ends the run, a signal came, or
+    // it is a concurrent group's (each lane marks its own) or this is.
     const next = plan.steps[index + 1];
-    await record.done(step, next && next.kind !== 'complete' && !input.signal.aborted ? next : undefined);
+    const premark = alone && next && next.kind !== 'complete' && !(isComponentStep(next) && next.group !== undefined) && !input.signal.aborted;
+    await record.done(step, premark ? next : undefined);
     emit({ type: 'step-done', step, index, message, elapsedMs: clock.now() - startedAt, at: clock.now() });
+    return false;
+  };
+
+  for (const unit of stepUnits(plan.steps)) {
+    if (unit.group === undefined) {
+      if (await runOne(unit.indexes[0]!, true)) return;
+    } else {
+      await runGroup(plan, unit.indexes, runOne);
+    }
   }
 }
+
+/**
+ * A concurrent group (spec.rollout.concurrent): one lane per component, side by side, each lane's
+ * steps in order (a StatefulSet one pod at a time). When a lane fails or the run is interrupted, the
+ * other lanes finish the step they are on (each bounded by its own timeout) and start no other; the
+ * first failure is the run's. Each step is recorded on its own, so a resumed run skips what every
+ * lane finished and each lane goes on from its own next step.
+ */
+async function runGroup(plan: Plan, indexes: readonly number[], runOne: (index: number, alone: boolean) => Promise<boolean>): Promise<void> {
+  const lanes = new Map<string, number[]>();
+  for (const index of indexes) {
+    const step = plan.steps[index]!;
+    const lane = isComponentStep(step) ? step.component : step.id;
+    lanes.set(lane, [...(lanes.get(lane) ?? []), index]);
+  }
+  let stopped = false;
+  const results = await Promise.allSettled(
+    [...lanes.values()].map(async (lane) => {
+      for (const index of lane) {
+        if (stopped) return;
+        try {
+          await runOne(index, false);
+        } catch (error) {
+          stopped = true;
+          throw error;
+        }
+      }
+    }),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 
 /**
  * A step interrupted by the API server going away (a request without an answer, a write whose fate

@@ -98,6 +98,7 @@ export function closedCheckpoint(checkpoint: Checkpoint, now: number, why: strin
  */
 export class RunRecord {
   private premarked: string | undefined;
+  private writes: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly cluster: ClusterPort,
@@ -108,7 +109,14 @@ export class RunRecord {
     private readonly outageMs: number = DEFAULT_OUTAGE_MS,
   ) {}
 
-  async save(): Promise<void> {
+  /** One write at a time: the lanes of a concurrent group share the checkpoint and its resourceVersion. */
+  save(): Promise<void> {
+    const next = this.writes.then(() => this.write());
+    this.writes = next.catch(() => undefined);
+    return next;
+  }
+
+  private async write(): Promise<void> {
     this.checkpoint.run.updated_at = new Date(this.clock.now()).toISOString();
     this.resourceVersion = await writeCheckpoint(this.cluster, this.spec, this.checkpoint, this.resourceVersion, { outage: { ms: this.outageMs, clock: this.clock } });
   }

@@ -11,6 +11,7 @@ import { uncoveredWorkloadWarnings } from './uncovered-workloads.js';
 import type { ObservedState, PlanBasis, PlanOptions } from './plan-input.js';
 import { isJobStep, type ComponentStep, type JobStep, type Plan, type PlanPeerDB, type Step } from './plan-types.js';
 import { resolveLive, resolveOffline, type ResolvedComponent } from './resolve-components.js';
+import { groupRolls } from './rollout-groups.js';
 import { checkVersionPolicy } from './version-policy.js';
 import { compareVersions, parseVersion, type Version } from '../spec/version.js';
 
@@ -56,7 +57,7 @@ export function computePlan(spec: ClusterSpec, basis: PlanBasis, options: PlanOp
     steps.push({ id: 'preflight', kind: 'preflight', title: 'check version policy, workloads, health and permissions; take the lock', changes: [] });
     if (spec.maintenance) steps.push(jobs.maintenance('start'));
     for (const job of spec.initJobs) steps.push(jobs.init(job));
-    steps.push(...rolls);
+    steps.push(...groupRolls(rolls, spec.rollout.concurrent));
     if (spec.maintenance) {
       steps.push(jobs.maintenance('end'));
       steps.push({

@@ -84,6 +84,8 @@ interface WorkloadStepBase extends StepBase {
   readonly image: string;
   /** Bound on the step's wait (the component's readyTimeout). */
   readonly timeoutMs: number;
+  /** spec.rollout.concurrent: the steps of one group run side by side, one lane per component. */
+  readonly group?: string;
 }
 
 export interface DeploymentRolloutStep extends WorkloadStepBase {

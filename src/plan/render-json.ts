@@ -53,6 +53,7 @@ function stepDocument(step: Step): Record<string, unknown> {
   if (step.kind === 'statefulset-pod') doc.ordinal = step.ordinal;
   if (isJobStep(step)) doc.job = step.job;
   if (isComponentStep(step)) doc.workload = step.workload;
+  if (isComponentStep(step) && step.group !== undefined) doc.concurrent_group = step.group;
   if (isJobStep(step) || isComponentStep(step)) doc.image = step.image;
   doc.changes = step.changes;
   const timeoutMs = timeoutOf(step);

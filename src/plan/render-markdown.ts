@@ -68,13 +68,18 @@ function overviewTable(steps: readonly Step[]): string[] {
       }
       const range = j === i ? `${i + 1}` : `${i + 1}–${j + 1}`;
       const ordinals = j === i ? `pod ${step.ordinal}` : `pods ${step.ordinal} → ${last.ordinal}, one at a time`;
-      rows.push(`| ${range} | statefulset-pod | ${escape(`${step.component}: update ${ordinals}`)} |`);
+      rows.push(`| ${range} | statefulset-pod | ${escape(`${step.component}: update ${ordinals}${sideBySide(step)}`)} |`);
       i = j;
       continue;
     }
-    rows.push(`| ${i + 1} | ${step.kind} | ${escape(step.title)} |`);
+    rows.push(`| ${i + 1} | ${step.kind} | ${escape(`${step.title}${sideBySide(step)}`)} |`);
   }
   return rows;
+}
+
+/** spec.rollout.concurrent: which group a component step runs side by side in. */
+function sideBySide(step: Step): string {
+  return isComponentStep(step) && step.group !== undefined ? ` (side by side: ${step.group})` : '';
 }
 
 function jobSections(steps: readonly Step[]): string[] {

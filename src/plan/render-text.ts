@@ -1,7 +1,7 @@
 import { formatDuration } from '../spec/duration.js';
 import { describeEnvValue } from './mask.js';
 import { ownershipText } from './render-ownership.js';
-import { isJobStep, type Change, type Plan, type Step } from './plan-types.js';
+import { isComponentStep, isJobStep, type Change, type Plan, type Step } from './plan-types.js';
 import { plainStyle, type Style } from './style.js';
 import { summaryLine } from './summary-line.js';
 import { mirrorsLine } from './mirrors-line.js';
@@ -22,6 +22,12 @@ export function renderText(plan: Plan, style: Style = plainStyle): string {
   lines.push('');
   const width = String(plan.steps.length).length;
   plan.steps.forEach((step, index) => {
+    const group = isComponentStep(step) ? step.group : undefined;
+    const before = plan.steps[index - 1];
+    if (group !== undefined && (before === undefined || !isComponentStep(before) || before.group !== group)) {
+      const members = [...new Set(plan.steps.filter(isComponentStep).filter((s) => s.group === group).map((s) => s.component))];
+      lines.push(style.bold(`${' '.repeat(width + 2)}side by side (spec.rollout.concurrent): ${members.join(', ')}; each component's own steps in order`));
+    }
     const number = String(index + 1).padStart(width);
     lines.push(`${number}. ${style.bold(step.kind.padEnd(20))} ${step.title}`);
     for (const detail of stepDetails(step, style)) lines.push(`${' '.repeat(width + 2)}    ${detail}`);

@@ -105,6 +105,7 @@ export function resolveSpec(
     flowApi: document.spec.flowApi,
     initJobs: document.spec.initJobs,
     components: mergeComponents(document.spec.components).components.map(withRef),
+    rollout: document.spec.rollout ?? {},
     checkpointName: document.spec.checkpoint?.configMap ?? base,
     leaseName: document.spec.checkpoint?.lease ?? base,
   };

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 // Named imports, not the `z` namespace: the bundle then carries only the parts of zod in use
 // (about a fifth of it), which is most of the CLI's start-up time.
-import { array, boolean, enum as zEnum, int, literal, strictObject, string } from 'zod';
+import { array, boolean, enum as zEnum, int, literal, strictObject, string, union } from 'zod';
 import { parseVersion } from './version.js';
 import { DURATION_HINT, DURATION_PATTERN, durationMs } from './duration.js';
 import { mergeComponents } from './merge-components.js';
@@ -109,6 +109,14 @@ const images = strictObject({
   tagPrefix: string().default('stable-'),
 });
 
+const rollout = strictObject({
+  concurrent: union([literal('deployments'), array(array(dnsLabel).min(2, { error: 'a group names at least two components' })).min(1)])
+    .optional()
+    .describe(
+      'Roll components side by side instead of one at a time: "deployments" (every Deployment at once) or groups of component names ([[flow-api, peerdb-ui], …]); a StatefulSet keeps one pod at a time inside its group. Omit: one component at a time.',
+    ),
+});
+
 const specBody = strictObject({
     version: version.describe('The target PeerDB version, e.g. v0.37.4.'),
     images: images.default({ registry: 'ghcr.io/peerdb-io', tagPrefix: 'stable-' }),
@@ -119,6 +127,7 @@ const specBody = strictObject({
       .min(1)
       .optional()
       .describe("Merged by name onto the PeerDB Helm chart's five components (flow-api, flow-worker, flow-snapshot-worker, peerdb-server, peerdb-ui): list only what differs."),
+    rollout: rollout.optional().describe('How the components are rolled: one at a time (default) or side by side.'),
     checkpoint: strictObject({ configMap: dnsLabel.optional(), lease: dnsLabel.optional() })
       .optional()
       .describe('Names of the checkpoint ConfigMap and lock Lease; default <metadata.name>-peerdb-upgrade.'),
@@ -163,6 +172,19 @@ export const clusterSpecSchema = strictObject({
         ctx.addIssue({ code: 'custom', path: [...at, 'envFrom'], message: 'the catalog-migrations preset copies the env of the peerdb-server component; name one with envFrom' });
       }
     });
+    const groups = doc.spec.rollout?.concurrent;
+    if (Array.isArray(groups)) {
+      const inGroup = new Map<string, number>();
+      groups.forEach((group, g) => {
+        group.forEach((name, i) => {
+          const at = ['spec', 'rollout', 'concurrent', g, i];
+          if (!names.has(name)) ctx.addIssue({ code: 'custom', path: at, message: `names component "${name}", which is not in ${where}: ${componentList}` });
+          const other = inGroup.get(name);
+          if (other !== undefined) ctx.addIssue({ code: 'custom', path: at, message: `component "${name}" is already in group ${other} (spec.rollout.concurrent[${other}])` });
+          else inGroup.set(name, g);
+        });
+      });
+    }
     if (doc.spec.maintenance?.skipOnNoMirrors && !doc.spec.maintenance.flowGrpcAddress) {
       ctx.addIssue({ code: 'custom', path: ['spec', 'maintenance', 'flowGrpcAddress'], message: 'skipOnNoMirrors needs flowGrpcAddress (e.g. flow-api:8112)' });
     }
@@ -186,6 +208,7 @@ export interface ComponentSpec {
 export type InitJobSpec = z.infer<typeof initJob>;
 export type MaintenanceSpec = z.infer<typeof maintenance>;
 export type FlowApiSpec = z.infer<typeof flowApi>;
+export type RolloutSpec = z.infer<typeof rollout>;
 export type EnvVarSpec = z.infer<typeof envVar>;
 
 /** `Deployment/<name>` or `StatefulSet/<name>`, parsed once when the spec is resolved. */
@@ -207,6 +230,8 @@ export interface ClusterSpec {
   readonly flowApi: FlowApiSpec;
   readonly initJobs: readonly InitJobSpec[];
   readonly components: readonly Component[];
+  /** spec.rollout; {} when omitted (one component at a time, no pre-pull). */
+  readonly rollout: RolloutSpec;
   readonly checkpointName: string;
   readonly leaseName: string;
 }

@@ -438,3 +438,83 @@ function podRequest(args: readonly unknown[]): string {
   const r = args[3] as { method: string; path: string };
   return r.method === 'GET' ? 'GET' : `${r.method} ${r.path}`;
 }
+
+describe('concurrent rollouts (spec.rollout.concurrent)', () => {
+  const withRollout = (rollout: string) => HELM_TEXT.replace('  initJobs:\n', `  rollout:\n${rollout}  initJobs:\n`);
+  const ids = (events: ApplyEvent[], type: string) => events.filter((e) => e.type === type).map((e) => (e as { step: { id: string } }).step.id);
+
+  it('rolls every Deployment side by side, then the StatefulSet one pod at a time', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
+    const run = request(cluster, { text: withRollout('    concurrent: deployments\n') });
+    const outcome = await outcomeOf(applyUpgrade(run.request));
+    expect(outcome.code, outcome.message).toBe(0);
+    await expectUpgraded(cluster);
+    expectNoPartitionSkipped(cluster);
+    const started = ids(run.events, 'step-start');
+    const done = ids(run.events, 'step-done');
+    const deployments = ['flow-api', 'flow-worker', 'peerdb-server', 'peerdb-ui'].map((n) => `deployment-rollout/${n}`);
+    // All four started before the first of them finished: side by side, not one after another.
+    const firstDone = Math.min(...deployments.map((id) => run.events.findIndex((e) => e.type === 'step-done' && (e as { step: { id: string } }).step.id === id)));
+    for (const id of deployments) expect(run.events.findIndex((e) => e.type === 'step-start' && (e as { step: { id: string } }).step.id === id)).toBeLessThan(firstDone);
+    // The group comes where the first Deployment stood, before the StatefulSet; maintenance ends after all.
+    expect(started.indexOf('statefulset-prepare/flow-snapshot-worker')).toBeGreaterThan(Math.max(...deployments.map((id) => done.indexOf(id))) - 1);
+    expect(done.indexOf('maintenance-end')).toBeGreaterThan(done.indexOf('statefulset-pod/flow-snapshot-worker/0'));
+  });
+
+  it("runs a named group's StatefulSet pods one at a time beside the other members", async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
+    const run = request(cluster, { text: withRollout('    concurrent: [[flow-worker, flow-snapshot-worker]]\n') });
+    const outcome = await outcomeOf(applyUpgrade(run.request));
+    expect(outcome.code, outcome.message).toBe(0);
+    await expectUpgraded(cluster);
+    expectNoPartitionSkipped(cluster);
+    const at = (type: string, id: string) => run.events.findIndex((e) => e.type === type && (e as { step: { id: string } }).step.id === id);
+    // The StatefulSet started before flow-worker was done: side by side.
+    expect(at('step-start', 'statefulset-prepare/flow-snapshot-worker')).toBeLessThan(at('step-done', 'deployment-rollout/flow-worker'));
+    // flow-api (not in the group) finished before the group began; peerdb-server started after it ended.
+    expect(at('step-done', 'deployment-rollout/flow-api')).toBeLessThan(at('step-start', 'deployment-rollout/flow-worker'));
+    expect(at('step-start', 'deployment-rollout/peerdb-server')).toBeGreaterThan(at('step-done', 'statefulset-pod/flow-snapshot-worker/0'));
+    expect(at('step-start', 'deployment-rollout/peerdb-server')).toBeGreaterThan(at('step-done', 'deployment-rollout/flow-worker'));
+  });
+
+  it('resumes a group interrupted half way: finished steps are skipped, each lane goes on from its own next step', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
+    const text = withRollout('    concurrent: [[flow-worker, flow-snapshot-worker]]\n');
+    const first = request(cluster, { text, abortAfterStep: 'statefulset-pod/flow-snapshot-worker/2' });
+    const interrupted = await outcomeOf(applyUpgrade(first.request));
+    expect(interrupted.code, interrupted.message).toBe(ExitCode.Interrupted);
+    // Both lanes were under way when the run stopped.
+    expect(ids(first.events, 'step-start')).toEqual(expect.arrayContaining(['deployment-rollout/flow-worker', 'statefulset-pod/flow-snapshot-worker/2']));
+    const half = checkpointOf(cluster);
+    const state = (id: string) => half.steps.find((s) => s.id === id)?.s;
+    expect(state('statefulset-pod/flow-snapshot-worker/2')).toBe('done');
+    expect(state('statefulset-pod/flow-snapshot-worker/1')).toBe('pending');
+    expect(half.steps.some((s) => s.s === 'running')).toBe(false);
+
+    const resumed = request(cluster, { text, mode: 'resume' });
+    const outcome = await outcomeOf(applyUpgrade(resumed.request));
+    expect(outcome.code, outcome.message).toBe(0);
+    await expectUpgraded(cluster);
+    expectNoPartitionSkipped(cluster);
+    const skipped = ids(resumed.events, 'step-skip');
+    expect(skipped).toContain('statefulset-pod/flow-snapshot-worker/2');
+    expect(ids(resumed.events, 'step-start')).not.toContain('statefulset-pod/flow-snapshot-worker/2');
+    expect(ids(resumed.events, 'step-start')).toContain('statefulset-pod/flow-snapshot-worker/1');
+  });
+
+  it('a failing lane stops the group: the others finish the step they are on, and maintenance is not ended', async () => {
+    // flow-api is the group's first lane: run one after another, the others would not have started.
+    const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
+    const text = withRollout('    concurrent: deployments\n').replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n  components:\n    - name: flow-api\n      image: ghcr.io/peerdb-io/flow-api-crashloop\n');
+    const run = request(cluster, { text });
+    const outcome = await outcomeOf(applyUpgrade(run.request));
+    expect(outcome.code, outcome.message).toBe(ExitCode.NeedsPerson);
+    expect(outcome.message).toContain('deployment-rollout/flow-api failed');
+    const checkpoint = checkpointOf(cluster);
+    const state = (id: string) => checkpoint.steps.find((s) => s.id === id)?.s;
+    expect(state('deployment-rollout/flow-api')).toBe('failed');
+    for (const name of ['flow-worker', 'peerdb-server', 'peerdb-ui']) expect(state(`deployment-rollout/${name}`)).toBe('done');
+    expect(state('statefulset-prepare/flow-snapshot-worker')).toBe('pending');
+    expect(state('maintenance-end')).toBe('pending');
+  });
+});

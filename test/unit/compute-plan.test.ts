@@ -260,3 +260,43 @@ describe('live plans', () => {
     expect(stepHash(byId(d, 'init-job/catalog-migrations'))).not.toBe(stepHash(byId(a, 'init-job/catalog-migrations')));
   });
 });
+
+describe('concurrent rollouts in the plan (spec.rollout.concurrent)', () => {
+  const groups = (plan: Plan) => plan.steps.map((s) => `${s.id}${'group' in s && s.group ? ` [${s.group}]` : ''}`);
+  const withRollout = (rollout: string) => specFromText(`  version: v0.37.4\n  rollout:\n${rollout}`);
+
+  it('"deployments" moves every Deployment up to where the first stands, the StatefulSet after them, each step in order', () => {
+    const plan = computePlan(withRollout('    concurrent: deployments\n'), { mode: 'offline', from: 'v0.36.7' });
+    expect(groups(plan)).toEqual([
+      'preflight',
+      'deployment-rollout/flow-api [deployments]',
+      'deployment-rollout/flow-worker [deployments]',
+      'deployment-rollout/peerdb-server [deployments]',
+      'deployment-rollout/peerdb-ui [deployments]',
+      'statefulset-prepare/flow-snapshot-worker',
+      'statefulset-pod/flow-snapshot-worker/0',
+      'complete',
+    ]);
+    // A different plan from the one-at-a-time one: resuming one with the other is refused.
+    expect(plan.hash).not.toBe(computePlan(specFromText('  version: v0.37.4\n'), { mode: 'offline', from: 'v0.36.7' }).hash);
+  });
+
+  it('named groups keep a StatefulSet one pod at a time inside, and a group left with one planned member is no group', () => {
+    const plan = computePlan(withRollout('    concurrent: [[flow-snapshot-worker, peerdb-ui], [flow-api, flow-worker]]\n'), { mode: 'offline', from: 'v0.36.7' });
+    expect(groups(plan)).toEqual([
+      'preflight',
+      'deployment-rollout/flow-api [flow-api+flow-worker]',
+      'deployment-rollout/flow-worker [flow-api+flow-worker]',
+      'statefulset-prepare/flow-snapshot-worker [flow-snapshot-worker+peerdb-ui]',
+      'statefulset-pod/flow-snapshot-worker/0 [flow-snapshot-worker+peerdb-ui]',
+      'deployment-rollout/peerdb-ui [flow-snapshot-worker+peerdb-ui]',
+      'deployment-rollout/peerdb-server',
+      'complete',
+    ]);
+    const workloads = helmInstallation('v0.36.7');
+    workloads.set('Deployment/flow-api', deployment('flow-api', image('flow-api', 'v0.37.4')));
+    const alone = computePlan(withRollout('    concurrent: [[flow-api, flow-worker]]\n'), observed(workloads));
+    expect(ids(alone)).not.toContain('deployment-rollout/flow-api');
+    expect(alone.steps.some((s) => 'group' in s && s.group !== undefined)).toBe(false);
+  });
+});

@@ -95,7 +95,7 @@ describe('cluster spec: every error with file, line, column and field path', () 
 
   it('refuses unknown fields and suggests the near name', () => {
     expect(lines(`${HEAD}  version: v0.37.4\n  maintenence: {}\n  components:\n    - name: a\n      workload: Deployment/a\n      readyTimout: 5m\n`)).toEqual([
-      '8:3 spec: unknown field "maintenence"; did you mean "maintenance"? (expected one of: version, images, maintenance, flowApi, initJobs, components, checkpoint)',
+      '8:3 spec: unknown field "maintenence"; did you mean "maintenance"? (expected one of: version, images, maintenance, flowApi, initJobs, components, rollout, checkpoint)',
       '12:7 spec.components[0]: unknown field "readyTimout"; did you mean "readyTimeout"? (expected one of: name, workload, container, image, replicas, readyTimeout, skip, before, after)',
     ]);
   });
@@ -226,5 +226,25 @@ describe('spec.components merge by name onto the Helm chart defaults', () => {
     );
     const all = ['flow-api', 'flow-worker', 'flow-snapshot-worker', 'peerdb-server', 'peerdb-ui'].map((n) => `    - { name: ${n}, skip: true }\n`).join('');
     expect(lines(`${HEAD}  version: v0.37.4\n  components:\n${all}`)).toEqual(['9:5 spec.components: every component is skipped: there is nothing to upgrade; found a list of 5']);
+  });
+});
+
+describe('spec.rollout', () => {
+  it('refuses a concurrent group naming an unknown component or a component twice, at the entry', () => {
+    expect(lines(`${HEAD}  version: v0.37.4\n  rollout:\n    concurrent:\n      - [flow-api, flow-wroker]\n      - [flow-api, peerdb-ui]\n`)).toEqual([
+      '10:20 spec.rollout.concurrent[0][1]: names component "flow-wroker", which is not in the components: flow-api, flow-worker, flow-snapshot-worker, peerdb-server, peerdb-ui; found "flow-wroker"',
+      '11:10 spec.rollout.concurrent[1][0]: component "flow-api" is already in group 0 (spec.rollout.concurrent[0]); found "flow-api"',
+    ]);
+  });
+
+  it('refuses a group of one and an unknown mode', () => {
+    expect(lines(`${HEAD}  version: v0.37.4\n  rollout:\n    concurrent: [[flow-api]]\n`)).toEqual(['9:18 spec.rollout.concurrent[0]: expected at least 2 entries, found a list of 1']);
+    expect(lines(`${HEAD}  version: v0.37.4\n  rollout:\n    concurrent: everything\n`)).toHaveLength(1);
+  });
+
+  it('is empty when omitted, and keeps what it says', () => {
+    expect(resolveSpec(parseSpecText('c.yaml', `${HEAD}  version: v0.37.4\n`).document).rollout).toEqual({});
+    const spec = resolveSpec(parseSpecText('c.yaml', `${HEAD}  version: v0.37.4\n  rollout:\n    concurrent: deployments\n`).document);
+    expect(spec.rollout).toEqual({ concurrent: 'deployments' });
   });
 });

@@ -1,6 +1,7 @@
 import { Listr, type ListrTaskWrapper } from 'listr2';
 import type { ApplyEvent } from '../../apply/events.js';
-import type { Plan } from '../../plan/plan-types.js';
+import { isComponentStep, type Plan, type Step } from '../../plan/plan-types.js';
+import { stepUnits } from '../../plan/rollout-groups.js';
 import { formatDuration } from '../../spec/duration.js';
 
 interface Deferred {
@@ -20,7 +21,7 @@ export class ListrProgress {
   private readonly done: Promise<unknown>;
 
   constructor(plan: Plan) {
-    const tasks = plan.steps.map((step) => {
+    const stepTask = (step: Step) => {
       const deferred = defer();
       this.steps.set(step.id, deferred);
       return {
@@ -34,6 +35,28 @@ export class ListrProgress {
           await deferred.promise;
           if (deferred.skipped) task.skip(`${step.id}: ${deferred.skipped}`);
         },
+      };
+    };
+    // A concurrent group (spec.rollout.concurrent) is one task whose lanes run side by side, as the
+    // executor runs them; each lane's steps one after another.
+    const tasks = stepUnits(plan.steps).map((unit) => {
+      if (unit.group === undefined) return stepTask(plan.steps[unit.indexes[0]!]!);
+      const lanes = new Map<string, Step[]>();
+      for (const index of unit.indexes) {
+        const step = plan.steps[index]!;
+        const lane = isComponentStep(step) ? step.component : step.id;
+        lanes.set(lane, [...(lanes.get(lane) ?? []), step]);
+      }
+      return {
+        title: `side by side: ${[...lanes.keys()].join(', ')}`,
+        task: (_ctx: unknown, task: ListrTaskWrapper<unknown, never, never>) =>
+          task.newListr(
+            [...lanes.entries()].map(([lane, steps]) => ({
+              title: lane,
+              task: (_c: unknown, laneTask: ListrTaskWrapper<unknown, never, never>) => laneTask.newListr(steps.map(stepTask) as never, { concurrent: false, exitOnError: true }),
+            })) as never,
+            { concurrent: true, exitOnError: true },
+          ),
       };
     });
     const listr = new Listr(tasks as never, { concurrent: false, exitOnError: true, rendererOptions: { collapseSubtasks: false, showErrorMessage: true } as never });

@@ -12,8 +12,10 @@ export const HEARTBEAT_MS = 30_000;
  */
 export class PlainProgress {
   private total = 0;
-  private current: { id: string; message: string; timeoutMs: number | undefined; startedAt: number; lastPrinted: number } | undefined;
-  private section: Section | undefined;
+  /** The steps under way: one, or (spec.rollout.concurrent) those of a group's lanes. */
+  private readonly running = new Map<string, { message: string; timeoutMs: number | undefined; startedAt: number; lastPrinted: number }>();
+  /** Collapsible sections do not nest: one is open at a time, for the step that opened it. */
+  private section: (Section & { stepId: string }) | undefined;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -42,26 +44,31 @@ export class PlainProgress {
         this.line(event.at, `${this.counter(event.index)} ${event.step.id}: skipped (${event.reason})`);
         break;
       case 'step-start':
-        this.section = this.ci.section(`${this.counter(event.index)} ${event.step.id}`, { id: event.step.id });
-        this.out.write(this.section.start);
-        this.current = { id: event.step.id, message: event.step.title, timeoutMs: timeoutOf(event.step), startedAt: event.at, lastPrinted: this.now() };
+        if (!this.section) {
+          this.section = { ...this.ci.section(`${this.counter(event.index)} ${event.step.id}`, { id: event.step.id }), stepId: event.step.id };
+          this.out.write(this.section.start);
+        }
+        this.running.set(event.step.id, { message: event.step.title, timeoutMs: timeoutOf(event.step), startedAt: event.at, lastPrinted: this.now() });
         this.line(event.at, `${this.counter(event.index)} ${event.step.id}: ${event.step.title}${event.attempt > 1 ? ` (attempt ${event.attempt})` : ''}`);
         break;
-      case 'step-progress':
-        if (this.current) {
-          this.current.message = event.message;
-          this.current.lastPrinted = this.now();
+      case 'step-progress': {
+        const current = this.running.get(event.step.id);
+        if (current) {
+          current.message = event.message;
+          current.lastPrinted = this.now();
         }
-        this.line(event.at, `  ${event.message} (${this.timing(event.elapsedMs, event.timeoutMs)})`);
+        this.line(event.at, `  ${this.running.size > 1 ? `${event.step.id}: ` : ''}${event.message} (${this.timing(event.elapsedMs, event.timeoutMs)})`);
+        break;
+      }
         break;
       case 'step-done':
         this.line(event.at, `${this.counter(event.index)} ${event.step.id}: done in ${formatDuration(event.elapsedMs)}${event.message ? ` — ${event.message}` : ''}`);
-        this.closeSection();
+        this.closeSection(event.step.id);
         break;
       case 'step-failed':
         this.line(event.at, `${this.counter(event.index)} ${event.step.id}: FAILED: ${event.error}`);
         if (event.detail) this.out.write(`${event.detail}\n`);
-        this.closeSection();
+        this.closeSection(event.step.id);
         break;
       case 'run-done':
         this.line(event.at, `run ${event.runId} done in ${formatDuration(event.elapsedMs)}`);
@@ -75,18 +82,22 @@ export class PlainProgress {
   }
 
   private heartbeat(): void {
-    const c = this.current;
-    if (!c) return;
     const now = this.now();
-    if (now - c.lastPrinted < HEARTBEAT_MS) return;
-    c.lastPrinted = now;
-    this.line(now, `  still waiting: ${c.message} (${this.timing(now - c.startedAt, c.timeoutMs)})`);
+    for (const [id, c] of this.running) {
+      if (now - c.lastPrinted < HEARTBEAT_MS) continue;
+      c.lastPrinted = now;
+      this.line(now, `  still waiting: ${this.running.size > 1 ? `${id}: ` : ''}${c.message} (${this.timing(now - c.startedAt, c.timeoutMs)})`);
+    }
   }
 
-  private closeSection(): void {
-    if (this.section) this.out.write(this.section.end());
-    this.section = undefined;
-    this.current = undefined;
+  /** A step ended (or, without one, the run): its section closes if it opened the one open. */
+  private closeSection(stepId?: string): void {
+    if (stepId !== undefined) this.running.delete(stepId);
+    else this.running.clear();
+    if (this.section && (stepId === undefined || this.section.stepId === stepId)) {
+      this.out.write(this.section.end());
+      this.section = undefined;
+    }
   }
 
   private counter(index: number): string {
