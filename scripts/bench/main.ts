@@ -60,6 +60,8 @@ export interface Variant {
 export const VARIANTS: Variant[] = [
   { name: 'sequential', concurrent: false, prePull: false },
   { name: 'concurrent', concurrent: true, prePull: false },
+  { name: 'pre-pull', concurrent: false, prePull: true },
+  { name: 'concurrent+pre-pull', concurrent: true, prePull: true },
 ];
 
 /** plans/helm-default.yaml for namespace ns, with the variant's options (spec.rollout). */

@@ -37,6 +37,8 @@ export async function serverDryRun(cluster: ClusterPort, spec: ClusterSpec, plan
         return runPreflight(cluster, spec, plan, { checkHealth: true });
       case 'verify-mirrors':
         return 'would read the mirrors through flow-api (a read: nothing to dry-run)';
+      case 'pre-pull':
+        return `would pull ${step.images.length} images onto the nodes running the installation (best effort: its Jobs depend on the nodes at the time)`;
       case 'maintenance-start':
       case 'maintenance-end':
       case 'init-job':

@@ -12,6 +12,7 @@ import type { UpgradeLock } from './lock.js';
 import { prepareStatefulSet, rollStatefulSetPod } from './roll-statefulset.js';
 import { rollDeployment } from './roll-deployment.js';
 import { runJobStep } from './run-job.js';
+import { runPrePull } from './run-pre-pull.js';
 import type { RunRecord } from './run-record.js';
 import { StepAborted, type StepContext } from './step-context.js';
 import { RunStopped, type MirrorState } from './run-stop.js';
@@ -181,6 +182,8 @@ async function runStep(context: StepContext): Promise<string> {
   switch (step.kind) {
     case 'preflight':
       return runPreflight(context.cluster, context.spec, context.plan, { checkHealth: false });
+    case 'pre-pull':
+      return runPrePull({ ...context, step });
     case 'maintenance-start':
     case 'maintenance-end':
     case 'init-job':

@@ -10,7 +10,7 @@ export const ACCESS_RULES: readonly { group: string; resource: string; verbs: re
   { group: 'apps', resource: 'statefulsets', verbs: ['get', 'list', 'watch', 'patch'], why: 'read StatefulSets, move partitions, set images; list (optional) as for Deployments' },
   { group: '', resource: 'pods', verbs: ['list', 'watch', 'delete'], why: 'judge pods by revision and readiness; delete pods of OnDelete StatefulSets (only those need delete)' },
   { group: '', resource: 'pods/log', verbs: ['get'], why: "show a failed Job pod's log tail (optional)" },
-  { group: 'batch', resource: 'jobs', verbs: ['get', 'list', 'watch', 'create', 'delete'], why: 'maintenance and init Jobs; list: Jobs of a run still active' },
+  { group: 'batch', resource: 'jobs', verbs: ['get', 'list', 'watch', 'create', 'delete'], why: 'maintenance and init Jobs, pre-pull Jobs (spec.rollout.prePull); list: Jobs of a run still active' },
   { group: '', resource: 'configmaps', verbs: ['get', 'create', 'update'], why: 'the checkpoint' },
   { group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'create', 'update', 'delete'], why: 'the lock' },
   {
@@ -37,7 +37,7 @@ export function accessChecksFor(plan: Plan): AccessCheck[] {
   if (kinds.has('statefulset-prepare') || kinds.has('statefulset-pod')) add('apps', 'statefulsets', ['get', 'watch', 'patch']);
   add('', 'pods', ['list', 'watch']);
   if (plan.steps.some((s) => s.kind === 'statefulset-pod' && s.workload.strategy === 'OnDelete')) add('', 'pods', ['delete']);
-  if (plan.steps.some(isJobStep)) add('batch', 'jobs', ['get', 'list', 'watch', 'create', 'delete']);
+  if (plan.steps.some((s) => isJobStep(s) || s.kind === 'pre-pull')) add('batch', 'jobs', ['get', 'list', 'watch', 'create', 'delete']);
   add('', 'configmaps', ['get', 'create', 'update']);
   add('coordination.k8s.io', 'leases', ['get', 'create', 'update', 'delete']);
   if (plan.steps.some((s) => s.kind === 'verify-mirrors')) {

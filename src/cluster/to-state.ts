@@ -60,6 +60,7 @@ export function toPodState(obj: Json): PodState {
     waitingMessage: waiting?.state?.waiting?.message,
     restartCount: statuses.reduce((sum, s) => sum + (s.restartCount ?? 0), 0),
     images: (obj.spec?.containers ?? []).map((c: Json) => c.image),
+    node: obj.spec?.nodeName || undefined,
   };
 }
 

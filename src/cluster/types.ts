@@ -59,6 +59,8 @@ export interface PodState {
   readonly restartCount: number;
   /** The images of the pod's containers, as in its spec. */
   readonly images: readonly string[];
+  /** The node it is bound to (spec.nodeName); undefined while unscheduled. */
+  readonly node?: string | undefined;
 }
 
 export interface WorkloadState {
@@ -109,6 +111,8 @@ export interface JobManifest {
       metadata: { labels: Record<string, string> };
       spec: {
         restartPolicy: 'Never';
+        /** Pinned to a node, past the scheduler (pre-pull: an image onto a given node). */
+        nodeName?: string;
         serviceAccountName?: string;
         imagePullSecrets?: { name: string }[];
         containers: {

@@ -19,6 +19,8 @@ export interface JobInput {
   readonly serviceAccountName?: string | undefined;
   readonly backoffLimit: number;
   readonly timeoutMs: number;
+  /** Pin the pod to this node (pre-pull). */
+  readonly nodeName?: string | undefined;
 }
 
 /**
@@ -37,6 +39,7 @@ export function buildJob(input: JobInput): JobManifest {
   if (input.envFrom?.length) container.envFrom = input.envFrom.map((e) => structuredClone(e));
 
   const podSpec: JobManifest['spec']['template']['spec'] = { restartPolicy: 'Never', containers: [container] };
+  if (input.nodeName) podSpec.nodeName = input.nodeName;
   if (input.serviceAccountName) podSpec.serviceAccountName = input.serviceAccountName;
   if (input.imagePullSecrets?.length) podSpec.imagePullSecrets = input.imagePullSecrets.map((name) => ({ name }));
 

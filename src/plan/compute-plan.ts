@@ -55,11 +55,25 @@ export function computePlan(spec: ClusterSpec, basis: PlanBasis, options: PlanOp
   if (rolls.length > 0) {
     const jobs = new JobSteps(spec, to.tag, r.resolved, r.warnings);
     steps.push({ id: 'preflight', kind: 'preflight', title: 'check version policy, workloads, health and permissions; take the lock', changes: [] });
-    if (spec.maintenance) steps.push(jobs.maintenance('start'));
-    for (const job of spec.initJobs) steps.push(jobs.init(job));
+    const start = spec.maintenance ? jobs.maintenance('start') : undefined;
+    const inits = spec.initJobs.map((job) => jobs.init(job));
+    const end = spec.maintenance ? jobs.maintenance('end') : undefined;
+    if (spec.rollout.prePull) {
+      const images = [...new Set([...(start ? [start.image] : []), ...inits.map((j) => j.image), ...rolls.map((s) => s.image), ...(end ? [end.image] : [])])];
+      steps.push({
+        id: 'pre-pull',
+        kind: 'pre-pull',
+        title: `pull ${images.length} image${images.length === 1 ? '' : 's'} onto the nodes running the installation, before mirrors pause (best effort, up to ${spec.rollout.prePull.timeout})`,
+        changes: [],
+        images,
+        timeoutMs: durationMs(spec.rollout.prePull.timeout),
+      });
+    }
+    if (start) steps.push(start);
+    steps.push(...inits);
     steps.push(...groupRolls(rolls, spec.rollout.concurrent));
-    if (spec.maintenance) {
-      steps.push(jobs.maintenance('end'));
+    if (end) {
+      steps.push(end);
       steps.push({
         id: 'verify-mirrors',
         kind: 'verify-mirrors',

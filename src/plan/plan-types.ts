@@ -3,6 +3,7 @@ import type { PlanOwnership } from './ownership.js';
 
 export const STEP_KINDS = [
   'preflight',
+  'pre-pull',
   'maintenance-start',
   'init-job',
   'deployment-rollout',
@@ -60,6 +61,16 @@ export interface VerifyMirrorsStep extends StepBase {
   readonly timeoutMs: number;
 }
 
+/**
+ * spec.rollout.prePull: the images the upgrade will run, pulled onto the nodes that run the
+ * installation, before maintenance starts. Best effort, bounded by timeoutMs.
+ */
+export interface PrePullStep extends StepBase {
+  readonly kind: 'pre-pull';
+  readonly images: readonly string[];
+  readonly timeoutMs: number;
+}
+
 export const JOB_STEP_KINDS = ['maintenance-start', 'init-job', 'maintenance-end'] as const;
 export type JobStepKind = (typeof JOB_STEP_KINDS)[number];
 
@@ -107,7 +118,7 @@ export interface StatefulSetPodStep extends WorkloadStepBase {
 }
 
 /** One step of a plan; its kind decides what it carries. */
-export type Step = PreflightStep | CompleteStep | VerifyMirrorsStep | JobStep | DeploymentRolloutStep | StatefulSetPrepareStep | StatefulSetPodStep;
+export type Step = PreflightStep | PrePullStep | CompleteStep | VerifyMirrorsStep | JobStep | DeploymentRolloutStep | StatefulSetPrepareStep | StatefulSetPodStep;
 export type ComponentStep = DeploymentRolloutStep | StatefulSetPrepareStep | StatefulSetPodStep;
 
 export function isJobStep(step: Step): step is JobStep {
@@ -125,7 +136,7 @@ export function componentOf(step: Step): string | undefined {
 
 /** The bound on a step's wait, if it waits. */
 export function timeoutOf(step: Step): number | undefined {
-  return isJobStep(step) || isComponentStep(step) || step.kind === 'verify-mirrors' ? step.timeoutMs : undefined;
+  return isJobStep(step) || isComponentStep(step) || step.kind === 'verify-mirrors' || step.kind === 'pre-pull' ? step.timeoutMs : undefined;
 }
 
 /** PeerDB's own view before the upgrade (live plans with maintenance mode), from flow-api. */

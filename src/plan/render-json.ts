@@ -55,6 +55,7 @@ function stepDocument(step: Step): Record<string, unknown> {
   if (isComponentStep(step)) doc.workload = step.workload;
   if (isComponentStep(step) && step.group !== undefined) doc.concurrent_group = step.group;
   if (isJobStep(step) || isComponentStep(step)) doc.image = step.image;
+  if (step.kind === 'pre-pull') doc.images = step.images;
   doc.changes = step.changes;
   const timeoutMs = timeoutOf(step);
   if (timeoutMs !== undefined) doc.timeout_seconds = Math.round(timeoutMs / 1000);

@@ -54,6 +54,10 @@ function stepDetails(step: Step, style: Style): string[] {
     details.push(style.dim(`backoffLimit ${step.manifest.spec.backoffLimit}, timeout ${formatDuration(step.manifest.spec.activeDeadlineSeconds * 1000)}`));
     return details;
   }
+  if (step.kind === 'pre-pull') {
+    for (const image of step.images) details.push(`image ${image}`);
+    details.push(style.dim('one Job per node and image, pinned with nodeName, command a path no image has (nothing runs); deleted when done'));
+  }
   for (const change of step.changes) details.push(formatChange(change, style));
   if (step.kind === 'deployment-rollout' || step.kind === 'statefulset-pod' || step.kind === 'verify-mirrors') {
     details.push(style.dim(`wait up to ${formatDuration(step.timeoutMs)}`));

@@ -115,6 +115,11 @@ const rollout = strictObject({
     .describe(
       'Roll components side by side instead of one at a time: "deployments" (every Deployment at once) or groups of component names ([[flow-api, peerdb-ui], …]); a StatefulSet keeps one pod at a time inside its group. Omit: one component at a time.',
     ),
+  prePull: strictObject({
+    timeout: duration.default('10m').describe('Bound on the whole pre-pull; past it the upgrade goes on without what is not pulled.'),
+  })
+    .optional()
+    .describe('Pull the images of the upgrade onto the nodes running the installation before maintenance starts, while mirrors still run (best effort; `prePull: {}` for the defaults). Omit: no pre-pull.'),
 });
 
 const specBody = strictObject({
@@ -127,7 +132,7 @@ const specBody = strictObject({
       .min(1)
       .optional()
       .describe("Merged by name onto the PeerDB Helm chart's five components (flow-api, flow-worker, flow-snapshot-worker, peerdb-server, peerdb-ui): list only what differs."),
-    rollout: rollout.optional().describe('How the components are rolled: one at a time (default) or side by side.'),
+    rollout: rollout.optional().describe('How the components are rolled: one at a time (default) or side by side, and whether their images are pulled beforehand.'),
     checkpoint: strictObject({ configMap: dnsLabel.optional(), lease: dnsLabel.optional() })
       .optional()
       .describe('Names of the checkpoint ConfigMap and lock Lease; default <metadata.name>-peerdb-upgrade.'),

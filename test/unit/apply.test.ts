@@ -15,6 +15,7 @@ import { observeCluster } from '../../src/apply/observe-cluster.js';
 import { observedFingerprint } from '../../src/plan/plan-input.js';
 import { readSavedPlan, savePlan } from '../../src/plan/saved-plan.js';
 import { fault, MemoryCluster } from './fakes/memory-cluster.js';
+import type { JobManifest } from '../../src/cluster/types.js';
 import { HELM_STEP_IDS } from '../helm-step-ids.js';
 import { skipDefaults } from './fakes/skip-defaults.js';
 
@@ -516,5 +517,62 @@ describe('concurrent rollouts (spec.rollout.concurrent)', () => {
     for (const name of ['flow-worker', 'peerdb-server', 'peerdb-ui']) expect(state(`deployment-rollout/${name}`)).toBe('done');
     expect(state('statefulset-prepare/flow-snapshot-worker')).toBe('pending');
     expect(state('maintenance-end')).toBe('pending');
+  });
+});
+
+describe('image pre-pull (spec.rollout.prePull)', () => {
+  const PRE_PULL = HELM_TEXT.replace('  initJobs:\n', '  rollout:\n    prePull: { timeout: 5m }\n  initJobs:\n');
+  const prePullJobs = (cluster: MemoryCluster) => Object.keys(cluster.created('Job')).filter((n) => n.includes('-pre-pull-'));
+
+  it('pulls every image onto every node of the installation before maintenance starts, and leaves no Job behind', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
+    const run = request(cluster, { text: PRE_PULL });
+    const outcome = await outcomeOf(applyUpgrade(run.request));
+    expect(outcome.code, outcome.message).toBe(0);
+    await expectUpgraded(cluster);
+    const images = [...new Set(['flow-maintenance', 'peerdb-server', 'flow-api', 'flow-worker', 'flow-snapshot-worker', 'peerdb-ui'].map((n) => img(n, TO)))];
+    const nodes = [...new Set(cluster.peekPods(NS).map((p) => p.node))].filter(Boolean);
+    expect(nodes.length).toBeGreaterThan(1);
+    // One Job per node and image, each pinned to its node, each running the image with a command no image has.
+    const created = cluster.calls.filter((c) => c.method === 'createJob').map((c) => c.args[1] as JobManifest).filter((m) => m.metadata.name.includes('-pre-pull-'));
+    expect(created).toHaveLength(images.length * nodes.length);
+    expect(new Set(created.map((m) => `${m.spec.template.spec.nodeName} ${m.spec.template.spec.containers[0]!.image}`)).size).toBe(images.length * nodes.length);
+    for (const m of created) expect(m.spec.template.spec.containers[0]!.command).toEqual(['/peerdb-upgrade-pre-pull/runs-nothing']);
+    // All of them before maintenance starts, and none left once the step is done.
+    const calls = cluster.calls.map((c) => `${c.method} ${(c.args[1] as { metadata?: { name?: string } })?.metadata?.name ?? c.args[1]}`);
+    const startJob = calls.findIndex((c) => c.startsWith('createJob') && c.includes('maintenance-start'));
+    const lastPrePull = calls.map((c, i) => (c.startsWith('createJob') && c.includes('-pre-pull-') ? i : -1)).reduce((a, b) => Math.max(a, b));
+    expect(lastPrePull).toBeLessThan(startJob);
+    const deleted = calls.filter((c) => c.startsWith('deleteJob') && c.includes('-pre-pull-'));
+    expect(deleted).toHaveLength(created.length);
+    expect(prePullJobs(cluster).filter((n) => cluster.peekJob(NS, n) !== undefined)).toEqual([]);
+    expect(run.events.find((e) => e.type === 'step-done' && (e as { step: { id: string } }).step.id === 'pre-pull')).toMatchObject({ message: expect.stringMatching(/^pulled 18 of 18 \(6 images onto 3 nodes\)/) });
+  });
+
+  it('goes on without it when the API server refuses its Jobs: nothing paused by it, nothing left', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    cluster.inject((call) => (call.method === 'createJob' && (call.args[1] as JobManifest).metadata.name.includes('-pre-pull-') ? fault('forbidden', 'jobs.batch is forbidden (quota)') : undefined), { times: 1 });
+    const run = request(cluster, { text: PRE_PULL });
+    const outcome = await outcomeOf(applyUpgrade(run.request));
+    expect(outcome.code, outcome.message).toBe(0);
+    await expectUpgraded(cluster);
+    expect(run.events.some((e) => e.type === 'warning' && /pre-pull: .*going on without it/.test((e as { message: string }).message))).toBe(true);
+    expect(prePullJobs(cluster).filter((n) => cluster.peekJob(NS, n) !== undefined)).toEqual([]);
+  });
+
+  it('interrupted while pulling: its Jobs are deleted and maintenance never started', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    const controller = new AbortController();
+    cluster.inject((call) => {
+      if (call.method === 'listJobPods') controller.abort();
+      return undefined;
+    }, { times: 1 });
+    const run = request(cluster, { text: PRE_PULL, signal: controller.signal });
+    const outcome = await outcomeOf(applyUpgrade(run.request));
+    expect(outcome.code, outcome.message).toBe(ExitCode.Interrupted);
+    expect(prePullJobs(cluster).length).toBeGreaterThan(0);
+    expect(prePullJobs(cluster).filter((n) => cluster.peekJob(NS, n) !== undefined)).toEqual([]);
+    expect(Object.keys(cluster.created('Job')).some((n) => n.includes('maintenance-start'))).toBe(false);
+    expect(outcome.message).not.toContain('MIRRORS');
   });
 });

@@ -300,3 +300,16 @@ describe('concurrent rollouts in the plan (spec.rollout.concurrent)', () => {
     expect(alone.steps.some((s) => 'group' in s && s.group !== undefined)).toBe(false);
   });
 });
+
+describe('image pre-pull in the plan (spec.rollout.prePull)', () => {
+  it('is a step between preflight and maintenance start naming every image the upgrade runs, once each', () => {
+    const spec = specFromText('  version: v0.37.4\n  maintenance: {}\n  initJobs:\n    - { name: catalog-migrations, preset: catalog-migrations }\n  rollout:\n    prePull: {}\n');
+    const plan = computePlan(spec, { mode: 'offline', from: 'v0.36.7' });
+    expect(ids(plan).slice(0, 3)).toEqual(['preflight', 'pre-pull', 'maintenance-start']);
+    const step = plan.steps[1]!;
+    if (step.kind !== 'pre-pull') throw new Error('no pre-pull step');
+    expect(step.images).toEqual(['flow-maintenance', 'peerdb-server', 'flow-api', 'flow-worker', 'flow-snapshot-worker', 'peerdb-ui'].map((n) => image(n, 'v0.37.4')));
+    expect(step.timeoutMs).toBe(600_000);
+    expect(computePlan(specFromText('  version: v0.37.4\n'), { mode: 'offline', from: 'v0.36.7' }).steps.some((s) => s.kind === 'pre-pull')).toBe(false);
+  });
+});

@@ -294,6 +294,8 @@ interface Pod {
   waitingReason: string | undefined;
   waitingMessage: string | undefined;
   restartCount: number;
+  /** The node it is bound to: round robin over three for workload pods, nodeName for Job pods that set it. */
+  node: string | undefined;
   createdTick: number;
   deletedTick: number | undefined;
   readyAfterTicks: number;
@@ -1098,6 +1100,7 @@ export class MemoryCluster implements ClusterPort {
       waitingReason: undefined,
       waitingMessage: undefined,
       restartCount: 0,
+      node: `node-${this.uidCounter % 3}`,
       createdTick: this.ticks,
       deletedTick: undefined,
       readyAfterTicks: this.readyAfterTicks,
@@ -1409,7 +1412,8 @@ export class MemoryCluster implements ClusterPort {
       'batch.kubernetes.io/controller-uid': job.uid,
     };
     const images = job.manifest.spec.template.spec.containers.map((c) => c.image);
-    return this.createPod(job.namespace, `${job.name}-${suffix(++this.uidCounter)}`, { kind: 'Job', name: job.name }, labels, images, {});
+    const nodeName = job.manifest.spec.template.spec.nodeName;
+    return this.createPod(job.namespace, `${job.name}-${suffix(++this.uidCounter)}`, { kind: 'Job', name: job.name }, labels, images, nodeName ? { node: nodeName } : {});
   }
 
   private syncJob(ns: Namespace, job: Job): void {
@@ -1569,6 +1573,7 @@ function podState(pod: Pod): PodState {
     waitingReason: pod.waitingReason,
     waitingMessage: pod.waitingMessage,
     restartCount: pod.restartCount,
+    node: pod.node,
     images: [...pod.images],
   };
 }
