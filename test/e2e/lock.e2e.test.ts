@@ -76,7 +76,9 @@ describe.concurrent('the lock', () => {
     // As if the killed run had run on a CI runner: this host cannot tell whether it is alive.
     const lease = await readLease(kubeconfig, ns);
     const holder = String(lease.spec.holderIdentity).replace(/@[^/]+\//, '@ci-runner-9/');
-    const renewed = new Date(Date.now() - 55_000).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+    // 35 s ago: the Lease (60 s) is still held for 25 s, room for a CLI start on a loaded machine
+    // (with 5 s left, a start that took 8 s found it expired and took it over).
+    const renewed = new Date(Date.now() - 35_000).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
     await patchJson(kubeconfig, `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/peerdb-peerdb-upgrade`, { spec: { holderIdentity: holder, renewTime: renewed } }, 'application/merge-patch+json');
 
     const refused = await runCli(['apply', '-f', spec, '--yes', '--resume'], { kubeconfig });
@@ -84,13 +86,13 @@ describe.concurrent('the lock', () => {
     expect(refused.stderr).toContain(holder);
     expect(refused.stderr).toContain(`unlock -f`);
 
-    // The Lease (60 s) expires 5 s from its last renewal: a resume willing to wait takes it over.
-    const resumed = await runCli(['apply', '-f', spec, '--yes', '--resume', '--lock-timeout', '30s', '-o', 'json'], { kubeconfig });
+    // The Lease (60 s) expires at most 25 s from now: a resume willing to wait takes it over.
+    const resumed = await runCli(['apply', '-f', spec, '--yes', '--resume', '--lock-timeout', '50s', '-o', 'json'], { kubeconfig });
     expect(resumed.code, transcript(resumed)).toBe(0);
     expect(resumed.events.find((e) => e.type === 'run-start')).toMatchObject({ runId, resumed: true });
     expect((await readCheckpoint(kubeconfig, ns)).run).toMatchObject({ id: runId, state: 'done' });
     expect(await readLease(kubeconfig, ns)).toBeUndefined();
-  });
+  }, 180_000);
 
   // Regression: the unfinished checkpoint of the live run used to be reported first (exit 1,
   // "continue it: --resume"), advice that would start a second executor.
