@@ -13,34 +13,25 @@ import type { ClusterSpec } from '../spec/schema.js';
 import { LABEL_CLUSTER, LABEL_RUN, MANAGED_BY } from '../labels.js';
 import { firstUnfinishedStep, isUnfinished, maintenanceAttempted, mirrorsPaused, recordedPartitions, stepHash, type Checkpoint } from './checkpoint.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint-store.js';
-import type { Clock } from './clock.js';
 import { serverDryRun, type DryRunResult } from './dry-run.js';
-import type { EmitEvent } from './events.js';
 import { executePlan } from './execute-plan.js';
 import { continuedCheckpoint, freshCheckpoint, newRunId, RunRecord } from './run-record.js';
-import { lockOwner, UpgradeLock, waitForLock, type RunHost } from './lock.js';
+import { lockOwner, UpgradeLock, waitForLock } from './lock.js';
 import { describeStepDiff } from './plan-diff.js';
 import { runPreflight } from './run-preflight.js';
 import { restoreObserved } from './snapshot.js';
+import type { RunRequest } from './run-request.js';
 import { RunStopped } from './run-stop.js';
 import { StepFailure } from './step-failure.js';
 
-export interface ApplyRequest {
-  readonly cluster: ClusterPort;
+export interface ApplyRequest extends RunRequest {
   readonly loaded: LoadedSpec;
-  readonly spec: ClusterSpec;
   /** How to treat an unfinished run: refuse (fresh), continue it (resume), or discard it (restart). */
   readonly mode: 'fresh' | 'resume' | 'restart';
   readonly savedPlan?: SavedPlan | undefined;
   readonly allowDowngrade: boolean;
-  readonly lockTimeoutMs: number;
   readonly runTimeoutMs?: number | undefined;
   readonly dryRun: boolean;
-  readonly clock: Clock;
-  /** This machine and process, for the lock. */
-  readonly host: RunHost;
-  readonly signal: AbortSignal;
-  readonly emit: EmitEvent;
   /** Asked before anything changes; false stops the run (nothing changed). */
   readonly confirm: (plan: Plan, resumed: boolean) => Promise<boolean>;
   /** The user says Argo CD / Flux reconciliation of the workloads is suspended (--reconciliation-suspended). */

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 // (about a fifth of it), which is most of the CLI's start-up time.
 import { array, boolean, custom, enum as zEnum, literal, looseObject, number, object, record, string, tuple } from 'zod';
 import { UserError } from '../errors.js';
+import { parseJson } from '../json.js';
 import { hashOf } from '../plan/hash.js';
 import type { Plan, Step } from '../plan/plan-types.js';
 import { compactSteps, expandSteps } from './checkpoint-steps.js';
@@ -98,12 +99,7 @@ export function stepHash(step: Step): string {
 }
 
 export function parseCheckpoint(text: string, where: string): Checkpoint {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new UserError(`${where}: the checkpoint is not valid JSON; inspect it with kubectl, or delete it to start over`);
-  }
+  const value = parseJson(text, () => new UserError(`${where}: the checkpoint is not valid JSON; inspect it with kubectl, or delete it to start over`));
   const version = (value as { format_version?: unknown } | null)?.format_version;
   if (typeof version === 'number' && version > CHECKPOINT_FORMAT_VERSION) {
     throw new UserError(`${where}: checkpoint format ${version} was written by a newer peerdb-upgrade; use that version`);

@@ -11,10 +11,10 @@ import type { ClusterSpec } from '../spec/schema.js';
 import { isUnfinished, mirrorsPaused } from './checkpoint.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint-store.js';
 import type { Clock } from './clock.js';
-import type { EmitEvent } from './events.js';
-import { lockOwner, UpgradeLock, type RunHost } from './lock.js';
+import { lockOwner, UpgradeLock } from './lock.js';
 import { observeCluster } from './observe-cluster.js';
 import { runJobStep } from './run-job.js';
+import type { RunRequest } from './run-request.js';
 import { closedCheckpoint, newRunId } from './run-record.js';
 import { StepAborted } from './step-context.js';
 import { RunStopped } from './run-stop.js';
@@ -23,15 +23,8 @@ import { MirrorsNotBack, verifyPeerDB } from './verify-mirrors.js';
 import { connectFlowApi, FlowApiError, FlowApiUnreachable } from '../peerdb/flow-api.js';
 import { durationMs } from '../spec/duration.js';
 
-export interface MaintenanceRequest {
-  readonly cluster: ClusterPort;
-  readonly spec: ClusterSpec;
+export interface MaintenanceRequest extends RunRequest {
   readonly mode: 'start' | 'end';
-  readonly lockTimeoutMs: number;
-  readonly clock: Clock;
-  readonly host: RunHost;
-  readonly signal: AbortSignal;
-  readonly emit: EmitEvent;
   /** The version the flow workers run, when their image does not say (a digest). */
   readonly version?: string | undefined;
 }

@@ -1,4 +1,4 @@
-import type { WorkloadState } from '../cluster/types.js';
+import { statefulSetPod, type WorkloadState } from '../cluster/types.js';
 import type { ObservedState } from '../plan/plan-input.js';
 import { UserError } from '../errors.js';
 
@@ -46,19 +46,7 @@ export function restoreObserved(snapshot: Record<string, WorkloadSnapshot>, curr
         const live = now.containers.find((x) => x.name === c.name);
         return { name: c.name, image: c.image, env: live?.env ?? [], envFrom: live?.envFrom ?? [] };
       }),
-      pods: then.pods.map(([ordinal, revision, ready]) => ({
-        name: `${then.state.name}-${ordinal}`,
-        uid: '',
-        ordinal,
-        revision,
-        ready,
-        phase: ready ? 'Running' : 'Pending',
-        deleting: false,
-        waitingReason: undefined,
-        waitingMessage: undefined,
-        restartCount: 0,
-        images: [],
-      })),
+      pods: then.pods.map(([ordinal, revision, ready]) => statefulSetPod(then.state.name, ordinal, revision, ready)),
     });
   }
   return { workloads, unfinishedRun: undefined, helmReleases: current.helmReleases };

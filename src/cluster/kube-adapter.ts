@@ -180,12 +180,7 @@ export class KubeCluster implements ClusterPort {
     options: WriteOptions = {},
   ): Promise<ConfigMapState> {
     const body = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace, labels: content.labels, ...(resourceVersion ? { resourceVersion } : {}) }, data: content.data };
-    const base = `/api/v1/namespaces/${enc(namespace)}/configmaps`;
-    const what = `configmap ${namespace}/${name}`;
-    const obj = resourceVersion
-      ? await this.http.call<Json>('PUT', `${base}/${enc(name)}`, { body, what, dryRun: options.dryRun })
-      : await this.http.call<Json>('POST', base, { body, what, dryRun: options.dryRun });
-    return toConfigMapState(obj);
+    return toConfigMapState(await this.createOrReplace(`/api/v1/namespaces/${enc(namespace)}/configmaps`, name, body, `configmap ${namespace}/${name}`, resourceVersion, options));
   }
 
 
@@ -206,12 +201,14 @@ export class KubeCluster implements ClusterPort {
         renewTime: microTime(lease.renewTime),
       },
     };
-    const base = `/apis/coordination.k8s.io/v1/namespaces/${enc(namespace)}/leases`;
-    const what = `lease ${namespace}/${name}`;
-    const obj = resourceVersion
-      ? await this.http.call<Json>('PUT', `${base}/${enc(name)}`, { body, what, dryRun: options.dryRun })
-      : await this.http.call<Json>('POST', base, { body, what, dryRun: options.dryRun });
-    return toLeaseState(obj);
+    return toLeaseState(await this.createOrReplace(`/apis/coordination.k8s.io/v1/namespaces/${enc(namespace)}/leases`, name, body, `lease ${namespace}/${name}`, resourceVersion, options));
+  }
+
+  /** Replaces the object at `resourceVersion` (PUT), or creates it (POST) when there is none yet. */
+  private createOrReplace(collection: string, name: string, body: Json, what: string, resourceVersion: string | undefined, options: WriteOptions): Promise<Json> {
+    return resourceVersion
+      ? this.http.call<Json>('PUT', `${collection}/${enc(name)}`, { body, what, dryRun: options.dryRun })
+      : this.http.call<Json>('POST', collection, { body, what, dryRun: options.dryRun });
   }
 
   async deleteLease(namespace: string, name: string, resourceVersion: string | undefined, options: WriteOptions = {}): Promise<void> {

@@ -63,6 +63,26 @@ export interface PodState {
   readonly node?: string | undefined;
 }
 
+/**
+ * A StatefulSet pod known only by its ordinal, revision and readiness (a snapshot, a spec's
+ * assumption): not being deleted, not waiting, never restarted.
+ */
+export function statefulSetPod(set: string, ordinal: number, revision: string, ready: boolean, fields: { uid?: string; images?: readonly string[] } = {}): PodState {
+  return {
+    name: `${set}-${ordinal}`,
+    uid: fields.uid ?? '',
+    ordinal,
+    revision,
+    ready,
+    phase: ready ? 'Running' : 'Pending',
+    deleting: false,
+    waitingReason: undefined,
+    waitingMessage: undefined,
+    restartCount: 0,
+    images: fields.images ?? [],
+  };
+}
+
 export interface WorkloadState {
   readonly kind: WorkloadKind;
   readonly name: string;

@@ -52,40 +52,15 @@ export interface SpecDiff {
 }
 
 export function diffSpecs(base: ClusterSpec, target: ClusterSpec, files: { baseFile: string; file: string }): SpecDiff {
-  const baseComponents = new Map(base.components.map((c) => [c.name, c]));
-  const targetComponents = new Map(target.components.map((c) => [c.name, c]));
-  const components: Mutable<SpecDiff['components']> = { added: [], removed: [], changed: [], unchanged: [] };
-  for (const component of target.components) {
-    const before = baseComponents.get(component.name);
-    if (!before) {
-      components.added.push(entry(component));
-      continue;
-    }
-    const changes = fieldChanges('', componentView(before), componentView(component));
-    if (changes.length > 0) components.changed.push({ ...entry(component), changes });
-    else components.unchanged.push(component.name);
-  }
-  for (const component of base.components) {
-    if (!targetComponents.has(component.name)) components.removed.push(entry(component));
-  }
-
-  const baseJobs = new Map(base.initJobs.map((j) => [j.name, j]));
-  const targetJobs = new Map(target.initJobs.map((j) => [j.name, j]));
-  const initJobs: Mutable<SpecDiff['initJobs']> = { added: [], removed: [], changed: [], unchanged: [] };
-  for (const job of target.initJobs) {
-    const before = baseJobs.get(job.name);
-    if (!before) {
-      initJobs.added.push(job.name);
-      continue;
-    }
+  const components = byName(base.components, target.components, entry, entry, (before, component) => fieldChanges('', componentView(before), componentView(component)));
+  const initJobs = byName(
+    base.initJobs,
+    target.initJobs,
+    (job) => job.name,
+    (job) => ({ name: job.name }),
     // Compared as written (a changed secret literal is a change), shown masked.
-    const changes = fieldChanges('', jobView(before), jobView(job)).map((c) =>
-      c.field === 'env' ? { ...c, from: maskedEnv(c.from), to: maskedEnv(c.to) } : c,
-    );
-    if (changes.length > 0) initJobs.changed.push({ name: job.name, changes });
-    else initJobs.unchanged.push(job.name);
-  }
-  for (const job of base.initJobs) if (!targetJobs.has(job.name)) initJobs.removed.push(job.name);
+    (before, job) => fieldChanges('', jobView(before), jobView(job)).map((c) => (c.field === 'env' ? { ...c, from: maskedEnv(c.from), to: maskedEnv(c.to) } : c)),
+  );
 
   const settings: FieldChange[] = [
     ...fieldChanges('metadata.', { name: base.name, namespace: base.namespace }, { name: target.name, namespace: target.namespace }),
@@ -99,7 +74,35 @@ export function diffSpecs(base: ClusterSpec, target: ClusterSpec, files: { baseF
   return { ...files, from: base.version, to: target.version, components, initJobs, settings };
 }
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] extends readonly (infer U)[] ? U[] : T[K] };
+/**
+ * Two lists matched by name: what only the target has (added), only the base (removed), and what
+ * both have, changed (with its field changes) or not. `listed` is how an added, removed or
+ * changed one is named.
+ */
+function byName<T extends { readonly name: string }, L, C extends object>(
+  base: readonly T[],
+  target: readonly T[],
+  listed: (item: T) => L,
+  changedAs: (item: T) => C,
+  changesOf: (before: T, after: T) => FieldChange[],
+): { added: L[]; removed: L[]; changed: (C & { changes: FieldChange[] })[]; unchanged: string[] } {
+  const baseByName = new Map(base.map((item) => [item.name, item]));
+  const targetNames = new Set(target.map((item) => item.name));
+  const out = { added: [] as L[], removed: [] as L[], changed: [] as (C & { changes: FieldChange[] })[], unchanged: [] as string[] };
+  for (const item of target) {
+    const before = baseByName.get(item.name);
+    if (!before) {
+      out.added.push(listed(item));
+      continue;
+    }
+    const changes = changesOf(before, item);
+    if (changes.length > 0) out.changed.push({ ...changedAs(item), changes });
+    else out.unchanged.push(item.name);
+  }
+  for (const item of base) if (!targetNames.has(item.name)) out.removed.push(listed(item));
+  return out;
+}
+
 
 function entry(component: ComponentSpec): ComponentEntry {
   return { name: component.name, workload: component.workload };

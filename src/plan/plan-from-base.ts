@@ -1,4 +1,4 @@
-import type { PodState, WorkloadState } from '../cluster/types.js';
+import { statefulSetPod, type PodState, type WorkloadState } from '../cluster/types.js';
 import type { ClusterSpec, Component } from '../spec/schema.js';
 import { diffSpecs, type SpecDiff } from './base-diff.js';
 import { computePlan } from './compute-plan.js';
@@ -87,19 +87,7 @@ function workloadAt(namespace: string, component: Component, image: string, repl
     kind === 'StatefulSet'
       ? Array.from({ length: replicas }, (_, i) => {
           const ordinal = replicas - 1 - i;
-          return {
-            name: `${name}-${ordinal}`,
-            uid: `${name}-${ordinal}`,
-            ordinal,
-            revision: BASE_REVISION,
-            ready: true,
-            phase: 'Running',
-            deleting: false,
-            waitingReason: undefined,
-            waitingMessage: undefined,
-            restartCount: 0,
-            images: [image],
-          };
+          return statefulSetPod(name, ordinal, BASE_REVISION, true, { uid: `${name}-${ordinal}`, images: [image] });
         })
       : [];
   return {

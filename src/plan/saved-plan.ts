@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import { boolean, enum as zEnum, literal, looseObject, object, string } from 'zod';
 import { chmod, writeFile } from 'node:fs/promises';
 import { UserError } from '../errors.js';
+import { parseJson } from '../json.js';
 import type { LoadedSpec } from '../spec/load-spec.js';
 import { planDocument } from './render-json.js';
 import type { Plan } from './plan-types.js';
@@ -65,12 +66,7 @@ export class NotASavedPlan extends UserError {
 }
 
 export function readSavedPlan(file: string, text: string): SavedPlan {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new NotASavedPlan(file);
-  }
+  const value = parseJson(text, () => new NotASavedPlan(file));
   const result = savedPlanSchema.safeParse(value);
   if (!result.success) {
     const version = (value as { format_version?: unknown } | null)?.format_version;
