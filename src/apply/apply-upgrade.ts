@@ -13,6 +13,7 @@ import type { ClusterSpec } from '../spec/schema.js';
 import { LABEL_CLUSTER, LABEL_RUN, MANAGED_BY } from '../labels.js';
 import { firstUnfinishedStep, isUnfinished, maintenanceAttempted, mirrorsPaused, recordedPartitions, stepHash, type Checkpoint } from './checkpoint.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint-store.js';
+import { resolveRangeHashes } from './checkpoint-steps.js';
 import { serverDryRun, type DryRunResult } from './dry-run.js';
 import { executePlan } from './execute-plan.js';
 import { continuedCheckpoint, freshCheckpoint, newRunId, RunRecord } from './run-record.js';
@@ -153,6 +154,11 @@ function resumePlan(checkpoint: Checkpoint, spec: ClusterSpec, observed: Observe
   const start = { ...restoreObserved(checkpoint.initial, observed), userPartitions: recordedPartitions(checkpoint) };
   const plan = computePlan(spec, { mode: 'live', observed: start }, { allowDowngrade, helmChart });
   const byId = new Map(plan.steps.map((s) => [s.id, s]));
+  // Finished pod steps read back as a range carry its digest: their own hashes, if the plan agrees.
+  resolveRangeHashes(checkpoint.steps, (id) => {
+    const step = byId.get(id);
+    return step && stepHash(step);
+  });
   const differences: string[] = [];
   for (const record of checkpoint.steps) {
     if (record.s !== 'done') continue;

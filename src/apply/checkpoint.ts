@@ -6,11 +6,15 @@ import { UserError } from '../errors.js';
 import { parseJson } from '../json.js';
 import { hashOf } from '../plan/hash.js';
 import type { Plan, Step } from '../plan/plan-types.js';
-import { compactSteps, expandSteps } from './checkpoint-steps.js';
+import { compactPods, compactSteps, expandPods, expandSteps, type SnapshotPod } from './checkpoint-steps.js';
 import type { WorkloadSnapshot } from './snapshot.js';
 
-/** 2: finished pod steps may be stored as ranges (checkpoint-steps.ts). 1 is read too. */
-export const CHECKPOINT_FORMAT_VERSION = 2;
+/**
+ * 3: pod steps not started are stored as ranges too, a finished range by a digest of its hashes,
+ * and the starting snapshot's pods as runs (checkpoint-steps.ts). 2 (finished pod steps as ranges
+ * with their hashes) and 1 are read too.
+ */
+export const CHECKPOINT_FORMAT_VERSION = 3;
 export const CHECKPOINT_KEY = 'checkpoint.json';
 export const HISTORY_LIMIT = 10;
 
@@ -52,7 +56,7 @@ const workloadSnapshot = object({
 });
 
 const checkpointSchema = object({
-  format_version: literal([1, CHECKPOINT_FORMAT_VERSION]),
+  format_version: literal([1, 2, CHECKPOINT_FORMAT_VERSION]),
   cluster: object({ name: string(), namespace: string() }),
   run: object({
     id: string(),
@@ -104,7 +108,7 @@ export function parseCheckpoint(text: string, where: string): Checkpoint {
   if (typeof version === 'number' && version > CHECKPOINT_FORMAT_VERSION) {
     throw new UserError(`${where}: checkpoint format ${version} was written by a newer peerdb-upgrade; use that version`);
   }
-  const result = checkpointSchema.safeParse(value);
+  const result = checkpointSchema.safeParse(withPodsExpanded(value));
   if (!result.success) {
     const issue = result.error.issues[0]!;
     throw new UserError(`${where}: the checkpoint is damaged (${issue.path.join('.') || 'top level'}: ${issue.message}); delete it to start over`);
@@ -115,7 +119,21 @@ export function parseCheckpoint(text: string, where: string): Checkpoint {
 }
 
 export function serializeCheckpoint(checkpoint: Checkpoint): string {
-  return JSON.stringify({ ...checkpoint, format_version: CHECKPOINT_FORMAT_VERSION, steps: compactSteps(checkpoint.steps) });
+  const initial = Object.fromEntries(Object.entries(checkpoint.initial).map(([ref, w]) => [ref, { ...w, pods: compactPods(w.pods as readonly SnapshotPod[]) }]));
+  return JSON.stringify({ ...checkpoint, format_version: CHECKPOINT_FORMAT_VERSION, initial, steps: compactSteps(checkpoint.steps) });
+}
+
+/** The starting snapshot's runs of pods (format 3) as one entry per pod, for the schema to check. */
+function withPodsExpanded(value: unknown): unknown {
+  const initial = (value as { initial?: unknown } | null)?.initial;
+  if (!initial || typeof initial !== 'object') return value;
+  const expanded = Object.fromEntries(
+    Object.entries(initial as Record<string, unknown>).map(([ref, w]) => {
+      const pods = (w as { pods?: unknown } | null)?.pods;
+      return [ref, Array.isArray(pods) ? { ...(w as object), pods: expandPods(pods) } : w];
+    }),
+  );
+  return { ...(value as object), initial: expanded };
 }
 
 export function newCheckpoint(input: {
