@@ -210,16 +210,28 @@ export function timelineText(title: string, times: StepTime[], pause: PauseWindo
     '  acted at   done at  in window   own time   beyond own  reaction  step',
   ];
   let prevGoal: number | undefined;
+  // A concurrent group's steps all react to the goal before the group; the group ends at its last goal.
+  let groupBase: { group: string; base: number | undefined; last: number | undefined } | undefined;
   for (const t of times) {
     const o = own(t.step);
     const took = t.goal !== undefined && t.firstChange !== undefined ? t.goal - t.firstChange : undefined;
-    const reaction = prevGoal !== undefined && t.firstChange !== undefined ? t.firstChange - prevGoal : undefined;
+    const group: string | undefined = t.step.concurrent_group;
+    if (group !== undefined && groupBase?.group !== group) groupBase = { group, base: prevGoal, last: undefined };
+    if (group === undefined && groupBase) {
+      prevGoal = groupBase.last ?? prevGoal;
+      groupBase = undefined;
+    }
+    const lane = t.step.workload?.name;
+    const sameLaneBefore = group !== undefined ? times.slice(0, times.indexOf(t)).reverse().find((x) => x.step.concurrent_group === group && x.step.workload?.name === lane) : undefined;
+    const base = group !== undefined ? (sameLaneBefore?.goal ?? groupBase?.base) : prevGoal;
+    const reaction = base !== undefined && t.firstChange !== undefined ? t.firstChange - base : undefined;
     lines.push(
       `  ${s(t.firstChange === undefined ? undefined : t.firstChange - t0)}  ${s(t.goal === undefined ? undefined : t.goal - t0)}  ${start !== undefined && t.goal !== undefined && t.goal >= start ? s(t.goal - start) : '        '}  ${s(o)}  ${s(took === undefined ? undefined : took - o)}  ${reaction === undefined ? '        ' : `${Math.round(reaction).toString().padStart(5)} ms`}  ${t.step.kind} ${label(t.step)}${t.step.concurrent_group !== undefined ? ` [group ${t.step.concurrent_group}]` : ''}`,
     );
     if (t.step.kind === 'maintenance-start') lines.push('  ─── mirrors paused: the pause window opens ───');
     if (t.step.kind === 'maintenance-end') lines.push('  ─── mirrors resumed: the pause window closes ───');
-    prevGoal = t.goal ?? prevGoal;
+    if (groupBase && t.goal !== undefined) groupBase.last = Math.max(groupBase.last ?? t.goal, t.goal);
+    if (!groupBase) prevGoal = t.goal ?? prevGoal;
   }
   return `${lines.join('\n')}\n`;
 }
