@@ -505,8 +505,9 @@ describe('concurrent rollouts (spec.rollout.concurrent)', () => {
 
   it('a failing lane stops the group: the others finish the step they are on, and maintenance is not ended', async () => {
     // flow-api is the group's first lane: run one after another, the others would not have started.
-    const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
-    const text = withRollout('    concurrent: deployments\n').replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n  components:\n    - name: flow-api\n      image: ghcr.io/peerdb-io/flow-api-crashloop\n');
+    // The target flow-api image crash-loops (markers are read in the tag only, as by the Go simulator).
+    const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 }).misbehave(img('flow-api', TO), 'crashloop');
+    const text = withRollout('    concurrent: deployments\n');
     const run = request(cluster, { text });
     const outcome = await outcomeOf(applyUpgrade(run.request));
     expect(outcome.code, outcome.message).toBe(ExitCode.NeedsPerson);

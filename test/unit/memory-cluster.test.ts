@@ -162,7 +162,7 @@ describe('StatefulSet rolling updates', () => {
 
   it('a bad image shows ImagePullBackOff', async () => {
     const cluster = helm();
-    await cluster.patchWorkload(NS, STS, { image: { container: 'flow-snapshot-worker', image: 'registry.invalid/badimage:1' } });
+    await cluster.patchWorkload(NS, STS, { image: { container: 'flow-snapshot-worker', image: 'registry.invalid/flow-snapshot-worker:badimage' } });
     cluster.tick(5);
     expect((await cluster.getWorkload(NS, STS))!.pods[0]).toMatchObject({ ready: false, phase: 'Pending', waitingReason: 'ImagePullBackOff' });
   });

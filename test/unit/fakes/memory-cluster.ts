@@ -17,15 +17,19 @@
  *   or Recreate; Progressing=False/ProgressDeadlineExceeded after progressDeadlineSeconds of clock time.
  * - Jobs get a pod on the first tick and finish `jobTicks` ticks after creation; activeDeadlineSeconds
  *   is enforced on clock time (Failed/DeadlineExceeded).
- * - Images that misbehave: `crashloop` (CrashLoopBackOff, never Ready), `badimage`/`imagepull`
- *   (ImagePullBackOff), and for Job pods `fail` (Failed/BackoffLimitExceeded).
+ * - Images that misbehave by a marker in their tag, the same table as the Go simulator's
+ *   (markers.ts): `crashloop`/`oomkill`/`fail` crash-loop (a Job pod runs, then fails:
+ *   BackoffLimitExceeded), `badimage`/`imagepull` (ImagePullBackOff), `configerror`
+ *   (CreateContainerConfigError), `notready` (runs, never Ready).
  * - The fake clock's sleep(ms) and waitForChange advance time and run one tick per `tickMs` (at least one).
  *
  * Errors mirror the adapter (src/cluster/kube-adapter.ts): a get of a missing object is undefined, a
  * delete of one is a no-op, jobLogTail and waitForChange never throw a ClusterError.
  */
 import { createHash } from 'node:crypto';
-import type { Clock } from '../../../src/apply/clock.js';
+import { invalid, parseSelector, validateJob, validateLabels, validateName } from './api-rules.js';
+import { behaviourOf, type Behaviour } from './markers.js';
+import { FakeClock } from './fake-clock.js';
 import { ClusterError, type ClusterErrorKind } from '../../../src/cluster/cluster-error.js';
 import type {
   AccessCheck,
@@ -46,72 +50,8 @@ import type { HelmReleaseRead, HelmReleaseState } from '../../../src/cluster/hel
 import type { WorkloadOwner } from '../../../src/cluster/workload-owner.js';
 import type { ContainerState, EnvFromSource, EnvVar, JobManifest, PodState, WorkloadKind, WorkloadRef, WorkloadState } from '../../../src/cluster/types.js';
 
-// ─── Fake clock ──────────────────────────────────────────────────────────────────────────────────
-
-/**
- * A Clock whose time moves only when told: sleep(ms) and advance(ms) move it at once, in steps of at
- * most `stepMs`, telling the listeners after each step (so a simulation sees time pass gradually).
- */
-export class FakeClock implements Clock {
-  private time: number;
-  private readonly listeners = new Set<(ms: number, last: boolean) => void>();
-  private readonly timers = new Set<{ due: number; callback: () => void }>();
-  /** Every sleep asked for, in ms. */
-  readonly sleeps: number[] = [];
-
-  constructor(
-    start: number | string = '2025-01-01T00:00:00.000Z',
-    private readonly stepMs = 1000,
-  ) {
-    this.time = typeof start === 'number' ? start : Date.parse(start);
-  }
-
-  now(): number {
-    return this.time;
-  }
-
-  /** Moves time by `ms` (the simulation ticks along) and resolves on the next turn of the event loop. */
-  async sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return;
-    this.sleeps.push(ms);
-    this.advance(ms);
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-
-  advance(ms: number): void {
-    for (let left = ms; left > 0; ) {
-      const step = Math.min(left, this.stepMs);
-      this.time += step;
-      left -= step;
-      for (const listener of this.listeners) listener(step, left <= 0);
-      for (const timer of [...this.timers]) {
-        if (timer.due > this.time) continue;
-        this.timers.delete(timer);
-        timer.callback();
-      }
-    }
-  }
-
-  /** Fires when advance() passes its time, like a timer on the real clock. */
-  timer(ms: number, callback: () => void): () => void {
-    const timer = { due: this.time + ms, callback };
-    this.timers.add(timer);
-    return () => this.timers.delete(timer);
-  }
-
-  /** Timers set and not yet fired or cancelled. */
-  get pendingTimers(): number {
-    return this.timers.size;
-  }
-
-  /** `last` is true for the last step of one advance(). */
-  onAdvance(listener: (ms: number, last: boolean) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-}
-
-// ─── Public types ────────────────────────────────────────────────────────────────────────────────
+// The fake clock: fake-clock.ts.
+export { FakeClock } from './fake-clock.js';
 
 export interface FakePeerDB {
   mirrors: Map<string, string>;
@@ -521,6 +461,20 @@ export class MemoryCluster implements ClusterPort {
    * (start pauses running mirrors, end resumes the recorded ones except those in failsToResume).
    * `reachable: false` makes every podHttp fail like a refused port-forward.
    */
+  /**
+   * Makes every container of `image` behave as a marker says (markers.ts), whatever its tag: the
+   * fake's counterpart of the Go simulator's per-pod annotation and SIM_BEHAVIOR env, which a
+   * workload the tool rolls cannot carry on its new image alone.
+   */
+  misbehave(image: string, behaviour: Behaviour): this {
+    this.imageBehaviours.set(image, behaviour);
+    return this;
+  }
+
+  private readonly imageBehaviours = new Map<string, Behaviour>();
+  /** An image's behaviour: as told by misbehave(), else by the marker in its tag. */
+  private readonly behaviours = (image: string): Behaviour | undefined => this.imageBehaviours.get(image) ?? behaviourOf(image);
+
   peerdb(namespace: string): FakePeerDB {
     let p = this.peerdbs.get(namespace);
     if (!p) {
@@ -1068,12 +1022,16 @@ export class MemoryCluster implements ClusterPort {
       }
       if (pod.pinned || pod.phase === 'Succeeded' || pod.phase === 'Failed') continue;
       const before = JSON.stringify(pod);
-      const trouble = imageTrouble(pod.images);
-      if (trouble === 'ImagePullBackOff') {
+      const trouble = podTrouble(pod.images, pod.owner.kind === 'Job', this.behaviours);
+      if (trouble.waiting === 'ImagePullBackOff') {
         pod.phase = 'Pending';
         pod.waitingReason = 'ImagePullBackOff';
-        pod.waitingMessage = `Back-off pulling image "${pod.images.find((i) => /badimage|imagepull/.test(i))}"`;
-      } else if (trouble === 'CrashLoopBackOff') {
+        pod.waitingMessage = `Back-off pulling image "${pod.images.find((i) => this.behaviours(i) === 'badimage')}"`;
+      } else if (trouble.waiting === 'CreateContainerConfigError') {
+        pod.phase = 'Pending';
+        pod.waitingReason = 'CreateContainerConfigError';
+        pod.waitingMessage = 'simulated configuration error (image marker configerror)';
+      } else if (trouble.waiting === 'CrashLoopBackOff') {
         pod.phase = 'Running';
         pod.waitingReason = 'CrashLoopBackOff';
         pod.waitingMessage = `back-off restarting failed container`;
@@ -1083,7 +1041,7 @@ export class MemoryCluster implements ClusterPort {
         pod.phase = 'Running';
         pod.waitingReason = undefined;
         pod.waitingMessage = undefined;
-        if (!pod.ready && this.ticks - pod.createdTick >= pod.readyAfterTicks) {
+        if (!pod.ready && !trouble.neverReady && this.ticks - pod.createdTick >= pod.readyAfterTicks) {
           pod.ready = true;
           if (pod.owner.kind !== 'Job') this.podEvent('pod-ready', pod);
         }
@@ -1114,7 +1072,7 @@ export class MemoryCluster implements ClusterPort {
       pinned: false,
       ...extra,
     };
-    if (pod.readyAfterTicks <= 0 && !imageTrouble(images) && owner.kind !== 'Job') {
+    if (pod.readyAfterTicks <= 0 && podTrouble(images, false, this.behaviours).healthy && owner.kind !== 'Job') {
       pod.phase = 'Running';
       pod.ready = true;
     }
@@ -1194,7 +1152,7 @@ export class MemoryCluster implements ClusterPort {
   private seedPod(w: Workload, name: string, ordinal: number | undefined, revision: string): void {
     const pod = this.newWorkloadPod(w, name, ordinal, revision);
     pod.phase = 'Running';
-    pod.ready = !imageTrouble(pod.images);
+    pod.ready = podTrouble(pod.images, false, this.behaviours).healthy;
     pod.createdTick = this.ticks - pod.readyAfterTicks;
   }
 
@@ -1443,9 +1401,10 @@ export class MemoryCluster implements ClusterPort {
       active = [this.jobStartPod(job)];
     } else {
       const pod = active[0]!;
-      const trouble = imageTrouble(pod.images);
-      if (trouble !== 'ImagePullBackOff' && this.ticks - pod.createdTick >= Math.max(1, this.jobTicks - 1)) {
-        this.jobFinish(job, pod.images.some((i) => i.includes('fail')) || trouble === 'CrashLoopBackOff' ? 'failed' : 'succeeded', 'BackoffLimitExceeded');
+      // A Job pod that cannot start (pull, config) never finishes; one that exits non-zero fails.
+      const trouble = podTrouble(pod.images, true, this.behaviours);
+      if (trouble.waiting === undefined && this.ticks - pod.createdTick >= Math.max(1, this.jobTicks - 1)) {
+        this.jobFinish(job, trouble.fails ? 'failed' : 'succeeded', 'BackoffLimitExceeded');
       }
     }
     if (!job.conditions.length) job.active = active.length;
@@ -1552,9 +1511,6 @@ function conflict(what: string): ClusterError {
   return new ClusterError('conflict', `conflict: ${what} changed since it was read`, { status: 409 });
 }
 
-function invalid(message: string): ClusterError {
-  return new ClusterError('invalid', `invalid: ${message}`, { status: 422 });
-}
 
 function withImage(template: Template, container: string, image: string): Template {
   const next = copy(template);
@@ -1562,10 +1518,21 @@ function withImage(template: Template, container: string, image: string): Templa
   return next;
 }
 
-function imageTrouble(images: readonly string[]): 'ImagePullBackOff' | 'CrashLoopBackOff' | undefined {
-  if (images.some((i) => i.includes('badimage') || i.includes('imagepull'))) return 'ImagePullBackOff';
-  if (images.some((i) => i.includes('crashloop'))) return 'CrashLoopBackOff';
-  return undefined;
+/**
+ * What the kubelet shows for a pod of these images, by their markers (markers.ts): the reason it
+ * waits for (cannot pull, cannot configure; a long-running pod that exits crash-loops), whether it
+ * never gets Ready, and (Job pods, which are not restarted) whether it fails.
+ */
+function podTrouble(
+  images: readonly string[],
+  job: boolean,
+  behaviourOfImage: (image: string) => Behaviour | undefined,
+): { waiting: 'ImagePullBackOff' | 'CreateContainerConfigError' | 'CrashLoopBackOff' | undefined; neverReady: boolean; fails: boolean; healthy: boolean } {
+  const behaviours = images.map(behaviourOfImage);
+  const failing = behaviours.some((b) => b === 'crashloop' || b === 'oomkill' || b === 'fail');
+  const waiting = behaviours.includes('badimage') ? 'ImagePullBackOff' : behaviours.includes('configerror') ? 'CreateContainerConfigError' : failing && !job ? 'CrashLoopBackOff' : undefined;
+  const neverReady = behaviours.includes('notready');
+  return { waiting, neverReady, fails: failing, healthy: waiting === undefined && !neverReady && !failing };
 }
 
 function podState(pod: Pod): PodState {
@@ -1620,73 +1587,4 @@ function suffix(n: number): string {
   return s;
 }
 
-const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
-
-function validateName(name: string, max: number, field: string): void {
-  if (!name || name.length > max || !NAME.test(name)) {
-    throw invalid(`${field}: Invalid value: "${name}": must be a lowercase RFC 1123 subdomain of at most ${max} characters`);
-  }
-}
-
-function validateLabels(labels: Record<string, string>, field = 'metadata.labels'): void {
-  for (const [k, v] of Object.entries(labels)) {
-    const slash = k.lastIndexOf('/');
-    const prefix = slash >= 0 ? k.slice(0, slash) : undefined;
-    const name = slash >= 0 ? k.slice(slash + 1) : k;
-    if ((prefix !== undefined && (prefix.length > 253 || !NAME.test(prefix))) || !name || name.length > 63 || !LABEL_VALUE.test(name)) {
-      throw invalid(`${field}: Invalid value: "${k}": not a valid label key`);
-    }
-    if (v.length > 63 || !LABEL_VALUE.test(v)) throw invalid(`${field}: Invalid value: "${v}": a label value must be at most 63 characters of [-A-Za-z0-9_.], starting and ending alphanumeric`);
-  }
-}
-
-function validateJob(manifest: JobManifest): void {
-  // The Job's name becomes the value of the job-name label of its pods: at most 63 characters.
-  validateName(manifest.metadata.name, 63, 'metadata.name');
-  validateLabels(manifest.metadata.labels);
-  validateLabels(manifest.spec.template.metadata.labels, 'spec.template.metadata.labels');
-  const spec = manifest.spec;
-  if (!(spec.backoffLimit >= 0)) throw invalid(`spec.backoffLimit: Invalid value: ${spec.backoffLimit}: must be greater than or equal to 0`);
-  if (!(spec.activeDeadlineSeconds > 0)) throw invalid(`spec.activeDeadlineSeconds: Invalid value: ${spec.activeDeadlineSeconds}: must be greater than 0`);
-  const pod = spec.template.spec;
-  if (pod.restartPolicy !== 'Never' && pod.restartPolicy !== ('OnFailure' as string)) throw invalid(`spec.template.spec.restartPolicy: Unsupported value: "${pod.restartPolicy}"`);
-  if (!pod.containers.length) throw invalid('spec.template.spec.containers: Required value');
-  pod.containers.forEach((c, i) => {
-    if (!c.name || c.name.length > 63 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(c.name)) throw invalid(`spec.template.spec.containers[${i}].name: Invalid value: "${c.name}"`);
-    if (!c.image?.trim()) throw invalid(`spec.template.spec.containers[${i}].image: Required value`);
-    (c.env ?? []).forEach((e, j) => {
-      if (!e.name) throw invalid(`spec.template.spec.containers[${i}].env[${j}].name: Required value`);
-      if (e.value !== undefined && e.value !== '' && e.valueFrom) {
-        throw invalid(`spec.template.spec.containers[${i}].env[${j}].valueFrom: Invalid value: may not be specified when \`value\` is not empty`);
-      }
-    });
-  });
-}
-
-/** Label selector in query-string form: k=v, k==v, k!=v, k in (a,b), k notin (a,b), k, !k. */
-export function parseSelector(selector: string): (labels: Record<string, string>) => boolean {
-  const requirements: ((labels: Record<string, string>) => boolean)[] = [];
-  const parts = selector.trim() ? selector.match(/[^,(]+(\([^)]*\))?/g) ?? [] : [];
-  for (const raw of parts) {
-    const part = raw.trim();
-    let m: RegExpExecArray | null;
-    if ((m = /^([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(part))) {
-      const [, k, op, list] = m;
-      const values = list!.split(',').map((v) => v.trim());
-      requirements.push(op === 'in' ? (l) => l[k!] !== undefined && values.includes(l[k!]!) : (l) => l[k!] === undefined || !values.includes(l[k!]!));
-    } else if ((m = /^([^\s!=]+)\s*(==|=|!=)\s*([^\s!=]*)$/.exec(part))) {
-      const [, k, op, v] = m;
-      requirements.push(op === '!=' ? (l) => l[k!] !== v : (l) => l[k!] === v);
-    } else if ((m = /^!\s*([^\s!=]+)$/.exec(part))) {
-      const k = m[1]!;
-      requirements.push((l) => l[k] === undefined);
-    } else if ((m = /^([^\s!=()]+)$/.exec(part))) {
-      const k = m[1]!;
-      requirements.push((l) => l[k] !== undefined);
-    } else {
-      throw new ClusterError('bad-request', `request refused (400): unable to parse requirement: "${part}"`, { status: 400 });
-    }
-  }
-  return (labels) => requirements.every((r) => r(labels));
-}
+export { parseSelector } from './api-rules.js';
