@@ -127,8 +127,11 @@ describe('a StatefulSet pod step costs the same at 10 and at 1000 replicas', () 
     cluster = connectKube({ kubeconfig: server.kubeconfig, env: {}, requestTimeoutMs: 5_000, sleep: async (ms) => void sleeps.push(ms) });
     await rollStatefulSetPod(context(cluster, replicas, 9));
     await rollStatefulSetPod(context(cluster, replicas, 8));
-    // Two watches (the StatefulSet's, its pods'), each tried INFORMER_MAX_FAILURES times at most.
-    expect(server.requests.watch).toBeLessThanOrEqual(2 * INFORMER_MAX_FAILURES + 4);
+    // Two informers (the StatefulSet's, its pods'), each tried INFORMER_MAX_FAILURES times at most.
+    // Counted apart from the waits' one-off watches, whose number depends on how fast this machine
+    // is (a bound on all watches together failed at 21 of 20 under load).
+    expect(server.requests['informer-watch']).toBeGreaterThan(0);
+    expect(server.requests['informer-watch']).toBeLessThanOrEqual(2 * INFORMER_MAX_FAILURES);
     const s = await cluster.getWorkload(NS, { kind: 'StatefulSet', name: STS });
     expect(s!.pods.filter((p) => p.revision === 'new' && p.ready).map((p) => p.ordinal)).toEqual([9, 8]);
   }, 60_000);

@@ -203,6 +203,8 @@ export async function startFakeApiServer(replicas: number, options: { stepDelayM
     const name = kind && url.pathname.length > base.length ? decodeURIComponent(url.pathname.slice(base.length + 1)) : undefined;
     const verb = req.method === 'GET' ? (watch ? 'watch' : name ? 'get' : 'list') : req.method === 'PATCH' ? 'patch' : req.method!.toLowerCase();
     requests[verb] = (requests[verb] ?? 0) + 1;
+    // The informers' long-lived watches ask for bookmarks; a wait's one-off watch does not.
+    if (watch && q.get('allowWatchBookmarks') === 'true') requests['informer-watch'] = (requests['informer-watch'] ?? 0) + 1;
     if (!kind) return reply(res, 404, { kind: 'Status', code: 404, reason: 'NotFound', message: `no ${url.pathname}` });
 
     const fieldName = /^metadata\.name=(.+)$/.exec(q.get('fieldSelector') ?? '')?.[1];
