@@ -37,11 +37,6 @@ const CONTENT_TYPES: Record<PatchType, string> = {
 export class KubeHttp {
   readonly server: string;
   private readonly agent: http.Agent | undefined;
-  /**
-   * Watches get sockets of their own, never pooled: a long-lived watch's socket is unref'd (it must
-   * not keep the process alive), and a pooled one would carry that into the next request.
-   */
-  private readonly streamAgent: http.Agent | undefined;
   private readonly url: URL;
   /** Until one request got an answer, an unreachable server fails fast instead of being retried. */
   private answered = false;
@@ -55,7 +50,6 @@ export class KubeHttp {
     this.url = new URL(this.server);
     // One keep-alive agent for the run instead of a TLS handshake per request.
     this.agent = cluster.proxyUrl ? undefined : this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 8 }) : new http.Agent({ keepAlive: true, maxSockets: 8 });
-    this.streamAgent = cluster.proxyUrl ? undefined : this.url.protocol === 'https:' ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
   }
 
   async call<T>(method: string, path: string, options: CallOptions): Promise<T> {
@@ -76,27 +70,18 @@ export class KubeHttp {
     });
   }
 
-  /**
-   * Opens a streaming GET (watch) on a socket of its own; resolves with the response once headers
-   * arrive, which must be within the request timeout.
-   */
+  /** Opens a streaming GET (watch); resolves with the response once headers arrive. */
   async stream(path: string, options: CallOptions): Promise<http.IncomingMessage> {
-    const request = await this.prepare('GET', path, options, this.streamAgent);
+    const request = await this.prepare('GET', path, options);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => req.destroy(Object.assign(new Error('no answer'), { code: 'PEERDB_REQUEST_TIMEOUT' })), options.timeoutMs ?? this.options.requestTimeoutMs);
       const req = this.send(request, (res) => {
-        clearTimeout(timer);
         if ((res.statusCode ?? 0) >= 300) {
           readBody(res).then((body) => reject(errorFromResponse(res.statusCode ?? 0, body, { method: 'GET', what: options.what }, header(res, 'retry-after'))), reject);
           return;
         }
         resolve(res);
       });
-      req.on('error', (error) => {
-        clearTimeout(timer);
-        if ((error as { code?: string }).code === 'PEERDB_REQUEST_TIMEOUT') reject(new ClusterError('timeout', `no answer from the API server at ${this.server} to the ${options.what}`));
-        else reject(isAbort(error) ? new ClusterError('timeout', `watch of ${options.what} was stopped`) : errorFromTransport(error, this.server));
-      });
+      req.on('error', (error) => reject(isAbort(error) ? new ClusterError('timeout', `watch of ${options.what} was stopped`) : errorFromTransport(error, this.server)));
       req.end();
     });
   }
@@ -116,7 +101,6 @@ export class KubeHttp {
 
   close(): void {
     this.agent?.destroy();
-    this.streamAgent?.destroy();
   }
 
   private async once<T>(method: string, path: string, options: CallOptions): Promise<T> {
@@ -151,7 +135,7 @@ export class KubeHttp {
     }
   }
 
-  private async prepare(method: string, path: string, options: CallOptions, agent: http.Agent | undefined = this.agent) {
+  private async prepare(method: string, path: string, options: CallOptions) {
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) query.set(key, String(value));
     if (options.dryRun) query.set('dryRun', 'All');
@@ -181,11 +165,11 @@ export class KubeHttp {
       }
       throw credentialError(this.kc.getCurrentUser(), error);
     }
-    if (agent) {
+    if (this.agent) {
       // applyToHTTPSOptions also put the TLS material on the request itself and built a throwaway
       // agent; our keep-alive agent pools sockets by that material instead.
       (requestOptions.agent as http.Agent | undefined)?.destroy();
-      requestOptions.agent = agent;
+      requestOptions.agent = this.agent;
     }
     return { options: requestOptions, payload };
   }
