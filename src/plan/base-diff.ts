@@ -1,7 +1,6 @@
-import type { EnvVar } from '../cluster/types.js';
 import type { ClusterSpec, Component, ComponentSpec, InitJobSpec } from '../spec/schema.js';
 import { canonicalJson } from './hash.js';
-import { maskEnv } from './mask.js';
+import { maskValue } from './mask.js';
 
 /** A JSON value as it appears in a spec file. */
 export type SpecValue = string | number | boolean | null | readonly SpecValue[] | { readonly [key: string]: SpecValue };
@@ -119,9 +118,22 @@ function jobView(job: InitJobSpec): Record<string, SpecValue> {
   return rest as Record<string, SpecValue>;
 }
 
-/** Env literals are masked in the diff itself, so no rendering of it can leak a secret-looking value. */
+/**
+ * Env literals are masked in the diff itself, so no rendering of it can leak a secret-looking value:
+ * each `{name, value}` of the list gets the value maskValue gives it (as maskEnv does for EnvVars).
+ */
 function maskedEnv(value: SpecValue): SpecValue {
-  return Array.isArray(value) ? (maskEnv(value as unknown as EnvVar[]) as unknown as SpecValue) : value;
+  return isList(value) ? value.map(maskedEnvVar) : value;
+}
+
+function maskedEnvVar(item: SpecValue): SpecValue {
+  if (item === null || typeof item !== 'object' || isList(item)) return item;
+  const { name, value } = item;
+  return typeof name === 'string' && typeof value === 'string' ? { ...item, value: maskValue(name, value) } : item;
+}
+
+function isList(value: SpecValue): value is readonly SpecValue[] {
+  return Array.isArray(value);
 }
 
 function maintenanceChanges(base: ClusterSpec, target: ClusterSpec): FieldChange[] {
