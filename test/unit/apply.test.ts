@@ -1,20 +1,17 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { applyUpgrade, type ApplyRequest } from '../../src/apply/apply-upgrade.js';
+import { applyUpgrade } from '../../src/apply/apply-upgrade.js';
 import { runMaintenance } from '../../src/apply/run-maintenance.js';
 import { mirrorsPaused } from '../../src/apply/checkpoint.js';
 import { CHECKPOINT_KEY, parseCheckpoint, type Checkpoint } from '../../src/apply/checkpoint.js';
 import type { ApplyEvent } from '../../src/apply/events.js';
-import type { RunHost } from '../../src/apply/lock.js';
 import { ExitCode } from '../../src/exit-code.js';
-import { UserError } from '../../src/errors.js';
-import { exitCodeOf, wordStop } from '../../src/cli/stop-message.js';
 import { parseSpecText, resolveSpec, type LoadedSpec } from '../../src/spec/load-spec.js';
 import { computePlan } from '../../src/plan/compute-plan.js';
 import { observeCluster } from '../../src/apply/observe-cluster.js';
 import { observedFingerprint } from '../../src/plan/plan-input.js';
 import { readSavedPlan, savePlan } from '../../src/plan/saved-plan.js';
 import { fault, MemoryCluster } from './fakes/memory-cluster.js';
+import { applyRequest, HELM_SPEC_TEXT, outcomeOf, TEST_HOST } from './fakes/apply-request.js';
 import type { JobManifest } from '../../src/cluster/types.js';
 import { HELM_STEP_IDS } from '../helm-step-ids.js';
 import { skipDefaults } from './fakes/skip-defaults.js';
@@ -23,57 +20,9 @@ const NS = 'peerdb';
 const FROM = 'v0.36.7';
 const TO = 'v0.37.4';
 const img = (name: string, version: string) => `ghcr.io/peerdb-io/${name}:stable-${version}`;
-const HELM_TEXT = readFileSync('plans/helm-default.yaml', 'utf8');
-/** This test process as the lock sees it: every pid on this host counts as alive. */
-const HOST: RunHost = { hostname: 'test-host', user: 'tester', pid: 4242, isAlive: () => true };
 
-function load(text = HELM_TEXT): LoadedSpec {
+function load(text = HELM_SPEC_TEXT): LoadedSpec {
   return parseSpecText('helm-default.yaml', text);
-}
-
-interface Run {
-  events: ApplyEvent[];
-  request: ApplyRequest;
-}
-
-function request(cluster: MemoryCluster, options: Partial<ApplyRequest> & { text?: string; abortAfterStep?: string } = {}): Run {
-  const loaded = load(options.text);
-  const events: ApplyEvent[] = [];
-  const controller = new AbortController();
-  const run: Run = {
-    events,
-    request: {
-      cluster,
-      loaded,
-      spec: resolveSpec(loaded.document),
-      mode: 'fresh',
-      allowDowngrade: false,
-      lockTimeoutMs: 0,
-      dryRun: false,
-      clock: cluster.clock,
-      host: HOST,
-      signal: controller.signal,
-      emit: (event) => {
-        events.push(event);
-        if (options.abortAfterStep && event.type === 'step-done' && event.step.id === options.abortAfterStep) controller.abort();
-      },
-      confirm: async () => true,
-      ...options,
-    },
-  };
-  return run;
-}
-
-async function outcomeOf(promise: Promise<unknown>): Promise<{ code: number; message: string; value?: unknown }> {
-  try {
-    const value = await promise;
-    return { code: 0, message: '', value };
-  } catch (thrown) {
-    // Worded as the CLI words it, for the spec file as the user named it.
-    const error = wordStop(thrown, 'helm-default.yaml');
-    if (error instanceof UserError) return { code: exitCodeOf(error), message: `${error.message}\n${error.hint ?? ''}` };
-    throw error;
-  }
 }
 
 function checkpointOf(cluster: MemoryCluster): Checkpoint {
@@ -118,7 +67,7 @@ function expectNoPartitionSkipped(cluster: MemoryCluster): void {
 describe('apply against an in-memory cluster', () => {
   it('upgrades a Helm installation: Jobs in order, pods one at a time from the highest ordinal', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
-    const { request: r, events } = request(cluster);
+    const { request: r, events } = applyRequest(cluster);
     const outcome = (await applyUpgrade(r)) as { kind: string };
     expect(outcome.kind).toBe('done');
     await expectUpgraded(cluster);
@@ -130,7 +79,7 @@ describe('apply against an in-memory cluster', () => {
 
   it('has nothing to do when the installation already runs the target', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, TO);
-    expect(((await applyUpgrade(request(cluster).request)) as { kind: string }).kind).toBe('nothing-to-do');
+    expect(((await applyUpgrade(applyRequest(cluster).request)) as { kind: string }).kind).toBe('nothing-to-do');
     // Reads only: flow-api GETs (and the mirror status query, a POST that changes nothing) included.
     const reads = (c: { method: string; args: readonly unknown[] }) =>
       c.method.startsWith('get') || ['listPods', 'listWorkloads'].includes(c.method) || (c.method === 'podHttp' && ['GET', 'POST /v1/mirrors/status'].includes(podRequest(c.args)));
@@ -142,7 +91,7 @@ describe('apply against an in-memory cluster', () => {
 
   it.each(boundaries)('an interruption after %s, then --resume, ends upgraded with every Job created once', async (step) => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
-    const first = await outcomeOf(applyUpgrade(request(cluster, { abortAfterStep: step }).request));
+    const first = await outcomeOf(applyUpgrade(applyRequest(cluster, { abortAfterStep: step }).request));
     if (step === 'preflight') {
       // Preflight runs before the lock and the checkpoint; the first step boundary after it is the next.
       expect([0, ExitCode.Interrupted]).toContain(first.code);
@@ -151,11 +100,11 @@ describe('apply against an in-memory cluster', () => {
       expect(first.message).toContain('apply -f helm-default.yaml --resume');
       expect(checkpointOf(cluster).run.state).toBe('interrupted');
       expect(cluster.peekLease(NS, 'peerdb-peerdb-upgrade')).toBeUndefined();
-      const refused = await outcomeOf(applyUpgrade(request(cluster).request));
+      const refused = await outcomeOf(applyUpgrade(applyRequest(cluster).request));
       expect(refused.code).toBe(ExitCode.Error);
       expect(refused.message).toContain('--resume');
     }
-    const resumed = await outcomeOf(applyUpgrade(request(cluster, { mode: 'resume' }).request));
+    const resumed = await outcomeOf(applyUpgrade(applyRequest(cluster, { mode: 'resume' }).request));
     expect(resumed.code).toBe(0);
     await expectUpgraded(cluster);
     expectNoPartitionSkipped(cluster);
@@ -170,15 +119,15 @@ describe('apply against an in-memory cluster', () => {
       return crashed ? fault('network', `crash during ${call.method}`) : undefined;
     }, { times: 10_000 });
     // A crash, not an outage: the run does not wait for the API server to come back.
-    const first = await outcomeOf(applyUpgrade(request(cluster, { outageMs: 0 }).request));
+    const first = await outcomeOf(applyUpgrade(applyRequest(cluster, { outageMs: 0 }).request));
     expect(first.code).not.toBe(0);
     expect(cluster.peekLease(NS, 'peerdb-peerdb-upgrade')).toBeDefined();
     heal();
     // The dead run's lease holds until it expires (same process here, so the pid looks alive).
-    const locked = await outcomeOf(applyUpgrade(request(cluster, { mode: 'resume' }).request));
+    const locked = await outcomeOf(applyUpgrade(applyRequest(cluster, { mode: 'resume' }).request));
     expect(locked.code, locked.message).toBe(ExitCode.Locked);
     cluster.advance(61_000);
-    const resumed = await outcomeOf(applyUpgrade(request(cluster, { mode: 'resume' }).request));
+    const resumed = await outcomeOf(applyUpgrade(applyRequest(cluster, { mode: 'resume' }).request));
     expect(resumed.code, resumed.message).toBe(0);
     await expectUpgraded(cluster);
   });
@@ -192,7 +141,7 @@ describe('apply against an in-memory cluster', () => {
       // Away for 60 s of the run's time, then back.
       return downSince !== undefined && cluster.clock.now() - downSince < 60_000 ? fault('network', `outage during ${call.method}`) : undefined;
     }, { times: 100_000 });
-    const run = request(cluster, { outageMs: 180_000 });
+    const run = applyRequest(cluster, { outageMs: 180_000 });
     const result = await outcomeOf(applyUpgrade(run.request));
     expect(result.code, result.message).toBe(0);
     expect(run.events.some((e) => e.type === 'warning' && /waiting for the API server/.test((e as { message: string }).message))).toBe(true);
@@ -202,7 +151,7 @@ describe('apply against an in-memory cluster', () => {
   it('a pod step reads every pod of the StatefulSet at most twice, whatever the replicas (waits read only the pod itself)', async () => {
     const fullListingsPerPodStep = async (replicas: number) => {
       const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: replicas });
-      const run = request(cluster);
+      const run = applyRequest(cluster);
       const marks: number[] = [];
       const emit = run.request.emit;
       const result = await outcomeOf(applyUpgrade({ ...run.request, emit: (e) => {
@@ -233,7 +182,7 @@ describe('apply against an in-memory cluster', () => {
       }
       return undefined;
     }, { times: 2 });
-    expect(((await applyUpgrade(request(cluster).request)) as { kind: string }).kind).toBe('done');
+    expect(((await applyUpgrade(applyRequest(cluster).request)) as { kind: string }).kind).toBe('done');
     expect(conflicts).toBe(2);
     await expectUpgraded(cluster);
   });
@@ -244,14 +193,14 @@ describe('apply against an in-memory cluster', () => {
     cluster.failNext('writeConfigMap', fault('already-exists'), { applied: true });
     cluster.failNext('createJob', fault('already-exists'), { applied: true });
     cluster.failNext('deleteLease', fault('conflict'), { applied: false });
-    expect(((await applyUpgrade(request(cluster).request)) as { kind: string }).kind).toBe('done');
+    expect(((await applyUpgrade(applyRequest(cluster).request)) as { kind: string }).kind).toBe('done');
     await expectUpgraded(cluster);
   });
 
   it('plans again when a late write of an earlier run moves the checkpoint while it plans', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM);
     // The first run is interrupted; the resume's first look at the checkpoint is then overtaken.
-    expect((await outcomeOf(applyUpgrade(request(cluster, { abortAfterStep: 'deployment-rollout/flow-api' }).request))).code).toBe(ExitCode.Interrupted);
+    expect((await outcomeOf(applyUpgrade(applyRequest(cluster, { abortAfterStep: 'deployment-rollout/flow-api' }).request))).code).toBe(ExitCode.Interrupted);
     let moved = false;
     cluster.inject((call) => {
       if (call.method === 'writeLease' && !moved) {
@@ -260,7 +209,7 @@ describe('apply against an in-memory cluster', () => {
       }
       return undefined;
     }, { times: 100 });
-    const { request: r, events } = request(cluster, { mode: 'resume' });
+    const { request: r, events } = applyRequest(cluster, { mode: 'resume' });
     const resumed = await outcomeOf(applyUpgrade(r));
     expect(resumed.code, resumed.message).toBe(0);
     expect(events.some((e) => e.type === 'info' && e.message.includes('planning again'))).toBe(true);
@@ -271,7 +220,7 @@ describe('apply against an in-memory cluster', () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM);
     const now = new Date(cluster.clock.now()).toISOString();
     cluster.addLease(NS, 'peerdb-peerdb-upgrade', { holderIdentity: 'ci@runner-7/4242/20250101T000000Z-abcdef', leaseDurationSeconds: 60, acquireTime: now, renewTime: now, annotations: { 'peerdb-upgrade.peerdb.io/host': 'runner-7', 'peerdb-upgrade.peerdb.io/plan': 'abc' } });
-    const result = await outcomeOf(applyUpgrade(request(cluster).request));
+    const result = await outcomeOf(applyUpgrade(applyRequest(cluster).request));
     expect(result.code).toBe(ExitCode.Locked);
     expect(result.message).toContain('ci@runner-7/4242/20250101T000000Z-abcdef (host runner-7');
     expect(result.message).toContain('--force 20250101T000000Z-abcdef');
@@ -279,9 +228,9 @@ describe('apply against an in-memory cluster', () => {
   });
 
   it('a failing init Job after maintenance-start exits 5 with the log tail and both ways out', async () => {
-    const text = HELM_TEXT.replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n    - name: smoke\n      image: busybox:fail\n');
+    const text = HELM_SPEC_TEXT.replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n    - name: smoke\n      image: busybox:fail\n');
     const cluster = new MemoryCluster().seedHelm(NS, FROM);
-    const { request: r } = request(cluster, { text });
+    const { request: r } = applyRequest(cluster, { text });
     const jobName = r.spec.initJobs.length === 2 ? undefined : 'x';
     expect(jobName).toBeUndefined();
     cluster.inject((call) => {
@@ -299,12 +248,12 @@ describe('apply against an in-memory cluster', () => {
   });
 
   it('maintenance end after such a failure resumes the mirrors on the running version and closes the run', async () => {
-    const text = HELM_TEXT.replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n    - name: smoke\n      image: busybox:fail\n');
+    const text = HELM_SPEC_TEXT.replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n    - name: smoke\n      image: busybox:fail\n');
     const cluster = new MemoryCluster().seedHelm(NS, FROM);
-    const { request: r } = request(cluster, { text });
+    const { request: r } = applyRequest(cluster, { text });
     expect((await outcomeOf(applyUpgrade(r))).code).toBe(ExitCode.NeedsPerson);
     expect(mirrorsPaused(checkpointOf(cluster))).toBe(true);
-    const result = await runMaintenance({ cluster, spec: r.spec, mode: 'end', lockTimeoutMs: 0, clock: cluster.clock, host: HOST, signal: new AbortController().signal, emit: () => undefined });
+    const result = await runMaintenance({ cluster, spec: r.spec, mode: 'end', lockTimeoutMs: 0, clock: cluster.clock, host: TEST_HOST, signal: new AbortController().signal, emit: () => undefined });
     expect(result.version).toBe(FROM);
     expect(result.job).toMatch(/^peerdb-maintenance-end-v0-36-7-[0-9a-f]{6}$/);
     expect(cluster.peekJob(NS, result.job)?.conditions.some((c) => c.type === 'Complete' && c.status === 'True')).toBe(true);
@@ -316,53 +265,53 @@ describe('apply against an in-memory cluster', () => {
   });
 
   it("shows a running Job's last log line while it waits (maintenance start can wait for snapshots)", async () => {
-    const text = HELM_TEXT.replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n    - name: smoke\n      image: busybox:imagepull\n      timeout: 2m\n');
+    const text = HELM_SPEC_TEXT.replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n    - name: smoke\n      image: busybox:imagepull\n      timeout: 2m\n');
     const cluster = new MemoryCluster().seedHelm(NS, FROM);
     cluster.inject((call) => {
       if (call.method === 'jobLogTail') cluster.jobLogs.set(call.args[1] as string, 'starting\nwaiting for snapshot of mirror orders_cdc to finish');
       return undefined;
     }, { times: 1000 });
-    const { request: r, events } = request(cluster, { text });
+    const { request: r, events } = applyRequest(cluster, { text });
     await outcomeOf(applyUpgrade(r));
     const progress = events.filter((e) => e.type === 'step-progress').map((e) => (e as { message: string }).message);
     expect(progress.some((m) => m.startsWith('Job peerdb-maintenance-start-') && m.endsWith(': waiting for snapshot of mirror orders_cdc to finish'))).toBe(true);
   });
 
   it('a failing Job without maintenance exits 4', async () => {
-    const text = HELM_TEXT.replace(/  maintenance:\n(    .*\n)+/, '').replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n    - name: smoke\n      image: busybox:fail\n');
+    const text = HELM_SPEC_TEXT.replace(/  maintenance:\n(    .*\n)+/, '').replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n    - name: smoke\n      image: busybox:fail\n');
     const cluster = new MemoryCluster().seedHelm(NS, FROM);
-    const result = await outcomeOf(applyUpgrade(request(cluster, { text }).request));
+    const result = await outcomeOf(applyUpgrade(applyRequest(cluster, { text }).request));
     expect(result.code).toBe(ExitCode.StepFailed);
     expect(result.message).not.toContain('MIRRORS ARE PAUSED');
   });
 
   it('fails a crash-looping pod fast, with the reason, long before its readyTimeout', async () => {
-    const text = HELM_TEXT.replace(/  maintenance:\n(    .*\n)+  initJobs:\n(    .*\n)+/, '').replace('  version: v0.37.4', '  version: v0.37.4\n  images:\n    tagPrefix: crashloop-');
+    const text = HELM_SPEC_TEXT.replace(/  maintenance:\n(    .*\n)+  initJobs:\n(    .*\n)+/, '').replace('  version: v0.37.4', '  version: v0.37.4\n  images:\n    tagPrefix: crashloop-');
     // The simulated kubelet crash-loops containers whose image tag says crashloop: the target's.
     const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 2 });
     const started = cluster.clock.now();
-    const result = await outcomeOf(applyUpgrade(request(cluster, { text }).request));
+    const result = await outcomeOf(applyUpgrade(applyRequest(cluster, { text }).request));
     expect(result.code, result.message).toBe(ExitCode.StepFailed);
     expect(result.message).toMatch(/^step deployment-rollout\/flow-api failed: pod flow-api-[a-z0-9-]+: CrashLoopBackOff/);
     expect(cluster.clock.now() - started).toBeLessThan(2 * 60_000);
   });
 
   it('resumes after a fix to an unfinished step, and refuses a change to a finished one or to the target', async () => {
-    const broken = HELM_TEXT.replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n    - name: smoke\n      image: busybox:fail\n');
+    const broken = HELM_SPEC_TEXT.replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n    - name: smoke\n      image: busybox:fail\n');
     const fixed = broken.replace('busybox:fail', 'busybox:1.36');
     const cluster = new MemoryCluster().seedHelm(NS, FROM);
-    expect((await outcomeOf(applyUpgrade(request(cluster, { text: broken }).request))).code).toBe(ExitCode.NeedsPerson);
+    expect((await outcomeOf(applyUpgrade(applyRequest(cluster, { text: broken }).request))).code).toBe(ExitCode.NeedsPerson);
 
     const finishedChanged = fixed.replace('timeout: 2h', 'timeout: 3h').replace('backoffLimit: 4', 'backoffLimit: 5');
-    const refused = await outcomeOf(applyUpgrade(request(cluster, { text: finishedChanged, mode: 'resume' }).request));
+    const refused = await outcomeOf(applyUpgrade(applyRequest(cluster, { text: finishedChanged, mode: 'resume' }).request));
     expect(refused.code).toBe(ExitCode.Error);
     expect(refused.message).toContain('maintenance-start is finished but the spec now plans it differently');
 
     const newTarget = fixed.replace('version: v0.37.4', 'version: v0.37.5');
-    const refusedTarget = await outcomeOf(applyUpgrade(request(cluster, { text: newTarget, mode: 'resume' }).request));
+    const refusedTarget = await outcomeOf(applyUpgrade(applyRequest(cluster, { text: newTarget, mode: 'resume' }).request));
     expect(refusedTarget.message).toContain('the unfinished run upgrades to v0.37.4; the spec now says v0.37.5');
 
-    const resumed = await outcomeOf(applyUpgrade(request(cluster, { text: fixed, mode: 'resume' }).request));
+    const resumed = await outcomeOf(applyUpgrade(applyRequest(cluster, { text: fixed, mode: 'resume' }).request));
     expect(resumed.code, resumed.message).toBe(0);
     await expectUpgraded(cluster);
     expect(Object.keys(cluster.created('Job')).filter((n) => n.includes('smoke'))).toHaveLength(2);
@@ -380,7 +329,7 @@ describe('apply against an in-memory cluster', () => {
     // Someone upgrades flow-api by hand after the plan was reviewed.
     await cluster.patchWorkload(NS, { kind: 'Deployment', name: 'flow-api' }, { image: { container: 'flow-api', image: img('flow-api', TO) } });
     cluster.settle();
-    const stale = await outcomeOf(applyUpgrade(request(cluster, { savedPlan: saved }).request));
+    const stale = await outcomeOf(applyUpgrade(applyRequest(cluster, { savedPlan: saved }).request));
     expect(stale.code).toBe(ExitCode.Error);
     expect(stale.message).toContain('the cluster changed since the plan was made');
     expect(stale.message).toContain('- deployment-rollout/flow-api: no longer needed');
@@ -388,7 +337,7 @@ describe('apply against an in-memory cluster', () => {
 
     const fresh = new MemoryCluster().seedHelm(NS, FROM);
     let asked = false;
-    const outcome = (await applyUpgrade(request(fresh, { savedPlan: saved, confirm: async () => (asked = true) }).request)) as { kind: string; plan: { hash: string } };
+    const outcome = (await applyUpgrade(applyRequest(fresh, { savedPlan: saved, confirm: async () => (asked = true) }).request)) as { kind: string; plan: { hash: string } };
     expect(outcome.kind).toBe('done');
     expect(outcome.plan.hash).toBe(plan.hash);
     expect(asked).toBe(false);
@@ -398,7 +347,7 @@ describe('apply against an in-memory cluster', () => {
   it('a server dry run changes nothing, not even the checkpoint or the lock', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM);
     const before = cluster.resourceVersion;
-    const outcome = (await applyUpgrade(request(cluster, { dryRun: true }).request)) as { kind: string; results: { ok: boolean }[] };
+    const outcome = (await applyUpgrade(applyRequest(cluster, { dryRun: true }).request)) as { kind: string; results: { ok: boolean }[] };
     expect(outcome.kind).toBe('dry-run');
     expect(outcome.results.every((r) => r.ok)).toBe(true);
     expect(cluster.resourceVersion).toBe(before);
@@ -408,7 +357,7 @@ describe('apply against an in-memory cluster', () => {
   it('a server dry run reports what the API server would refuse', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM);
     cluster.inject((call) => (call.method === 'createJob' && (call.args[1] as { metadata: { name: string } }).metadata.name.includes('catalog') ? fault('forbidden', 'forbidden: exceeded quota: jobs, requested: count/jobs.batch=1, used: 2, limited: 2') : undefined), { times: 5 });
-    const outcome = (await applyUpgrade(request(cluster, { dryRun: true }).request)) as { kind: string; results: { ok: boolean; step: { id: string }; message: string }[] };
+    const outcome = (await applyUpgrade(applyRequest(cluster, { dryRun: true }).request)) as { kind: string; results: { ok: boolean; step: { id: string }; message: string }[] };
     const refused = outcome.results.filter((r) => !r.ok);
     expect(refused.map((r) => r.step.id)).toEqual(['init-job/catalog-migrations']);
     expect(refused[0]!.message).toContain('exceeded quota');
@@ -418,7 +367,7 @@ describe('apply against an in-memory cluster', () => {
   it('refuses in preflight, with nothing changed, when a permission is missing', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM).deny('patch', 'statefulsets', { group: 'apps' });
     const before = cluster.resourceVersion;
-    const result = await outcomeOf(applyUpgrade(request(cluster).request));
+    const result = await outcomeOf(applyUpgrade(applyRequest(cluster).request));
     expect(result.code).toBe(ExitCode.Error);
     expect(result.message).toContain('preflight: missing permissions in namespace peerdb: patch statefulsets.apps');
     expect(cluster.resourceVersion).toBe(before);
@@ -427,8 +376,8 @@ describe('apply against an in-memory cluster', () => {
   it('keeps the checkpoint of a 1000-replica StatefulSet far below the 1 MiB ConfigMap limit', async () => {
     const cluster = new MemoryCluster();
     cluster.addNamespace(NS).addStatefulSet(NS, 'flow-snapshot-worker', { image: img('flow-snapshot-worker', FROM), replicas: 1000 });
-    const text = HELM_TEXT.replace(/  maintenance:\n(    .*\n)+  initJobs:\n(    .*\n)+/, `  components:\n    - { name: flow-snapshot-worker, workload: StatefulSet/flow-snapshot-worker }\n${skipDefaults('flow-snapshot-worker')}`);
-    const r = request(cluster, { text, abortAfterStep: 'statefulset-prepare/flow-snapshot-worker' }).request;
+    const text = HELM_SPEC_TEXT.replace(/  maintenance:\n(    .*\n)+  initJobs:\n(    .*\n)+/, `  components:\n    - { name: flow-snapshot-worker, workload: StatefulSet/flow-snapshot-worker }\n${skipDefaults('flow-snapshot-worker')}`);
+    const r = applyRequest(cluster, { text, abortAfterStep: 'statefulset-prepare/flow-snapshot-worker' }).request;
     expect((await outcomeOf(applyUpgrade(r))).code).toBe(ExitCode.Interrupted);
     const size = cluster.peekConfigMap(NS, 'peerdb-peerdb-upgrade')!.data[CHECKPOINT_KEY]!.length;
     expect(size).toBeLessThan(256 * 1024);
@@ -441,12 +390,12 @@ function podRequest(args: readonly unknown[]): string {
 }
 
 describe('concurrent rollouts (spec.rollout.concurrent)', () => {
-  const withRollout = (rollout: string) => HELM_TEXT.replace('  initJobs:\n', `  rollout:\n${rollout}  initJobs:\n`);
+  const withRollout = (rollout: string) => HELM_SPEC_TEXT.replace('  initJobs:\n', `  rollout:\n${rollout}  initJobs:\n`);
   const ids = (events: ApplyEvent[], type: string) => events.filter((e) => e.type === type).map((e) => (e as { step: { id: string } }).step.id);
 
   it('rolls every Deployment side by side, then the StatefulSet one pod at a time', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
-    const run = request(cluster, { text: withRollout('    concurrent: deployments\n') });
+    const run = applyRequest(cluster, { text: withRollout('    concurrent: deployments\n') });
     const outcome = await outcomeOf(applyUpgrade(run.request));
     expect(outcome.code, outcome.message).toBe(0);
     await expectUpgraded(cluster);
@@ -464,7 +413,7 @@ describe('concurrent rollouts (spec.rollout.concurrent)', () => {
 
   it("runs a named group's StatefulSet pods one at a time beside the other members", async () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
-    const run = request(cluster, { text: withRollout('    concurrent: [[flow-worker, flow-snapshot-worker]]\n') });
+    const run = applyRequest(cluster, { text: withRollout('    concurrent: [[flow-worker, flow-snapshot-worker]]\n') });
     const outcome = await outcomeOf(applyUpgrade(run.request));
     expect(outcome.code, outcome.message).toBe(0);
     await expectUpgraded(cluster);
@@ -481,7 +430,7 @@ describe('concurrent rollouts (spec.rollout.concurrent)', () => {
   it('resumes a group interrupted half way: finished steps are skipped, each lane goes on from its own next step', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
     const text = withRollout('    concurrent: [[flow-worker, flow-snapshot-worker]]\n');
-    const first = request(cluster, { text, abortAfterStep: 'statefulset-pod/flow-snapshot-worker/2' });
+    const first = applyRequest(cluster, { text, abortAfterStep: 'statefulset-pod/flow-snapshot-worker/2' });
     const interrupted = await outcomeOf(applyUpgrade(first.request));
     expect(interrupted.code, interrupted.message).toBe(ExitCode.Interrupted);
     // Both lanes were under way when the run stopped.
@@ -492,7 +441,7 @@ describe('concurrent rollouts (spec.rollout.concurrent)', () => {
     expect(state('statefulset-pod/flow-snapshot-worker/1')).toBe('pending');
     expect(half.steps.some((s) => s.s === 'running')).toBe(false);
 
-    const resumed = request(cluster, { text, mode: 'resume' });
+    const resumed = applyRequest(cluster, { text, mode: 'resume' });
     const outcome = await outcomeOf(applyUpgrade(resumed.request));
     expect(outcome.code, outcome.message).toBe(0);
     await expectUpgraded(cluster);
@@ -508,7 +457,7 @@ describe('concurrent rollouts (spec.rollout.concurrent)', () => {
     // The target flow-api image crash-loops (markers are read in the tag only, as by the Go simulator).
     const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 }).misbehave(img('flow-api', TO), 'crashloop');
     const text = withRollout('    concurrent: deployments\n');
-    const run = request(cluster, { text });
+    const run = applyRequest(cluster, { text });
     const outcome = await outcomeOf(applyUpgrade(run.request));
     expect(outcome.code, outcome.message).toBe(ExitCode.NeedsPerson);
     expect(outcome.message).toContain('deployment-rollout/flow-api failed');
@@ -522,12 +471,12 @@ describe('concurrent rollouts (spec.rollout.concurrent)', () => {
 });
 
 describe('image pre-pull (spec.rollout.prePull)', () => {
-  const PRE_PULL = HELM_TEXT.replace('  initJobs:\n', '  rollout:\n    prePull: { timeout: 5m }\n  initJobs:\n');
+  const PRE_PULL = HELM_SPEC_TEXT.replace('  initJobs:\n', '  rollout:\n    prePull: { timeout: 5m }\n  initJobs:\n');
   const prePullJobs = (cluster: MemoryCluster) => Object.keys(cluster.created('Job')).filter((n) => n.includes('-pre-pull-'));
 
   it('pulls every image onto every node of the installation before maintenance starts, and leaves no Job behind', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
-    const run = request(cluster, { text: PRE_PULL });
+    const run = applyRequest(cluster, { text: PRE_PULL });
     const outcome = await outcomeOf(applyUpgrade(run.request));
     expect(outcome.code, outcome.message).toBe(0);
     await expectUpgraded(cluster);
@@ -553,7 +502,7 @@ describe('image pre-pull (spec.rollout.prePull)', () => {
   it('goes on without it when the API server refuses its Jobs: nothing paused by it, nothing left', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM);
     cluster.inject((call) => (call.method === 'createJob' && (call.args[1] as JobManifest).metadata.name.includes('-pre-pull-') ? fault('forbidden', 'jobs.batch is forbidden (quota)') : undefined), { times: 1 });
-    const run = request(cluster, { text: PRE_PULL });
+    const run = applyRequest(cluster, { text: PRE_PULL });
     const outcome = await outcomeOf(applyUpgrade(run.request));
     expect(outcome.code, outcome.message).toBe(0);
     await expectUpgraded(cluster);
@@ -568,7 +517,7 @@ describe('image pre-pull (spec.rollout.prePull)', () => {
       if (call.method === 'listJobPods') controller.abort();
       return undefined;
     }, { times: 1 });
-    const run = request(cluster, { text: PRE_PULL, signal: controller.signal });
+    const run = applyRequest(cluster, { text: PRE_PULL, signal: controller.signal });
     const outcome = await outcomeOf(applyUpgrade(run.request));
     expect(outcome.code, outcome.message).toBe(ExitCode.Interrupted);
     expect(prePullJobs(cluster).length).toBeGreaterThan(0);

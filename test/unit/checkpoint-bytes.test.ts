@@ -3,38 +3,14 @@
  * to the API server is about a thousand checkpoints. It must stay under 10 MiB in all (77 MiB
  * before), and every one of those writes must be a valid checkpoint a resume can continue from.
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { applyUpgrade, type ApplyRequest } from '../../src/apply/apply-upgrade.js';
+import { applyUpgrade } from '../../src/apply/apply-upgrade.js';
 import { CHECKPOINT_KEY, parseCheckpoint } from '../../src/apply/checkpoint.js';
-import type { RunHost } from '../../src/apply/lock.js';
-import { parseSpecText, resolveSpec } from '../../src/spec/load-spec.js';
 import { MemoryCluster } from './fakes/memory-cluster.js';
+import { applyRequest } from './fakes/apply-request.js';
 
 const NS = 'peerdb';
-const HOST: RunHost = { hostname: 'test-host', user: 'tester', pid: 4242, isAlive: () => true };
 const STS = 'flow-snapshot-worker';
-
-function request(cluster: MemoryCluster, options: { mode?: ApplyRequest['mode']; abortAfterStep?: string } = {}): ApplyRequest {
-  const loaded = parseSpecText('helm-default.yaml', readFileSync('plans/helm-default.yaml', 'utf8'));
-  const controller = new AbortController();
-  return {
-    cluster,
-    loaded,
-    spec: resolveSpec(loaded.document),
-    mode: options.mode ?? 'fresh',
-    allowDowngrade: false,
-    lockTimeoutMs: 0,
-    dryRun: false,
-    clock: cluster.clock,
-    host: HOST,
-    signal: controller.signal,
-    emit: (event) => {
-      if (options.abortAfterStep && event.type === 'step-done' && event.step.id === options.abortAfterStep) controller.abort();
-    },
-    confirm: async () => true,
-  };
-}
 
 function checkpointWrites(cluster: MemoryCluster): string[] {
   return cluster.calls.filter((c) => c.method === 'writeConfigMap' && !(c.args[4] as { dryRun?: boolean } | undefined)?.dryRun).map((c) => (c.args[2] as { data: Record<string, string> }).data[CHECKPOINT_KEY]!);
@@ -43,7 +19,7 @@ function checkpointWrites(cluster: MemoryCluster): string[] {
 describe('checkpoint bytes of a 1000-replica run', () => {
   it('writes at most 10 MiB of checkpoints, each a valid checkpoint', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, 'v0.36.7', { snapshotReplicas: 1000 });
-    const outcome = (await applyUpgrade(request(cluster))) as { kind: string };
+    const outcome = (await applyUpgrade(applyRequest(cluster).request)) as { kind: string };
     expect(outcome.kind).toBe('done');
     const writes = checkpointWrites(cluster);
     expect(writes.length).toBeGreaterThan(1000);
@@ -62,11 +38,11 @@ describe('checkpoint bytes of a 1000-replica run', () => {
 
   it('resumes from a checkpoint written mid-roll: finished pod steps stay finished, the rest is done once', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, 'v0.36.7', { snapshotReplicas: 60 });
-    await applyUpgrade(request(cluster, { abortAfterStep: `statefulset-pod/${STS}/30` })).catch(() => undefined);
+    await applyUpgrade(applyRequest(cluster, { abortAfterStep: `statefulset-pod/${STS}/30` }).request).catch(() => undefined);
     const before = parseCheckpoint(cluster.peekConfigMap(NS, 'peerdb-peerdb-upgrade')!.data[CHECKPOINT_KEY]!, 'x');
     expect(before.steps.filter((s) => s.id.startsWith(`statefulset-pod/${STS}/`) && s.s === 'done')).toHaveLength(30);
     const updatesBefore = cluster.podUpdates(NS, STS).length;
-    const outcome = (await applyUpgrade(request(cluster, { mode: 'resume' }))) as { kind: string };
+    const outcome = (await applyUpgrade(applyRequest(cluster, { mode: 'resume' }).request)) as { kind: string };
     expect(outcome.kind).toBe('done');
     const updates = cluster.podUpdates(NS, STS);
     expect(updates.slice(updatesBefore).map((u) => u.ordinal)).toEqual(Array.from({ length: 30 }, (_, i) => 29 - i));

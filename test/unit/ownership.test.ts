@@ -13,9 +13,9 @@ import { renderJson } from '../../src/plan/render-json.js';
 import { renderMarkdown } from '../../src/plan/render-markdown.js';
 import { helmValuesFile } from '../../src/plan/render-ownership.js';
 import { renderText } from '../../src/plan/render-text.js';
-import { parseSpecText, resolveSpec } from '../../src/spec/load-spec.js';
 import { MemoryCluster } from './fakes/memory-cluster.js';
 import { specFromPlans } from './fakes/specs.js';
+import { applyRequest } from './fakes/apply-request.js';
 
 const NS = 'peerdb';
 const HELM: WorkloadOwner = { manager: 'helm', helm: { release: 'peerdb', namespace: NS } };
@@ -200,29 +200,12 @@ describe('GitOps owners', () => {
   const text = `apiVersion: peerdb-upgrade/v1alpha1\nkind: PeerDBCluster\nmetadata: { name: peerdb, namespace: peerdb }\nspec:\n  version: v0.37.4\n`;
   const argo: WorkloadOwner = { manager: 'argocd', application: 'peerdb-prod', evidence: 'tracking-id' };
 
-  function applyRequest(cluster: MemoryCluster, reconciliationSuspended: boolean) {
-    const loaded = parseSpecText('x.yaml', text);
-    return {
-      cluster,
-      loaded,
-      spec: resolveSpec(loaded.document),
-      mode: 'fresh' as const,
-      allowDowngrade: false,
-      lockTimeoutMs: 0,
-      dryRun: false,
-      clock: cluster.clock,
-      signal: new AbortController().signal,
-      emit: () => {},
-      confirm: async () => true,
-      host: { hostname: 'test-host', user: 'tester', pid: 4242, isAlive: () => true },
-      reconciliationSuspended,
-    };
-  }
+  const request = (cluster: MemoryCluster, reconciliationSuspended: boolean) => applyRequest(cluster, { text, file: 'x.yaml', reconciliationSuspended }).request;
 
   it('apply refuses Argo CD-managed workloads in preflight, exit 1, nothing changed, with the commands to suspend', async () => {
     const cluster = new MemoryCluster({ namespaces: [NS] }).seedHelm(NS, 'v0.36.7', { owner: argo });
     // Worded as the CLI words the core's stop.
-    const error = await applyUpgrade(applyRequest(cluster, false)).catch((e: unknown) => wordStop(e, 'x.yaml'));
+    const error = await applyUpgrade(request(cluster, false)).catch((e: unknown) => wordStop(e, 'x.yaml'));
     expect(error).toBeInstanceOf(UserError);
     expect(exitCodeOf(error as UserError)).toBe(1);
     expect((error as UserError).message).toMatch(/^preflight: Argo CD application peerdb-prod manages flow-api, .*Nothing was changed/);
@@ -235,11 +218,11 @@ describe('GitOps owners', () => {
   it('a Flux HelmRelease is refused too, naming flux suspend; with --reconciliation-suspended the upgrade proceeds', async () => {
     const flux: WorkloadOwner = { manager: 'flux', kind: 'HelmRelease', name: 'peerdb', namespace: 'flux-system', helm: { release: 'peerdb', namespace: NS } };
     const refused = new MemoryCluster({ namespaces: [NS] }).seedHelm(NS, 'v0.36.7', { owner: flux });
-    const error = (await applyUpgrade(applyRequest(refused, false)).catch((e: unknown) => wordStop(e, 'x.yaml'))) as UserError;
+    const error = (await applyUpgrade(request(refused, false)).catch((e: unknown) => wordStop(e, 'x.yaml'))) as UserError;
     expect(error.hint).toContain('flux suspend helmrelease peerdb -n flux-system');
 
     const cluster = new MemoryCluster({ namespaces: [NS] }).seedHelm(NS, 'v0.36.7', { owner: flux });
-    const outcome = await applyUpgrade(applyRequest(cluster, true));
+    const outcome = await applyUpgrade(request(cluster, true));
     expect(outcome.kind).toBe('done');
     expect(cluster.peekWorkload(NS, { kind: 'Deployment', name: 'flow-api' })!.containers[0]!.image).toBe('ghcr.io/peerdb-io/flow-api:stable-v0.37.4');
     // A Flux HelmRelease's release changes through Git, not `helm upgrade`.

@@ -1,54 +1,16 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { applyUpgrade, type ApplyRequest } from '../../src/apply/apply-upgrade.js';
+import { applyUpgrade } from '../../src/apply/apply-upgrade.js';
 import { CHECKPOINT_KEY, parseCheckpoint } from '../../src/apply/checkpoint.js';
-import type { ApplyEvent } from '../../src/apply/events.js';
 import { resumeMirrors } from '../../src/apply/resume-mirrors.js';
 import { checkPeerDB } from '../../src/apply/verify-mirrors.js';
 import { parseHttpResponse } from '../../src/cluster/port-forward.js';
-import { exitCodeOf, wordStop } from '../../src/cli/stop-message.js';
-import { UserError } from '../../src/errors.js';
 import { ExitCode } from '../../src/exit-code.js';
 import { isVersion } from '../../src/peerdb/flow-api.js';
 import { parseSpecText, resolveSpec } from '../../src/spec/load-spec.js';
 import { MemoryCluster } from './fakes/memory-cluster.js';
+import { applyRequest, HELM_SPEC_TEXT, outcomeOf } from './fakes/apply-request.js';
 
 const NS = 'peerdb';
-const HELM = readFileSync('plans/helm-default.yaml', 'utf8');
-
-function run(cluster: MemoryCluster, text = HELM): { events: ApplyEvent[]; request: ApplyRequest } {
-  const loaded = parseSpecText('helm-default.yaml', text);
-  const events: ApplyEvent[] = [];
-  return {
-    events,
-    request: {
-      cluster,
-      loaded,
-      spec: resolveSpec(loaded.document),
-      mode: 'fresh',
-      allowDowngrade: false,
-      lockTimeoutMs: 0,
-      dryRun: false,
-      clock: cluster.clock,
-      signal: new AbortController().signal,
-      emit: (e) => events.push(e),
-      confirm: async () => true,
-      host: { hostname: 'test-host', user: 'tester', pid: 4242, isAlive: () => true },
-    },
-  };
-}
-
-async function outcome(promise: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await promise;
-    return { code: 0, message: '' };
-  } catch (thrown) {
-    // Worded as the CLI words it, for the spec file as the user named it.
-    const error = wordStop(thrown, 'helm-default.yaml');
-    if (error instanceof UserError) return { code: exitCodeOf(error), message: `${error.message}\n${error.hint ?? ''}` };
-    throw error;
-  }
-}
 
 function withMirrors(cluster: MemoryCluster, mirrors: Record<string, string>, failsToResume: string[] = []): MemoryCluster {
   const p = cluster.peerdb(NS);
@@ -62,8 +24,8 @@ const checkpoint = (cluster: MemoryCluster) => parseCheckpoint(cluster.peekConfi
 describe('PeerDB through flow-api during apply (in-memory cluster)', () => {
   it('records the running mirrors, and verifies them running after maintenance end', async () => {
     const cluster = withMirrors(new MemoryCluster().seedHelm(NS, 'v0.36.7'), { a: 'STATUS_RUNNING', b: 'STATUS_RUNNING', mine: 'STATUS_PAUSED' });
-    const { request, events } = run(cluster);
-    expect((await outcome(applyUpgrade(request))).code).toBe(0);
+    const { request, events } = applyRequest(cluster);
+    expect((await outcomeOf(applyUpgrade(request))).code).toBe(0);
     expect(checkpoint(cluster).mirrors).toMatchObject({ running: ['a', 'b'], in_between: [], left_alone: ['mine'] });
     const verified = events.find((e) => e.type === 'step-done' && e.step.id === 'verify-mirrors');
     expect(verified).toMatchObject({ message: 'PeerDB stable-v0.37.4 out of maintenance; 2 mirrors running again: a, b' });
@@ -72,26 +34,25 @@ describe('PeerDB through flow-api during apply (in-memory cluster)', () => {
 
   it('ends "needs a person" (exit 5) naming a mirror maintenance end left paused, with commands that work', async () => {
     const cluster = withMirrors(new MemoryCluster().seedHelm(NS, 'v0.36.7'), { a: 'STATUS_RUNNING', stuck: 'STATUS_RUNNING' }, ['stuck']);
-    const { request } = run(cluster, HELM.replace('spec:\n', 'spec:\n  flowApi: { verifyTimeout: 20s }\n'));
-    const result = await outcome(applyUpgrade(request));
+    const { request } = applyRequest(cluster, { text: HELM_SPEC_TEXT.replace('spec:\n', 'spec:\n  flowApi: { verifyTimeout: 20s }\n') });
+    const result = await outcomeOf(applyUpgrade(request));
     expect(result.code).toBe(ExitCode.NeedsPerson);
     expect(result.message).toContain('MIRRORS ARE NOT RUNNING: stuck (STATUS_PAUSED)');
     expect(result.message).toContain('peerdb-upgrade mirrors resume -f helm-default.yaml stuck');
     expect(result.message).toContain('peerdb-upgrade apply -f helm-default.yaml --resume --yes');
     expect(checkpoint(cluster).run.state).toBe('needs-person');
 
-    const spec = resolveSpec(parseSpecText('helm-default.yaml', HELM).document);
+    const spec = resolveSpec(parseSpecText('helm-default.yaml', HELM_SPEC_TEXT).document);
     const resumed = await resumeMirrors({ cluster, spec, names: [], clock: cluster.clock, signal: new AbortController().signal, progress: () => undefined });
     expect(resumed).toEqual({ resumed: ['stuck'], alreadyRunning: [] });
-    const again = run(cluster);
-    expect((await outcome(applyUpgrade({ ...again.request, mode: 'resume' }))).code).toBe(0);
+    expect((await outcomeOf(applyUpgrade(applyRequest(cluster, { mode: 'resume' }).request))).code).toBe(0);
     expect(checkpoint(cluster).run.state).toBe('done');
   });
 
   it('refuses in preflight, changing nothing, when flow-api cannot be asked and reachability is required', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, 'v0.36.7');
     cluster.peerdb(NS).reachable = false;
-    const result = await outcome(applyUpgrade(run(cluster).request));
+    const result = await outcomeOf(applyUpgrade(applyRequest(cluster).request));
     expect(result.code).toBe(ExitCode.Error);
     expect(result.message).toMatch(/^preflight: flow-api cannot be asked \(cannot reach pod peerdb\/flow-api-\S+ port 8113: connection refused\).*nothing was changed/);
     expect(cluster.peekConfigMap(NS, 'peerdb-peerdb-upgrade')).toBeUndefined();
@@ -101,8 +62,8 @@ describe('PeerDB through flow-api during apply (in-memory cluster)', () => {
   it('warns and upgrades on the Jobs alone with reachability best-effort', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, 'v0.36.7');
     cluster.peerdb(NS).reachable = false;
-    const { request, events } = run(cluster, HELM.replace('spec:\n', 'spec:\n  flowApi: { reachability: best-effort }\n'));
-    expect((await outcome(applyUpgrade(request))).code).toBe(0);
+    const { request, events } = applyRequest(cluster, { text: HELM_SPEC_TEXT.replace('spec:\n', 'spec:\n  flowApi: { reachability: best-effort }\n') });
+    expect((await outcomeOf(applyUpgrade(request))).code).toBe(0);
     const warnings = events.filter((e) => e.type === 'warning').map((e) => (e as { message: string }).message);
     expect(warnings.some((w) => w.includes('the mirrors will NOT be verified'))).toBe(true);
     expect(warnings.some((w) => w.startsWith('MIRRORS NOT VERIFIED'))).toBe(true);
@@ -110,7 +71,7 @@ describe('PeerDB through flow-api during apply (in-memory cluster)', () => {
 
   it('checks the permission to port-forward in preflight', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, 'v0.36.7').deny('create', 'pods/portforward');
-    const result = await outcome(applyUpgrade(run(cluster).request));
+    const result = await outcomeOf(applyUpgrade(applyRequest(cluster).request));
     expect(result.code).toBe(ExitCode.Error);
     expect(result.message).toContain('missing permissions in namespace peerdb: create pods/portforward');
   });

@@ -1,14 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { applyUpgrade, type ApplyRequest } from '../../src/apply/apply-upgrade.js';
 import { CHECKPOINT_KEY, parseCheckpoint } from '../../src/apply/checkpoint.js';
 import type { ApplyEvent } from '../../src/apply/events.js';
-import type { RunHost } from '../../src/apply/lock.js';
-import { exitCodeOf, wordStop } from '../../src/cli/stop-message.js';
-import { UserError } from '../../src/errors.js';
 import { ExitCode } from '../../src/exit-code.js';
-import { parseSpecText, resolveSpec } from '../../src/spec/load-spec.js';
 import { MemoryCluster } from './fakes/memory-cluster.js';
+import { applyRequest, HELM_SPEC_TEXT, outcomeOf } from './fakes/apply-request.js';
 import { skipDefaults } from './fakes/skip-defaults.js';
 
 /**
@@ -19,7 +15,6 @@ const NS = 'peerdb';
 const LEASE = 'peerdb-peerdb-upgrade';
 const STS = 'flow-snapshot-worker';
 const img = (version: string) => `ghcr.io/peerdb-io/${STS}:stable-${version}`;
-const HOST: RunHost = { hostname: 'test-host', user: 'tester', pid: 4242, isAlive: () => true };
 const ONE_STATEFULSET = `apiVersion: peerdb-upgrade/v1alpha1
 kind: PeerDBCluster
 metadata: { name: peerdb, namespace: ${NS} }
@@ -28,40 +23,17 @@ spec:
   components:
 ${skipDefaults(STS)}`;
 
-function request(cluster: MemoryCluster, text: string, onEvent: (event: ApplyEvent) => void = () => undefined): ApplyRequest {
-  const loaded = parseSpecText('cluster.yaml', text);
-  return {
-    cluster,
-    loaded,
-    spec: resolveSpec(loaded.document),
-    mode: 'fresh',
-    allowDowngrade: false,
-    lockTimeoutMs: 0,
-    dryRun: false,
-    clock: cluster.clock,
-    host: HOST,
-    signal: new AbortController().signal,
-    emit: onEvent,
-    confirm: async () => true,
-  };
+function request(cluster: MemoryCluster, text: string, onEvent?: (event: ApplyEvent) => void): ApplyRequest {
+  return applyRequest(cluster, { text, file: 'cluster.yaml', onEvent }).request;
 }
 
-async function run(r: ApplyRequest): Promise<{ code: number; message: string }> {
-  try {
-    await applyUpgrade(r);
-    return { code: 0, message: '' };
-  } catch (thrown) {
-    const error = wordStop(thrown, 'cluster.yaml');
-    if (error instanceof UserError) return { code: exitCodeOf(error), message: `${error.message}\n${error.hint ?? ''}` };
-    throw error;
-  }
-}
+const run = async (r: ApplyRequest) => outcomeOf(applyUpgrade(r), 'cluster.yaml');
 
 describe('the lock while a run lives', () => {
   it('is renewed every 15 s of the run clock, and the renewals stop with the run', async () => {
     // Jobs of 40 s: long enough for renewals while they run.
     const cluster = new MemoryCluster({ jobTicks: 40 }).seedHelm(NS, 'v0.36.7');
-    expect((await run(request(cluster, readFileSync('plans/helm-default.yaml', 'utf8')))).code).toBe(0);
+    expect((await run(request(cluster, HELM_SPEC_TEXT))).code).toBe(0);
     const writes = cluster.callsTo('writeLease').map((c) => c.at);
     expect(writes.length).toBeGreaterThan(4);
     const gaps = writes.slice(1).map((at, i) => at - writes[i]!);
@@ -77,7 +49,7 @@ describe('the lock while a run lives', () => {
     const cluster = new MemoryCluster({ jobTicks: 40 }).seedHelm(NS, 'v0.36.7');
     let lost = false;
     const events: ApplyEvent[] = [];
-    const r = request(cluster, readFileSync('plans/helm-default.yaml', 'utf8'), (event) => {
+    const r = request(cluster, HELM_SPEC_TEXT, (event) => {
       events.push(event);
       if (event.type === 'step-start' && event.step.id === 'init-job/catalog-migrations' && !lost) {
         lost = true;
