@@ -29,6 +29,7 @@ import { FROM, helmDefaultSpec, TO } from '../../test/e2e/specs.js';
 import { podView, startWatchRecorder, type WatchRecorder } from '../../test/e2e/watch-recorder.js';
 import { criticalPathMs, isActing, ownTime, partitionOf, pauseWindow, pullsByPod, stepTimes, timelineText, type Observers, type PauseWindow, type StepTime } from './pause.js';
 import { benchScale, type ScaleRow } from './scale.js';
+import { benchPodStep } from './podstep.js';
 
 const STS = 'flow-snapshot-worker';
 /** scripts/bench.mjs runs a private copy of bin/ and dist/ (see there). */
@@ -712,6 +713,18 @@ export async function main(argv: string[]): Promise<void> {
     }
     const big = scale.find((x) => x.replicas === 1000);
     if (big) targets.push({ figure: 'checkpoint bytes written, 1000-replica run', value: `${(big.bytesWrittenPerRun / 1024 / 1024).toFixed(1)} MiB`, target: '≤ 10 MiB', met: big.bytesWrittenPerRun <= 10 * 1024 * 1024 });
+  }
+
+  if (o.only.has('podstep')) {
+    // scripts/bench/podstep.ts: CPU per StatefulSet pod step at 10, 100, 1000 replicas.
+    const at = argv.indexOf('--podstep-steps');
+    const p = await benchPodStep(CLI, [10, 100, 1000], at >= 0 ? Number(argv[at + 1]) : 100);
+    results.podstep = p;
+    table.push('podstep: the CLI\'s user+sys CPU per StatefulSet pod step (first N steps of the roll; target: flat)');
+    for (const r of p) {
+      const requests = Object.entries(r.requestsPerStep).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
+      row(`  StatefulSet × ${r.replicas}: CPU per pod step`, `${r.cpuPerStepMs.toFixed(1)} ms`, `${r.steps} steps, ${Math.round(r.wallPerStepMs)} ms wall per step; requests per step: ${requests}`);
+    }
   }
 
   if (o.only.has('startup')) {

@@ -49,6 +49,9 @@ export async function rollStatefulSetPod(context: StepContext<StatefulSetPodStep
   const onDelete = workload.strategy === 'OnDelete';
 
   const s = await currentWorkload(context, ref, { podName });
+  // From here on the StatefulSet and its pods come from watches the port keeps current: a step
+  // costs the same at 10 replicas as at 1000, and the re-check below still sees what is true now.
+  cluster.follow(spec.namespace, ref, s.selector);
   if (containerImage(s, workload.container) !== step.image) {
     throw new StepFailure(`StatefulSet ${s.name} no longer has image ${step.image} (now ${containerImage(s, workload.container)}): changed by someone else`);
   }

@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import { isClusterError } from './cluster-error.js';
+import { WatchCaches } from './watch-cache.js';
 import { decodeReleaseSecret, HELM_RELEASE_SELECTOR, newestRelease, type HelmReleaseRead } from './helm-release.js';
 import { loadKubeConfig } from './kube-config.js';
 import { KubeHttp, type RequestLog } from './kube-http.js';
@@ -52,18 +53,39 @@ export function connectKube(options: ConnectOptions): KubeCluster {
 export class KubeCluster implements ClusterPort {
   /** The newest resourceVersion read per kind and namespace: watches start there and miss nothing. */
   private readonly lastSeen = new Map<string, string>();
+  /** Long-lived watches and what they answer (watch-cache.ts). */
+  private readonly caches: WatchCaches;
 
   constructor(
     private readonly http: KubeHttp,
     readonly target: ClusterTarget,
     private readonly sleep: Sleep = sleep,
-  ) {}
+  ) {
+    this.caches = new WatchCaches(http, sleep);
+  }
 
   close(): void {
+    this.caches.stop();
     this.http.close();
   }
 
+  follow(namespace: string, ref: WorkloadRef, podSelector: string): void {
+    if (ref.kind === 'StatefulSet') this.caches.follow(namespace, ref.name, podSelector);
+  }
+
+  /** LIST and WATCH requests made by the long-lived watches, for tests and the bench. */
+  watchRequests(): { list: number; watch: number } {
+    return this.caches.requests();
+  }
+
   async getWorkload(namespace: string, ref: WorkloadRef, options: { podName?: string } = {}): Promise<WorkloadState | undefined> {
+    if (ref.kind === 'StatefulSet') {
+      const cached = await this.caches.statefulSet(namespace, ref.name, options.podName);
+      if (cached !== 'miss') return cached;
+    } else {
+      const cached = await this.caches.object('deployments', namespace, ref.name);
+      if (cached !== 'miss') return cached && toWorkloadState('Deployment', cached, []);
+    }
     const plural = WORKLOAD_PATH[ref.kind];
     const obj = await this.getOrUndefined<Json>(`/apis/apps/v1/namespaces/${enc(namespace)}/${plural}/${enc(ref.name)}`, `${plural}.apps ${namespace}/${ref.name}`);
     if (!obj) return undefined;
@@ -105,18 +127,26 @@ export class KubeCluster implements ClusterPort {
       what: `${plural}.apps ${namespace}/${ref.name}`,
       dryRun: options.dryRun,
     });
-    if (!options.dryRun) this.seen(plural, namespace, obj?.metadata?.resourceVersion);
+    if (options.dryRun) return;
+    this.seen(plural, namespace, obj?.metadata?.resourceVersion);
+    if (ref.kind === 'StatefulSet') this.caches.wroteStatefulSet(namespace, ref.name, obj?.metadata?.resourceVersion);
+    else this.caches.wrote([`${namespace}/deployments/${ref.name}`], obj?.metadata?.resourceVersion);
   }
 
   async listPods(namespace: string, labelSelector: string): Promise<readonly PodState[]> {
+    const cached = await this.caches.pods(namespace, labelSelector);
+    if (cached !== 'miss') return cached;
     return (await this.listPodObjects(namespace, labelSelector)).map(toPodState);
   }
 
   async deletePod(namespace: string, name: string, options: WriteOptions = {}): Promise<void> {
-    await this.deleteOrIgnore(`/api/v1/namespaces/${enc(namespace)}/pods/${enc(name)}`, `pod ${namespace}/${name}`, options);
+    const obj = await this.deleteOrIgnore<Json>(`/api/v1/namespaces/${enc(namespace)}/pods/${enc(name)}`, `pod ${namespace}/${name}`, options);
+    if (!options.dryRun) this.caches.wrotePod(namespace, obj?.metadata?.resourceVersion);
   }
 
   async getJob(namespace: string, name: string): Promise<JobState | undefined> {
+    const cached = await this.caches.object('jobs', namespace, name);
+    if (cached !== 'miss') return cached && toJobState(cached);
     const obj = await this.getOrUndefined<Json>(`/apis/batch/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}`, `jobs.batch ${namespace}/${name}`);
     if (!obj) return undefined;
     this.seen('jobs', namespace, obj.metadata?.resourceVersion);
@@ -136,11 +166,13 @@ export class KubeCluster implements ClusterPort {
       dryRun: options.dryRun,
     });
     if (!options.dryRun) this.seen('jobs', namespace, obj.metadata?.resourceVersion);
+    if (!options.dryRun) this.caches.wrote([`${namespace}/jobs/${manifest.metadata.name}`], obj.metadata?.resourceVersion);
     return toJobState(obj);
   }
 
   async deleteJob(namespace: string, name: string, options: WriteOptions = {}): Promise<void> {
-    await this.deleteOrIgnore(`/apis/batch/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}`, `jobs.batch ${namespace}/${name}`, options, { propagationPolicy: 'Background' });
+    const obj = await this.deleteOrIgnore<Json>(`/apis/batch/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}`, `jobs.batch ${namespace}/${name}`, options, { propagationPolicy: 'Background' });
+    if (!options.dryRun) this.caches.wrote([`${namespace}/jobs/${name}`], obj?.metadata?.resourceVersion);
   }
 
   async listJobPods(namespace: string, jobName: string): Promise<readonly PodState[]> {
@@ -240,9 +272,26 @@ export class KubeCluster implements ClusterPort {
     return this.http.podHttp(namespace, pod, port, request);
   }
 
+  /**
+   * One SelfSubjectRulesReview answers most checks at once; a check its rules do not allow (the
+   * review may be incomplete: webhook authorizers, or rules it cannot list) is asked again with a
+   * SelfSubjectAccessReview of its own, so a rules review never denies anything by itself.
+   */
   async deniedAccess(namespace: string, checks: readonly AccessCheck[]): Promise<readonly AccessCheck[]> {
+    let rules: readonly ResourceRule[] = [];
+    try {
+      const review = await this.http.call<Json>('POST', '/apis/authorization.k8s.io/v1/selfsubjectrulesreviews', {
+        body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectRulesReview', spec: { namespace } },
+        what: `rules review in ${namespace}`,
+      });
+      rules = (review.status?.resourceRules ?? []) as ResourceRule[];
+    } catch (error) {
+      // Not served or not allowed: every check gets its own access review, as before.
+      if (!isClusterError(error) || error.retryable) throw error;
+    }
     const results = await Promise.all(
       checks.map(async (check) => {
+        if (rulesAllow(rules, check)) return undefined;
         const review = await this.http.call<Json>('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
           body: {
             apiVersion: 'authorization.k8s.io/v1',
@@ -259,6 +308,7 @@ export class KubeCluster implements ClusterPort {
 
   async waitForChange(namespace: string, kind: WatchKind, selector: { labelSelector?: string; fieldSelector?: string }, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if (timeoutMs <= 0 || signal?.aborted) return;
+    if ((kind !== 'pods' || selector.labelSelector || selector.fieldSelector) && (await this.caches.wait(namespace, kind, selector, timeoutMs, signal))) return;
     const since = this.lastSeen.get(`${kind}/${namespace}`);
     if (!since) return this.sleep(Math.min(timeoutMs, 1_000), signal);
     const controller = new AbortController();
@@ -316,14 +366,40 @@ export class KubeCluster implements ClusterPort {
     }
   }
 
-  private async deleteOrIgnore(path: string, what: string, options: WriteOptions, query: Record<string, string> = {}, body?: unknown): Promise<void> {
+  private async deleteOrIgnore<T = unknown>(path: string, what: string, options: WriteOptions, query: Record<string, string> = {}, body?: unknown): Promise<T | undefined> {
     try {
-      await this.http.call('DELETE', path, { what, dryRun: options.dryRun, query, ...(body ? { body } : {}) });
+      return await this.http.call<T>('DELETE', path, { what, dryRun: options.dryRun, query, ...(body ? { body } : {}) });
     } catch (error) {
-      if (isClusterError(error, 'not-found')) return;
+      if (isClusterError(error, 'not-found')) return undefined;
       throw error;
     }
   }
+}
+
+interface ResourceRule {
+  readonly verbs?: readonly string[];
+  readonly apiGroups?: readonly string[];
+  readonly resources?: readonly string[];
+  readonly resourceNames?: readonly string[];
+}
+
+/** Whether RBAC-style rules (a SelfSubjectRulesReview's) allow the check, with RBAC's wildcards. */
+export function rulesAllow(rules: readonly ResourceRule[], check: AccessCheck): boolean {
+  const resource = check.subresource ? `${check.resource}/${check.subresource}` : check.resource;
+  return rules.some((rule) => {
+    const verbs = rule.verbs ?? [];
+    const groups = rule.apiGroups ?? [];
+    const resources = rule.resources ?? [];
+    const names = rule.resourceNames ?? [];
+    if (!verbs.includes(check.verb) && !verbs.includes('*')) return false;
+    if (!groups.includes(check.group) && !groups.includes('*')) return false;
+    const resourceOk =
+      resources.includes('*') ||
+      resources.includes(resource) ||
+      (check.subresource !== undefined && (resources.includes(`${check.resource}/*`) || resources.includes(`*/${check.subresource}`)));
+    if (!resourceOk) return false;
+    return names.length === 0 || (check.name !== undefined && names.includes(check.name));
+  });
 }
 
 /** Lease times are MicroTime: RFC 3339 with microseconds. */

@@ -111,6 +111,15 @@ export interface ClusterPort {
    * `forbidden` when listing is not allowed, since neither needs it to be safe.
    */
   listWorkloads(namespace: string): Promise<readonly WorkloadState[] | 'forbidden'>;
+  /**
+   * From now on, keep this StatefulSet and the pods matching `podSelector` in watch-fed caches (one
+   * LIST, then one long-lived WATCH each, re-listed when the API server says 410 Gone): later
+   * getWorkload calls for it and waitForChange calls on those pods or on it cost no request and no
+   * work per pod. A cache answers only when it is current: it has seen every write this port made
+   * to the StatefulSet and to pods, over a watch connected now; otherwise the read goes to the API
+   * server as before. Ignored for Deployments.
+   */
+  follow(namespace: string, ref: WorkloadRef, podSelector: string): void;
   patchWorkload(namespace: string, ref: WorkloadRef, patch: WorkloadPatch, options?: WriteOptions): Promise<void>;
   listPods(namespace: string, labelSelector: string): Promise<readonly PodState[]>;
   deletePod(namespace: string, name: string, options?: WriteOptions): Promise<void>;

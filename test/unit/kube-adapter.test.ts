@@ -228,3 +228,52 @@ describe('the Kubernetes adapter against real response shapes', () => {
     expect(attempts).toBe(1);
   });
 });
+
+describe('access checks: one rules review instead of an access review per verb (issue 14 item 3)', () => {
+  const checks = [
+    { verb: 'get', group: 'apps', resource: 'statefulsets' },
+    { verb: 'patch', group: 'apps', resource: 'statefulsets' },
+    { verb: 'list', group: '', resource: 'pods' },
+    { verb: 'create', group: '', resource: 'pods', subresource: 'portforward' },
+    { verb: 'delete', group: 'coordination.k8s.io', resource: 'leases' },
+  ];
+
+  it('answers every check the rules allow from one SelfSubjectRulesReview', async () => {
+    handlers.push(
+      reply(201, {
+        kind: 'SelfSubjectRulesReview',
+        status: {
+          incomplete: false,
+          resourceRules: [
+            { verbs: ['get', 'list', 'watch', 'patch'], apiGroups: ['apps'], resources: ['statefulsets', 'deployments'] },
+            { verbs: ['list', 'watch'], apiGroups: [''], resources: ['pods'] },
+            { verbs: ['get', 'create'], apiGroups: [''], resources: ['pods/portforward'] },
+            { verbs: ['*'], apiGroups: ['coordination.k8s.io'], resources: ['*'] },
+          ],
+        },
+      }),
+    );
+    expect(await cluster().deniedAccess('peerdb', checks)).toEqual([]);
+    expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual(['POST /apis/authorization.k8s.io/v1/selfsubjectrulesreviews']);
+    expect(JSON.parse(seen[0]!.body).spec).toEqual({ namespace: 'peerdb' });
+  });
+
+  it('asks a SelfSubjectAccessReview for what the rules do not show (an incomplete review never denies by itself)', async () => {
+    handlers.push(
+      reply(201, { kind: 'SelfSubjectRulesReview', status: { incomplete: true, resourceRules: [{ verbs: ['get', 'patch'], apiGroups: ['apps'], resources: ['statefulsets'] }, { verbs: ['get'], apiGroups: [''], resources: ['pods'], resourceNames: ['x'] }] } }),
+      // Three checks left, in order: list pods (allowed by a webhook), create pods/portforward (denied), delete leases (allowed).
+      (req, res) => reply(201, { status: { allowed: JSON.parse(req.body).spec.resourceAttributes.resource !== 'pods' || JSON.parse(req.body).spec.resourceAttributes.verb === 'list' } })(req, res),
+      (req, res) => reply(201, { status: { allowed: JSON.parse(req.body).spec.resourceAttributes.resource !== 'pods' || JSON.parse(req.body).spec.resourceAttributes.verb === 'list' } })(req, res),
+      (req, res) => reply(201, { status: { allowed: JSON.parse(req.body).spec.resourceAttributes.resource !== 'pods' || JSON.parse(req.body).spec.resourceAttributes.verb === 'list' } })(req, res),
+    );
+    expect(await cluster().deniedAccess('peerdb', checks)).toEqual([checks[3]]);
+    expect(seen.filter((r) => r.url.endsWith('selfsubjectaccessreviews'))).toHaveLength(3);
+  });
+
+  it('falls back to one access review per check where rules reviews are not served', async () => {
+    handlers.push(reply(404, status(404, 'NotFound', 'the server could not find the requested resource')));
+    for (let i = 0; i < checks.length; i++) handlers.push(reply(201, { status: { allowed: true } }));
+    expect(await cluster().deniedAccess('peerdb', checks)).toEqual([]);
+    expect(seen.filter((r) => r.url.endsWith('selfsubjectaccessreviews'))).toHaveLength(checks.length);
+  });
+});

@@ -601,6 +601,13 @@ export class MemoryCluster implements ClusterPort {
     }, absent);
   }
 
+  /** StatefulSets the executor asked to follow (namespace/name → pod selector); reads stay as they are. */
+  readonly followed = new Map<string, string>();
+
+  follow(namespace: string, ref: WorkloadRef, podSelector: string): void {
+    if (ref.kind === 'StatefulSet') this.followed.set(`${namespace}/${ref.name}`, podSelector);
+  }
+
   listWorkloads(namespace: string): Promise<readonly WorkloadState[] | 'forbidden'> {
     return this.call('listWorkloads', [namespace], () => {
       if (this.isDenied('list', 'deployments', 'apps', undefined) || this.isDenied('list', 'statefulsets', 'apps', undefined)) return 'forbidden' as const;

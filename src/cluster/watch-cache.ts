@@ -1,0 +1,207 @@
+import { compareVersions, Informer } from './informer.js';
+import type { KubeHttp } from './kube-http.js';
+import type { WatchKind } from './port.js';
+import type { Sleep } from './retry.js';
+import { selectorString, toPodState, toWorkloadState } from './to-state.js';
+import type { PodState, WorkloadState } from './types.js';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** How long a read waits for a cache to catch up with our last write before it reads directly. */
+export const CACHE_CATCH_UP_MS = 250;
+/** A watch that gave up (INFORMER_MAX_FAILURES in a row) is not tried again for this long: reads and waits go direct. */
+export const GIVE_UP_MS = 60_000;
+
+interface CachedPod {
+  readonly state: PodState;
+  readonly owners: readonly string[];
+}
+
+interface Selector {
+  readonly labelSelector?: string | undefined;
+  readonly fieldSelector?: string | undefined;
+}
+
+const enc = encodeURIComponent;
+const PATHS: Record<WatchKind, (ns: string) => string> = {
+  pods: (ns) => `/api/v1/namespaces/${enc(ns)}/pods`,
+  jobs: (ns) => `/apis/batch/v1/namespaces/${enc(ns)}/jobs`,
+  deployments: (ns) => `/apis/apps/v1/namespaces/${enc(ns)}/deployments`,
+  statefulsets: (ns) => `/apis/apps/v1/namespaces/${enc(ns)}/statefulsets`,
+};
+
+const byName = (name: string) => `metadata.name=${name}`;
+const nameOf = (selector: Selector) => /^metadata\.name=([^,]+)$/.exec(selector.fieldSelector ?? '')?.[1];
+
+/**
+ * The adapter's watch-fed caches (see informer.ts). A wait (waitForChange) opens one long-lived
+ * watch for what it waits on and keeps it for the run, instead of a watch per wait; reads that
+ * such a watch covers (the Job, the Deployment, the pods of a Job or a Deployment being waited
+ * for, a followed StatefulSet and its pods) are answered from it, not asked again.
+ *
+ * A cache answers only when it is current: its watch is connected, and it has seen our last write
+ * to what it holds (a partition patch, an image patch, a Job created or deleted, a pod deleted),
+ * which it is given up to CACHE_CATCH_UP_MS to see. Otherwise the read goes to the API server.
+ */
+export class WatchCaches {
+  private readonly informers = new Map<string, Informer<Json> | Informer<CachedPod>>();
+  /** Pod selector of each followed StatefulSet, by namespace/name. */
+  private readonly followed = new Map<string, string>();
+  /** resourceVersion of our newest write, by what a cache must have seen (namespace/kind/name). */
+  private readonly lastWrite = new Map<string, string>();
+  /** When a cache gave up (its watch kept failing): it is not opened again for GIVE_UP_MS. */
+  private readonly gaveUp = new Map<string, number>();
+  /** The resourceVersion each cache had when a read was last answered from it. */
+  private readonly readAt = new Map<string, string | undefined>();
+
+  constructor(
+    private readonly http: KubeHttp,
+    private readonly sleep: Sleep,
+  ) {}
+
+  stop(): void {
+    for (const informer of this.informers.values()) informer.stop();
+    this.informers.clear();
+  }
+
+  /** LIST and WATCH requests the caches made, for tests and the bench. */
+  requests(): { list: number; watch: number } {
+    let list = 0;
+    let watch = 0;
+    for (const i of this.informers.values()) {
+      list += i.requests.list;
+      watch += i.requests.watch;
+    }
+    return { list, watch };
+  }
+
+  follow(namespace: string, name: string, podSelector: string): void {
+    const key = `${namespace}/${name}`;
+    const before = this.followed.get(key);
+    if (before !== undefined && before !== podSelector) this.informers.get(this.key('pods', namespace, { labelSelector: before }))?.stop();
+    this.followed.set(key, podSelector);
+    this.informer('statefulsets', namespace, { fieldSelector: byName(name) }, true);
+    this.informer('pods', namespace, { labelSelector: podSelector }, true);
+  }
+
+  /** Records a write of ours; `what` names the caches that must see it (namespace/kind/name). */
+  wrote(what: readonly string[], resourceVersion: unknown): void {
+    if (typeof resourceVersion !== 'string' || !resourceVersion) return;
+    for (const key of what) {
+      const old = this.lastWrite.get(key);
+      if (old === undefined || compareVersions(resourceVersion, old) > 0 || !/^\d+$/.test(old)) this.lastWrite.set(key, resourceVersion);
+    }
+  }
+
+  /** A write to a StatefulSet: its cache and its pods' cache must see it. */
+  wroteStatefulSet(namespace: string, name: string, resourceVersion: unknown): void {
+    this.wrote([`${namespace}/statefulsets/${name}`, `${namespace}/sts-pods/${name}`], resourceVersion);
+  }
+
+  /** A pod deleted: the pods of every followed StatefulSet of the namespace must see it. */
+  wrotePod(namespace: string, resourceVersion: unknown): void {
+    this.wrote([...this.followed.keys()].filter((k) => k.startsWith(`${namespace}/`)).map((k) => `${namespace}/sts-pods/${k.slice(namespace.length + 1)}`), resourceVersion);
+  }
+
+  async statefulSet(namespace: string, name: string, podName: string | undefined): Promise<WorkloadState | undefined | 'miss'> {
+    const selector = this.followed.get(`${namespace}/${name}`);
+    if (selector === undefined) return 'miss';
+    const set = await this.current('statefulsets', namespace, { fieldSelector: byName(name) }, `${namespace}/statefulsets/${name}`);
+    const pods = set && (await this.current('pods', namespace, { labelSelector: selector }, `${namespace}/sts-pods/${name}`));
+    if (!set || !pods) return 'miss';
+    const obj = (set as Informer<Json>).get(name);
+    if (!obj) return undefined;
+    if (selectorString(obj.spec?.selector) !== selector) return 'miss';
+    const uid = obj.metadata?.uid;
+    const cache = pods as Informer<CachedPod>;
+    const candidates = podName === undefined ? cache.values() : [cache.get(podName)].filter((p): p is CachedPod => p !== undefined);
+    return toWorkloadState('StatefulSet', obj, candidates.filter((p) => p.owners.includes(uid)).map((p) => p.state));
+  }
+
+  /** A Deployment or a Job by name from the cache its wait opened; 'miss' when there is none that is current. */
+  async object(kind: 'deployments' | 'jobs', namespace: string, name: string): Promise<Json | undefined | 'miss'> {
+    const cache = await this.current(kind, namespace, { fieldSelector: byName(name) }, `${namespace}/${kind}/${name}`);
+    if (!cache) return 'miss';
+    return (cache as Informer<Json>).get(name);
+  }
+
+  /**
+   * Pods by label selector, from a cache: a followed StatefulSet's, or one opened for the pods of
+   * a Job or a Deployment that a wait is watching (the loop reads them again at every change).
+   */
+  async pods(namespace: string, labelSelector: string): Promise<readonly PodState[] | 'miss'> {
+    const jobName = /^job-name=([^,]+)$/.exec(labelSelector)?.[1];
+    const waitedOn =
+      (jobName !== undefined && this.has('jobs', namespace, { fieldSelector: byName(jobName) })) ||
+      [...this.informers.entries()].some(([key, i]) => key.startsWith(`deployments|${namespace}|`) && i.state !== 'stopped' && (i as Informer<Json>).values().some((d) => selectorString(d.spec?.selector) === labelSelector));
+    if (!this.has('pods', namespace, { labelSelector }) && !waitedOn) return 'miss';
+    this.informer('pods', namespace, { labelSelector }, true);
+    const cache = await this.current('pods', namespace, { labelSelector }, undefined);
+    if (!cache) return 'miss';
+    return (cache as Informer<CachedPod>).values().map((p) => p.state);
+  }
+
+  /**
+   * Waits for a change of what the selector names on a long-lived watch (opened now if there is
+   * none): no request per wait. A change the cache saw since its last answer ends the wait at once.
+   * False when no watch can be kept (one that kept failing): the caller waits its own way.
+   */
+  async wait(namespace: string, kind: WatchKind, selector: Selector, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    // A wait on one pod of a followed StatefulSet is a wait on its pods' cache, for that name.
+    const followedPods = kind === 'pods' && selector.labelSelector !== undefined && [...this.followed.values()].includes(selector.labelSelector);
+    const watched: Selector = followedPods ? { labelSelector: selector.labelSelector } : selector;
+    const key = this.key(kind, namespace, watched);
+    const informer = this.informer(kind, namespace, watched, true);
+    if (!informer) return false;
+    if (this.readAt.has(key) && this.readAt.get(key) !== informer.resourceVersion) {
+      this.readAt.set(key, informer.resourceVersion);
+      return true;
+    }
+    await informer.changed(timeoutMs, nameOf(selector), signal);
+    return true;
+  }
+
+  private has(kind: WatchKind, namespace: string, selector: Selector): boolean {
+    const i = this.informers.get(this.key(kind, namespace, selector));
+    return i !== undefined && i.state !== 'stopped';
+  }
+
+  private key(kind: WatchKind, namespace: string, selector: Selector): string {
+    return `${kind}|${namespace}|${selector.labelSelector ?? ''}|${selector.fieldSelector ?? ''}`;
+  }
+
+  /** The cache for exactly this selector once it is current (see the class comment), else undefined. */
+  private async current(kind: WatchKind, namespace: string, selector: Selector, written: string | undefined) {
+    const key = this.key(kind, namespace, selector);
+    const informer = this.informers.get(key);
+    if (!informer || informer.state === 'stopped') return undefined;
+    if (!(await informer.waitCurrent(written === undefined ? undefined : this.lastWrite.get(written), CACHE_CATCH_UP_MS))) return undefined;
+    this.readAt.set(key, informer.resourceVersion);
+    return informer;
+  }
+
+  private informer(kind: WatchKind, namespace: string, selector: Selector, start: boolean): Informer<Json> | Informer<CachedPod> | undefined {
+    const key = this.key(kind, namespace, selector);
+    const existing = this.informers.get(key);
+    if (existing && existing.state !== 'stopped') return existing;
+    if (existing) {
+      this.informers.delete(key);
+      this.gaveUp.set(key, Date.now());
+    }
+    if (!start || Date.now() - (this.gaveUp.get(key) ?? -Infinity) < GIVE_UP_MS) return undefined;
+    this.readAt.delete(key);
+    const options = {
+      path: PATHS[kind](namespace),
+      labelSelector: selector.labelSelector,
+      fieldSelector: selector.fieldSelector,
+      what: `${kind} in ${namespace}${selector.labelSelector ? ` (${selector.labelSelector})` : ''}${selector.fieldSelector ? ` (${selector.fieldSelector})` : ''}`,
+      sleep: this.sleep,
+    };
+    const informer =
+      kind === 'pods'
+        ? new Informer<CachedPod>(this.http, { ...options, convert: (obj) => ({ state: toPodState(obj), owners: (obj.metadata?.ownerReferences ?? []).map((o: Json) => o.uid) }) })
+        : new Informer<Json>(this.http, { ...options, convert: (obj) => ({ ...obj, metadata: { namespace, ...obj.metadata } }) });
+    this.informers.set(key, informer);
+    return informer;
+  }
+}

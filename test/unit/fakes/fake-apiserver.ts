@@ -1,0 +1,261 @@
+/**
+ * A tiny Kubernetes API server on loopback for adapter-level tests: one namespace, one StatefulSet
+ * with N pods, and a StatefulSet controller that is just enough for a partitioned roll. It serves
+ * GET/LIST/WATCH of the StatefulSet and of pods (label and metadata.name field selectors, watches
+ * from a resourceVersion, 410 Gone for one that is too old), strategic PATCH of image and
+ * partition, and counts what it sends: requests by verb and pod objects (in LISTs, GETs and watch
+ * events), so that a test can say how much work a step costs at 10 and at 1000 replicas.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export const NS = 'peerdb';
+export const STS = 'flow-snapshot-worker';
+export const OLD_IMAGE = 'ghcr.io/peerdb-io/flow-snapshot-worker:stable-v0.36.7';
+export const NEW_IMAGE = 'ghcr.io/peerdb-io/flow-snapshot-worker:stable-v0.37.4';
+const LABELS = { 'app.kubernetes.io/name': STS };
+const STS_UID = 'sts-uid';
+
+interface Event {
+  readonly kind: 'pods' | 'statefulsets';
+  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  readonly object: Json;
+  readonly rv: number;
+}
+
+interface Watcher {
+  readonly kind: 'pods' | 'statefulsets';
+  readonly match: (obj: Json) => boolean;
+  readonly res: ServerResponse;
+}
+
+export interface FakeApiServer {
+  readonly kubeconfig: string;
+  /** Requests by verb (get, list, watch, patch, …). */
+  readonly requests: Record<string, number>;
+  /** Pod objects sent, in responses and watch events. */
+  podsSent: number;
+  /** Every watch stream from now on is refused with 410 Gone once (the informer must re-list). */
+  expireWatches(): void;
+  /** Closes every open watch (as an API server restart would). */
+  cutWatches(): void;
+  /** Answers every watch from now on with 500 (a proxy that breaks watches). */
+  breakWatches(): void;
+  /** Marks a pod not Ready (someone broke it) or Ready again. */
+  setReady(ordinal: number, ready: boolean): void;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+export async function startFakeApiServer(replicas: number, options: { stepDelayMs?: number } = {}): Promise<FakeApiServer> {
+  const delay = options.stepDelayMs ?? 2;
+  let rv = 1000;
+  const events: Event[] = [];
+  const watchers = new Set<Watcher>();
+  let oldestWatchable = 0;
+  let refuseNextWatches = false;
+  let watchesBroken = false;
+  const pods = new Map<string, Json>();
+  const sts: Json = {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: { name: STS, namespace: NS, uid: STS_UID, generation: 2, resourceVersion: String(rv) },
+    spec: {
+      replicas,
+      selector: { matchLabels: LABELS },
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: replicas } },
+      template: { metadata: { labels: LABELS }, spec: { containers: [{ name: STS, image: NEW_IMAGE }] } },
+    },
+    status: { observedGeneration: 2, replicas, readyReplicas: replicas, updatedReplicas: 0, currentRevision: 'old', updateRevision: 'new' },
+  };
+  const pod = (ordinal: number, revision: string, ready: boolean): Json => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: `${STS}-${ordinal}`,
+      namespace: NS,
+      uid: `pod-${ordinal}-${revision}`,
+      labels: { ...LABELS, 'controller-revision-hash': revision },
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: STS, uid: STS_UID, controller: true }],
+      resourceVersion: String(rv),
+      // Real pods are a few KB: the cost of moving them is what this server is for.
+      annotations: { filler: 'x'.repeat(2_000) },
+    },
+    spec: { containers: [{ name: STS, image: revision === 'new' ? NEW_IMAGE : OLD_IMAGE }] },
+    status: { phase: 'Running', conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
+  });
+  for (let i = 0; i < replicas; i++) pods.set(`${STS}-${i}`, pod(i, 'old', true));
+
+  const requests: Record<string, number> = {};
+  const server: FakeApiServer = {
+    kubeconfig: '',
+    requests,
+    podsSent: 0,
+    expireWatches: () => {
+      oldestWatchable = rv + 1;
+      refuseNextWatches = true;
+    },
+    breakWatches: () => {
+      watchesBroken = true;
+    },
+    cutWatches: () => {
+      for (const w of watchers) w.res.destroy();
+      watchers.clear();
+    },
+    setReady: (ordinal, ready) => {
+      const p = pods.get(`${STS}-${ordinal}`)!;
+      p.status.conditions = [{ type: 'Ready', status: ready ? 'True' : 'False' }];
+      emit('pods', 'MODIFIED', p);
+    },
+    reset: () => {
+      for (const k of Object.keys(requests)) delete requests[k];
+      server.podsSent = 0;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.cutWatches();
+        http.closeAllConnections();
+        http.close(() => resolve());
+      }),
+  };
+
+  function emit(kind: Event['kind'], type: Event['type'], object: Json): void {
+    rv++;
+    object.metadata.resourceVersion = String(rv);
+    const event: Event = { kind, type, object: structuredClone(object), rv };
+    events.push(event);
+    for (const w of watchers) if (w.kind === kind && w.match(object)) send(w.res, event);
+  }
+  function send(res: ServerResponse, event: Event): void {
+    if (event.kind === 'pods') server.podsSent++;
+    res.write(`${JSON.stringify({ type: event.type, object: event.object })}\n`);
+  }
+
+  /** The controller: the highest pod at or above the partition still on the old revision is replaced, one at a time. */
+  let busy = false;
+  function reconcile(): void {
+    if (busy) return;
+    const partition = sts.spec.updateStrategy.rollingUpdate.partition;
+    for (let i = replicas - 1; i >= partition; i--) {
+      const p = pods.get(`${STS}-${i}`)!;
+      if (p.metadata.labels['controller-revision-hash'] === 'new') continue;
+      busy = true;
+      const name = `${STS}-${i}`;
+      const steps = [
+        () => {
+          p.metadata.deletionTimestamp = '2025-06-01T12:00:00Z';
+          emit('pods', 'MODIFIED', p);
+        },
+        () => {
+          pods.delete(name);
+          emit('pods', 'DELETED', p);
+        },
+        () => {
+          const fresh = pod(i, 'new', false);
+          pods.set(name, fresh);
+          emit('pods', 'ADDED', fresh);
+        },
+        () => {
+          const fresh = pods.get(name)!;
+          fresh.status.conditions = [{ type: 'Ready', status: 'True' }];
+          emit('pods', 'MODIFIED', fresh);
+          sts.status.updatedReplicas++;
+          emit('statefulsets', 'MODIFIED', sts);
+          busy = false;
+          reconcile();
+        },
+      ];
+      const next = () => {
+        const s = steps.shift();
+        if (!s) return;
+        s();
+        setTimeout(next, delay);
+      };
+      setTimeout(next, delay);
+      return;
+    }
+  }
+
+  const http: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => handle(req, body, res));
+  });
+
+  function reply(res: ServerResponse, code: number, obj: unknown): void {
+    res.writeHead(code, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(obj));
+  }
+
+  function handle(req: IncomingMessage, body: string, res: ServerResponse): void {
+    const url = new URL(req.url!, 'http://x');
+    const q = url.searchParams;
+    const watch = q.get('watch') === '1' || q.get('watch') === 'true';
+    const podPath = `/api/v1/namespaces/${NS}/pods`;
+    const stsPath = `/apis/apps/v1/namespaces/${NS}/statefulsets`;
+    const kind = url.pathname.startsWith(podPath) ? 'pods' : url.pathname.startsWith(stsPath) ? 'statefulsets' : undefined;
+    const base = kind === 'pods' ? podPath : stsPath;
+    const name = kind && url.pathname.length > base.length ? decodeURIComponent(url.pathname.slice(base.length + 1)) : undefined;
+    const verb = req.method === 'GET' ? (watch ? 'watch' : name ? 'get' : 'list') : req.method === 'PATCH' ? 'patch' : req.method!.toLowerCase();
+    requests[verb] = (requests[verb] ?? 0) + 1;
+    // The informers' long-lived watches ask for bookmarks; a wait's one-off watch does not.
+    if (watch && q.get('allowWatchBookmarks') === 'true') requests['informer-watch'] = (requests['informer-watch'] ?? 0) + 1;
+    if (!kind) return reply(res, 404, { kind: 'Status', code: 404, reason: 'NotFound', message: `no ${url.pathname}` });
+
+    const fieldName = /^metadata\.name=(.+)$/.exec(q.get('fieldSelector') ?? '')?.[1];
+    const labelSelector = q.get('labelSelector');
+    const match = (obj: Json) =>
+      (fieldName === undefined || obj.metadata.name === fieldName) &&
+      (!labelSelector || labelSelector.split(',').every((kv) => { const [k, v] = kv.split('='); return obj.metadata.labels?.[k!] === v; }));
+
+    if (req.method === 'PATCH' && kind === 'statefulsets') {
+      const patch = JSON.parse(body);
+      const partition = patch.spec?.updateStrategy?.rollingUpdate?.partition;
+      if (typeof partition === 'number') sts.spec.updateStrategy.rollingUpdate.partition = partition;
+      emit('statefulsets', 'MODIFIED', sts);
+      reply(res, 200, sts);
+      reconcile();
+      return;
+    }
+    if (req.method !== 'GET') return reply(res, 405, { kind: 'Status', code: 405, reason: 'MethodNotAllowed', message: 'not here' });
+
+    const all = kind === 'pods' ? [...pods.values()] : [sts];
+    if (name) {
+      const obj = all.find((o) => o.metadata.name === name);
+      if (!obj) return reply(res, 404, { kind: 'Status', code: 404, reason: 'NotFound', message: `${name} not found` });
+      if (kind === 'pods') server.podsSent++;
+      return reply(res, 200, obj);
+    }
+    if (!watch) {
+      const items = all.filter(match);
+      if (kind === 'pods') server.podsSent += items.length;
+      return reply(res, 200, { kind: 'List', metadata: { resourceVersion: String(rv) }, items });
+    }
+    if (watchesBroken) return reply(res, 500, { kind: 'Status', code: 500, reason: 'InternalError', message: 'watch broken' });
+    const from = Number(q.get('resourceVersion') ?? rv);
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    if (refuseNextWatches || from < oldestWatchable) {
+      refuseNextWatches = false;
+      res.end(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' } })}\n`);
+      return;
+    }
+    for (const e of events) if (e.kind === kind && e.rv > from && match(e.object)) send(res, e);
+    const watcher: Watcher = { kind, match, res };
+    watchers.add(watcher);
+    res.on('close', () => watchers.delete(watcher));
+  }
+
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const { port } = http.address() as AddressInfo;
+  const kubeconfig = join(mkdtempSync(join(tmpdir(), 'peerdb-upgrade-fake-apiserver-')), 'config');
+  writeFileSync(
+    kubeconfig,
+    `apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: t\n  context: {cluster: c, user: u, namespace: ${NS}}\ncurrent-context: t\n`,
+  );
+  return Object.assign(server, { kubeconfig });
+}

@@ -1,0 +1,137 @@
+/**
+ * Issue 10 defect 9: a StatefulSet pod step must not cost more with more replicas. The real
+ * executor step (rollStatefulSetPod) runs through the real adapter (KubeCluster) against a small
+ * API server on loopback (fakes/fake-apiserver.ts) that counts requests and pod objects sent; the
+ * same steps at 10 and at 1000 replicas must cost the same, and the re-check before each partition
+ * move must still see what the API server says now.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/apply/clock.js';
+import { rollStatefulSetPod } from '../../src/apply/roll-statefulset.js';
+import type { StepContext } from '../../src/apply/step-context.js';
+import { INFORMER_MAX_FAILURES } from '../../src/cluster/informer.js';
+import { connectKube, type KubeCluster } from '../../src/cluster/kube-adapter.js';
+import type { Plan, Step } from '../../src/plan/plan-types.js';
+import type { ClusterSpec } from '../../src/spec/schema.js';
+import { NEW_IMAGE, NS, STS, startFakeApiServer, type FakeApiServer } from './fakes/fake-apiserver.js';
+
+let server: FakeApiServer | undefined;
+let cluster: KubeCluster | undefined;
+afterEach(async () => {
+  cluster?.close();
+  await server?.close();
+  server = undefined;
+  cluster = undefined;
+});
+
+function podStep(ordinal: number): Step {
+  return {
+    id: `statefulset-pod/${STS}/${ordinal}`,
+    kind: 'statefulset-pod',
+    title: `${STS}-${ordinal}`,
+    component: STS,
+    ordinal,
+    workload: { kind: 'StatefulSet', name: STS, container: STS, strategy: 'RollingUpdate' },
+    image: NEW_IMAGE,
+    changes: [],
+    timeoutMs: 20_000,
+  };
+}
+
+function context(c: KubeCluster, replicas: number, ordinal: number): StepContext {
+  const steps = Array.from({ length: replicas }, (_, i) => podStep(replicas - 1 - i));
+  return {
+    cluster: c,
+    spec: { namespace: NS } as ClusterSpec,
+    plan: { steps } as unknown as Plan,
+    step: podStep(ordinal),
+    runId: 'run',
+    clock: systemClock,
+    signal: new AbortController().signal,
+    emit: () => undefined,
+    startedAt: Date.now(),
+    runDeadline: undefined,
+  };
+}
+
+/** Rolls the top `steps` pods; returns requests and pod objects per step over the steps after the first. */
+async function roll(replicas: number, steps: number) {
+  server = await startFakeApiServer(replicas);
+  cluster = connectKube({ kubeconfig: server.kubeconfig, env: {}, requestTimeoutMs: 5_000 });
+  await rollStatefulSetPod(context(cluster, replicas, replicas - 1));
+  server.reset();
+  for (let k = 2; k <= steps; k++) await rollStatefulSetPod(context(cluster, replicas, replicas - k));
+  const n = steps - 1;
+  const requests = Object.values(server.requests).reduce((a, b) => a + b, 0);
+  return { requestsPerStep: requests / n, podsPerStep: server.podsSent / n, byVerb: { ...server.requests } };
+}
+
+describe('a StatefulSet pod step costs the same at 10 and at 1000 replicas', () => {
+  it('moves no more pods over the wire, and sends no more requests, per step at 1000 replicas than at 10', async () => {
+    const small = await roll(10, 6);
+    await server!.close();
+    cluster!.close();
+    const big = await roll(1000, 6);
+    // Each step sees its own pod's few events (terminating, gone, created, Ready), not the set.
+    // (Today's LIST per look moves every pod: about 1000 per step at 1000 replicas.)
+    expect(big.podsPerStep).toBeLessThanOrEqual(small.podsPerStep + 2);
+    expect(small.podsPerStep).toBeLessThan(10);
+    expect(big.requestsPerStep).toBeLessThanOrEqual(small.requestsPerStep);
+    // The partition patch is the one request a step needs; reads come from the watches.
+    expect(big.byVerb).toEqual({ patch: 1 * 5 });
+  }, 60_000);
+
+  it('still waits for a pod above that is not Ready now (re-checked through the watch, not remembered)', async () => {
+    const replicas = 10;
+    server = await startFakeApiServer(replicas);
+    cluster = connectKube({ kubeconfig: server.kubeconfig, env: {}, requestTimeoutMs: 5_000 });
+    await rollStatefulSetPod(context(cluster, replicas, 9));
+    await rollStatefulSetPod(context(cluster, replicas, 8));
+    // Someone breaks pod 9 after its step (the watch delivers that within milliseconds): the step
+    // for 7 must not move the partition. (A LIST-based check has a blind window too: from the
+    // LIST's answer to the PATCH, which at 1000 pods is the longer one.)
+    server.setReady(9, false);
+    await new Promise((r) => setTimeout(r, 50));
+    server.reset();
+    const step = rollStatefulSetPod(context(cluster, replicas, 7));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(server.requests.patch ?? 0).toBe(0);
+    server.setReady(9, true);
+    await step;
+    expect(server.requests.patch).toBe(1);
+  }, 30_000);
+
+  it('re-lists when the API server says 410 Gone, and reads directly while a watch is away', async () => {
+    const replicas = 10;
+    server = await startFakeApiServer(replicas);
+    cluster = connectKube({ kubeconfig: server.kubeconfig, env: {}, requestTimeoutMs: 5_000 });
+    await rollStatefulSetPod(context(cluster, replicas, 9));
+    server.expireWatches();
+    server.cutWatches();
+    server.reset();
+    await rollStatefulSetPod(context(cluster, replicas, 8));
+    await rollStatefulSetPod(context(cluster, replicas, 7));
+    // The watches came back through a LIST each (410 on the re-watch), and the steps completed.
+    expect(server.requests.list ?? 0).toBeGreaterThanOrEqual(1);
+    expect(server.requests.patch).toBe(2);
+    const s = await cluster.getWorkload(NS, { kind: 'StatefulSet', name: STS });
+    expect(s!.pods.filter((p) => p.revision === 'new' && p.ready).map((p) => p.ordinal)).toEqual([9, 8, 7]);
+  }, 30_000);
+
+  it('gives up a watch that keeps failing after a bounded number of tries, and reads directly from then on', async () => {
+    const replicas = 10;
+    server = await startFakeApiServer(replicas);
+    server.breakWatches();
+    const sleeps: number[] = [];
+    cluster = connectKube({ kubeconfig: server.kubeconfig, env: {}, requestTimeoutMs: 5_000, sleep: async (ms) => void sleeps.push(ms) });
+    await rollStatefulSetPod(context(cluster, replicas, 9));
+    await rollStatefulSetPod(context(cluster, replicas, 8));
+    // Two informers (the StatefulSet's, its pods'), each tried INFORMER_MAX_FAILURES times at most.
+    // Counted apart from the waits' one-off watches, whose number depends on how fast this machine
+    // is (a bound on all watches together failed at 21 of 20 under load).
+    expect(server.requests['informer-watch']).toBeGreaterThan(0);
+    expect(server.requests['informer-watch']).toBeLessThanOrEqual(2 * INFORMER_MAX_FAILURES);
+    const s = await cluster.getWorkload(NS, { kind: 'StatefulSet', name: STS });
+    expect(s!.pods.filter((p) => p.revision === 'new' && p.ready).map((p) => p.ordinal)).toEqual([9, 8]);
+  }, 60_000);
+});
