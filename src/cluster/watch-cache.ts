@@ -107,7 +107,12 @@ export class WatchCaches {
     const selector = this.followed.get(`${namespace}/${name}`);
     if (selector === undefined) return 'miss';
     const set = await this.current('statefulsets', namespace, { fieldSelector: byName(name) }, `${namespace}/statefulsets/${name}`);
-    const pods = set && (await this.current('pods', namespace, { labelSelector: selector }, `${namespace}/sts-pods/${name}`));
+    // Every pod is read for a decision (the re-check before a partition move, the final check):
+    // the cache must have seen our last write to the set first. One pod is read by a wait, which
+    // looks again at the next event anyway: a connected watch is enough, and a controller slow to
+    // act on our patch (seconds at 1000 replicas) costs no direct reads.
+    const barrier = podName === undefined ? `${namespace}/sts-pods/${name}` : undefined;
+    const pods = set && (await this.current('pods', namespace, { labelSelector: selector }, barrier));
     if (!set || !pods) return 'miss';
     const obj = (set as Informer<Json>).get(name);
     if (!obj) return undefined;

@@ -11,7 +11,7 @@ import { rollStatefulSetPod } from '../../src/apply/roll-statefulset.js';
 import type { StepContext } from '../../src/apply/step-context.js';
 import { INFORMER_MAX_FAILURES } from '../../src/cluster/informer.js';
 import { connectKube, type KubeCluster } from '../../src/cluster/kube-adapter.js';
-import type { Plan, Step } from '../../src/plan/plan-types.js';
+import type { Plan, StatefulSetPodStep } from '../../src/plan/plan-types.js';
 import type { ClusterSpec } from '../../src/spec/schema.js';
 import { NEW_IMAGE, NS, STS, startFakeApiServer, type FakeApiServer } from './fakes/fake-apiserver.js';
 
@@ -24,7 +24,7 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-function podStep(ordinal: number): Step {
+function podStep(ordinal: number): StatefulSetPodStep {
   return {
     id: `statefulset-pod/${STS}/${ordinal}`,
     kind: 'statefulset-pod',
@@ -35,10 +35,11 @@ function podStep(ordinal: number): Step {
     image: NEW_IMAGE,
     changes: [],
     timeoutMs: 20_000,
+    finalPartition: 0,
   };
 }
 
-function context(c: KubeCluster, replicas: number, ordinal: number): StepContext {
+function context(c: KubeCluster, replicas: number, ordinal: number): StepContext<StatefulSetPodStep> {
   const steps = Array.from({ length: replicas }, (_, i) => podStep(replicas - 1 - i));
   return {
     cluster: c,
