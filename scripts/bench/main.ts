@@ -15,6 +15,7 @@
  * - scale:   plan computation time and checkpoint size for StatefulSets of 10, 100, 1000 replicas,
  *            in-process on synthetic observed state.
  * - startup: scripts/bench-startup.mjs (plan --offline vs node -e 0).
+ * - podstep: (only when named) the CLI's CPU per StatefulSet pod step at 10, 100, 1000 replicas (podstep.ts).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';

@@ -37,6 +37,11 @@ const CONTENT_TYPES: Record<PatchType, string> = {
 export class KubeHttp {
   readonly server: string;
   private readonly agent: http.Agent | undefined;
+  /**
+   * Watches get sockets of their own, never pooled: a long-lived watch's socket is unref'd (it must
+   * not keep the process alive), and a pooled one would carry that into the next request.
+   */
+  private readonly streamAgent: http.Agent | undefined;
   private readonly url: URL;
   /** Until one request got an answer, an unreachable server fails fast instead of being retried. */
   private answered = false;
@@ -50,6 +55,7 @@ export class KubeHttp {
     this.url = new URL(this.server);
     // One keep-alive agent for the run instead of a TLS handshake per request.
     this.agent = cluster.proxyUrl ? undefined : this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 8 }) : new http.Agent({ keepAlive: true, maxSockets: 8 });
+    this.streamAgent = cluster.proxyUrl ? undefined : this.url.protocol === 'https:' ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
   }
 
   async call<T>(method: string, path: string, options: CallOptions): Promise<T> {
@@ -70,18 +76,27 @@ export class KubeHttp {
     });
   }
 
-  /** Opens a streaming GET (watch); resolves with the response once headers arrive. */
+  /**
+   * Opens a streaming GET (watch) on a socket of its own; resolves with the response once headers
+   * arrive, which must be within the request timeout.
+   */
   async stream(path: string, options: CallOptions): Promise<http.IncomingMessage> {
-    const request = await this.prepare('GET', path, options);
+    const request = await this.prepare('GET', path, options, this.streamAgent);
     return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => req.destroy(Object.assign(new Error('no answer'), { code: 'PEERDB_REQUEST_TIMEOUT' })), options.timeoutMs ?? this.options.requestTimeoutMs);
       const req = this.send(request, (res) => {
+        clearTimeout(timer);
         if ((res.statusCode ?? 0) >= 300) {
           readBody(res).then((body) => reject(errorFromResponse(res.statusCode ?? 0, body, { method: 'GET', what: options.what }, header(res, 'retry-after'))), reject);
           return;
         }
         resolve(res);
       });
-      req.on('error', (error) => reject(isAbort(error) ? new ClusterError('timeout', `watch of ${options.what} was stopped`) : errorFromTransport(error, this.server)));
+      req.on('error', (error) => {
+        clearTimeout(timer);
+        if ((error as { code?: string }).code === 'PEERDB_REQUEST_TIMEOUT') reject(new ClusterError('timeout', `no answer from the API server at ${this.server} to the ${options.what}`));
+        else reject(isAbort(error) ? new ClusterError('timeout', `watch of ${options.what} was stopped`) : errorFromTransport(error, this.server));
+      });
       req.end();
     });
   }
@@ -101,6 +116,7 @@ export class KubeHttp {
 
   close(): void {
     this.agent?.destroy();
+    this.streamAgent?.destroy();
   }
 
   private async once<T>(method: string, path: string, options: CallOptions): Promise<T> {
@@ -135,7 +151,7 @@ export class KubeHttp {
     }
   }
 
-  private async prepare(method: string, path: string, options: CallOptions) {
+  private async prepare(method: string, path: string, options: CallOptions, agent: http.Agent | undefined = this.agent) {
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) query.set(key, String(value));
     if (options.dryRun) query.set('dryRun', 'All');
@@ -165,11 +181,11 @@ export class KubeHttp {
       }
       throw credentialError(this.kc.getCurrentUser(), error);
     }
-    if (this.agent) {
+    if (agent) {
       // applyToHTTPSOptions also put the TLS material on the request itself and built a throwaway
       // agent; our keep-alive agent pools sockets by that material instead.
       (requestOptions.agent as http.Agent | undefined)?.destroy();
-      requestOptions.agent = this.agent;
+      requestOptions.agent = agent;
     }
     return { options: requestOptions, payload };
   }
