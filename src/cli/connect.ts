@@ -5,6 +5,7 @@ import type { Style } from '../plan/style.js';
 import { resolveSpec, type LoadedSpec } from '../spec/load-spec.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { colourLevel, makeStyle } from './io.js';
+import { opened } from './open-ports.js';
 
 /**
  * Loads the Kubernetes client only now: offline commands never pay its start-up cost (it is a
@@ -12,7 +13,7 @@ import { colourLevel, makeStyle } from './io.js';
  */
 export async function connect(globals: GlobalOptions, io: CliIO, options: { requestTimeoutMs?: number; offlineFlag?: boolean } = {}): Promise<ClusterPort> {
   const { connectKube } = await import('../cluster/kube-adapter.js');
-  return connectKube({
+  const cluster = connectKube({
     kubeconfig: globals.kubeconfig,
     context: globals.context,
     env: io.env,
@@ -20,6 +21,8 @@ export async function connect(globals: GlobalOptions, io: CliIO, options: { requ
     offlineFlag: options.offlineFlag,
     outageMs: globals.apiOutage,
   });
+  opened.add(cluster);
+  return cluster;
 }
 
 /** Which cluster a live command acts on: on stderr, so stdout stays machine-readable. */

@@ -14,6 +14,7 @@ import { registerSchema } from './commands/schema.js';
 import { registerValidate } from './commands/validate.js';
 import { addGlobalOptions } from './global-options.js';
 import { colourLevel, makeStyle, processIO, type CliIO } from './io.js';
+import { closeConnections } from './open-ports.js';
 import { reportError } from './report-error.js';
 import { wordStop } from './stop-message.js';
 import { TOOL_VERSION } from './version.js';
@@ -94,5 +95,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     // On GitHub the same error also becomes an annotation (at the spec's line when it has one).
     io.stderr.write(errorAnnotations(ciFormat(io.env, program.opts<{ ciOutput?: CiOutputMode }>().ciOutput), error));
     return code;
+  } finally {
+    closeConnections();
   }
 }

@@ -120,6 +120,11 @@ export interface ClusterPort {
    * server as before. Ignored for Deployments.
    */
   follow(namespace: string, ref: WorkloadRef, podSelector: string): void;
+  /**
+   * Stops every long-lived watch and frees the connections: nothing of the port's keeps running
+   * (or keeps the process alive) afterwards. The port is not used after it.
+   */
+  close(): void;
   patchWorkload(namespace: string, ref: WorkloadRef, patch: WorkloadPatch, options?: WriteOptions): Promise<void>;
   listPods(namespace: string, labelSelector: string): Promise<readonly PodState[]>;
   deletePod(namespace: string, name: string, options?: WriteOptions): Promise<void>;

@@ -148,7 +148,8 @@ export class WatchCaches {
 
   /**
    * Waits for a change of what the selector names on a long-lived watch (opened now if there is
-   * none): no request per wait. A change the cache saw since its last answer ends the wait at once.
+   * none): no request per wait. A wait after a read the cache did not answer, or after events the
+   * caller has not read, ends at once (the caller reads again, from the cache when it is current).
    * False when no watch can be kept (one that kept failing): the caller waits its own way.
    */
   async wait(namespace: string, kind: WatchKind, selector: Selector, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
@@ -158,7 +159,10 @@ export class WatchCaches {
     const key = this.key(kind, namespace, watched);
     const informer = this.informer(kind, namespace, watched, true);
     if (!informer) return false;
-    if (this.readAt.has(key) && this.readAt.get(key) !== informer.resourceVersion) {
+    // The caller has not seen what the cache holds now (its last read went to the API server, or
+    // came before the latest events): it looks again at once. Waiting for the next event instead
+    // would lose one that arrived between its read and this wait.
+    if (this.readAt.get(key) !== informer.resourceVersion) {
       this.readAt.set(key, informer.resourceVersion);
       return true;
     }

@@ -306,6 +306,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         record.answeredAt = performance.now();
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
         if (streaming) {
+          // The API server sends a watch's headers at once; Node would hold them until the first
+          // event, and a quiet watch would look like one that never answered.
+          res.flushHeaders();
           upRes.pipe(res);
           if (fault === 'watchCut' || fault === 'dropAfter') {
             const timer = setTimeout(() => {

@@ -136,3 +136,42 @@ describe('a StatefulSet pod step costs the same at 10 and at 1000 replicas', () 
     expect(s!.pods.filter((p) => p.revision === 'new' && p.ready).map((p) => p.ordinal)).toEqual([9, 8]);
   }, 60_000);
 });
+
+describe('the watch-fed caches between reads they did not answer, and at the end of a run', () => {
+  const selector = `app.kubernetes.io/name=${STS}`;
+  const sts = { kind: 'StatefulSet', name: STS } as const;
+
+  it('ends a wait at once when the cache holds news the caller never read (its read went to the API server)', async () => {
+    server = await startFakeApiServer(3);
+    cluster = connectKube({ kubeconfig: server.kubeconfig, env: {}, requestTimeoutMs: 5_000 });
+    // As a resumed step does: one direct read, then the caches are opened.
+    const before = await cluster.getWorkload(NS, sts, { podName: `${STS}-0` });
+    expect(before!.pods[0]!.ready).toBe(true);
+    cluster.follow(NS, sts, selector);
+    // The pod changes after that read; the new watch delivers it to the cache before the wait starts.
+    server.setReady(0, false);
+    await new Promise((r) => setTimeout(r, 500));
+    const outcome = await Promise.race([
+      cluster.waitForChange(NS, 'pods', { labelSelector: selector, fieldSelector: `metadata.name=${STS}-0` }, 60_000).then(() => 'returned'),
+      new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000)),
+    ]);
+    // Waiting for the next event instead would wait for a change that already happened.
+    expect(outcome).toBe('returned');
+    const after = await cluster.getWorkload(NS, sts, { podName: `${STS}-0` });
+    expect(after!.pods[0]!.ready).toBe(false);
+  }, 30_000);
+
+  it('stops every watch when closed: no request after close(), even from a watch that was retrying', async () => {
+    server = await startFakeApiServer(3);
+    server.breakWatches();
+    cluster = connectKube({ kubeconfig: server.kubeconfig, env: {}, requestTimeoutMs: 5_000 });
+    cluster.follow(NS, sts, selector);
+    for (let i = 0; i < 100 && (server.requests['informer-watch'] ?? 0) < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(server.requests['informer-watch']).toBeGreaterThanOrEqual(2);
+    cluster.close();
+    const atClose = { ...server.requests };
+    // The informers back off 0.2–0.8 s between tries here: without close() they would try again.
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(server.requests).toEqual(atClose);
+  }, 30_000);
+});

@@ -239,6 +239,8 @@ export async function startFakeApiServer(replicas: number, options: { stepDelayM
     if (watchesBroken) return reply(res, 500, { kind: 'Status', code: 500, reason: 'InternalError', message: 'watch broken' });
     const from = Number(q.get('resourceVersion') ?? rv);
     res.writeHead(200, { 'Content-Type': 'application/json' });
+    // As kube-apiserver does: the headers go out at once, not with the first event.
+    res.flushHeaders();
     if (refuseNextWatches || from < oldestWatchable) {
       refuseNextWatches = false;
       res.end(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' } })}\n`);

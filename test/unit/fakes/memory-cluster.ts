@@ -608,6 +608,13 @@ export class MemoryCluster implements ClusterPort {
     if (ref.kind === 'StatefulSet') this.followed.set(`${namespace}/${ref.name}`, podSelector);
   }
 
+  /** Times the port was closed (the CLI closes every port it opened when a command ends). */
+  closed = 0;
+
+  close(): void {
+    this.closed++;
+  }
+
   listWorkloads(namespace: string): Promise<readonly WorkloadState[] | 'forbidden'> {
     return this.call('listWorkloads', [namespace], () => {
       if (this.isDenied('list', 'deployments', 'apps', undefined) || this.isDenied('list', 'statefulsets', 'apps', undefined)) return 'forbidden' as const;
