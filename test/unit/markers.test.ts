@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { behaviourOf, MARKERS } from './fakes/markers.js';
+import { behaviourOf, EFFECTS, MARKERS } from './fakes/markers.js';
 import { MemoryCluster } from './fakes/memory-cluster.js';
+import type { JobManifest } from '../../src/cluster/types.js';
 
 /**
  * One simulator vocabulary: the in-memory fake and the Go simulator of the e2e control plane read
  * the same markers, in the same order, in the same place (the image tag), with the same effect.
  */
 const SIM_GO = readFileSync('test/cluster/cmd/launcher/sim.go', 'utf8');
+const README = readFileSync('test/cluster/README.md', 'utf8');
 
 /** The Go simulator's table: its behavior* constants, in the order of its `markers` slice. */
 function goMarkers(): { marker: string; behaviour: string }[] {
@@ -66,5 +68,73 @@ describe('the fake kubelet speaks it', () => {
     const pod = await podOf(image);
     expect(pod.waitingReason).toBe(reason);
     expect(pod.ready).toBe(ready);
+  });
+});
+
+/** The rows of the README's marker table ("Misbehaviour on demand"): markers, long-running pod, Job pod. */
+function readmeRows(): { markers: string[]; longRunning: string; jobPod: string }[] {
+  const table = /\| marker \| long-running pod \| run-to-completion \(Job\) pod \|\n\|[-|]+\|\n((?:\|.*\|\n)+)/.exec(README)?.[1];
+  if (!table) throw new Error('test/cluster/README.md has no marker table');
+  return table.trim().split('\n').map((row) => {
+    const [markers, longRunning, jobPod] = row.split('|').slice(1, 4).map((cell) => cell.trim());
+    return { markers: [...markers!.matchAll(/`([a-z]+)`/g)].map((m) => m[1]!), longRunning: longRunning!, jobPod: jobPod! };
+  });
+}
+
+describe('the documented table (test/cluster/README.md)', () => {
+  const rows = readmeRows();
+
+  it('lists every marker of the table, once', () => {
+    expect(rows.flatMap((r) => r.markers).sort()).toEqual(MARKERS.map((m) => m.marker).sort());
+  });
+
+  it.each(rows.flatMap((r) => r.markers.map((marker) => [marker, r] as const)))('says for %s what the table does', (marker, row) => {
+    const effect = EFFECTS[behaviourOf(`x:${marker}`)!];
+    if (effect.cannotStart) {
+      expect(row.longRunning).toContain(effect.cannotStart);
+      expect(row.jobPod).toMatch(/^same/);
+    }
+    if (effect.exitsNonZero) {
+      expect(row.longRunning).toMatch(/CrashLoopBackOff|as crashloop/);
+      expect(row.jobPod).toContain('Failed');
+    }
+    if (effect.neverReady) {
+      expect(row.longRunning).toContain('never ready');
+      expect(row.jobPod).toContain('Succeeded');
+    }
+  });
+});
+
+describe('the fake Job controller speaks it', () => {
+  const NS = 'peerdb';
+  const job = (image: string): JobManifest => ({
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: 'smoke', namespace: NS, labels: {}, annotations: {} },
+    spec: {
+      backoffLimit: 1,
+      activeDeadlineSeconds: 600,
+      template: { metadata: { labels: {} }, spec: { restartPolicy: 'Never', containers: [{ name: 'main', image }] } },
+    },
+  });
+
+  it.each([
+    ['busybox:crashloop', 'Failed'],
+    ['busybox:oomkill', 'Failed'],
+    // A Job pod is not restarted: one that exits non-zero fails the Job (BackoffLimitExceeded).
+    ['busybox:fail', 'Failed'],
+    ['busybox:badimage', 'active'],
+    ['busybox:imagepull', 'active'],
+    ['busybox:configerror', 'active'],
+    ['busybox:notready', 'Complete'],
+    ['busybox:1', 'Complete'],
+  ])('%s: the Job ends %s', async (image, end) => {
+    const cluster = new MemoryCluster().addNamespace(NS);
+    await cluster.createJob(NS, job(image));
+    cluster.tick(20);
+    const state = cluster.peekJob(NS, 'smoke')!;
+    const finished = state.conditions.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+    expect(finished?.type ?? (state.active > 0 ? 'active' : 'none')).toBe(end);
+    if (end === 'Failed') expect(finished!.reason).toBe('BackoffLimitExceeded');
   });
 });

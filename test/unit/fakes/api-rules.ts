@@ -1,6 +1,7 @@
 /**
- * What the API server checks of what is written to it (names, labels, a Job's spec) and how it
- * reads a label selector, for the in-memory fake (memory-cluster.ts).
+ * What the API server checks of what is written to it (names, labels, a Job's spec), how it answers
+ * a missing, existing or changed object, and how it reads a label selector, for the in-memory fake
+ * (memory-cluster.ts).
  */
 import { ClusterError } from '../../../src/cluster/cluster-error.js';
 import type { JobManifest } from '../../../src/cluster/types.js';
@@ -10,6 +11,34 @@ const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
 
 export function invalid(message: string): ClusterError {
   return new ClusterError('invalid', `invalid: ${message}`, { status: 422 });
+}
+
+export function notFound(what: string): ClusterError {
+  return new ClusterError('not-found', `not found: ${what}`, { status: 404 });
+}
+
+export function alreadyExists(what: string): ClusterError {
+  return new ClusterError('already-exists', `already exists: ${what}`, { status: 409 });
+}
+
+export function conflict(what: string): ClusterError {
+  return new ClusterError('conflict', `conflict: ${what} changed since it was read`, { status: 409 });
+}
+
+/** A get of a missing object is undefined, a delete of one a no-op: what the adapter makes of a 404. */
+export function absent(error: ClusterError): { value: undefined } | undefined {
+  return error.kind === 'not-found' ? { value: undefined } : undefined;
+}
+
+/** A write's resourceVersion precondition: none = create (must not exist); one = update of exactly that version. */
+export function precondition(what: string, current: string | undefined, expected: string | undefined): void {
+  if (!expected) {
+    if (current !== undefined) throw alreadyExists(what);
+  } else if (current === undefined) {
+    throw notFound(what);
+  } else if (current !== expected) {
+    throw conflict(what);
+  }
 }
 
 export function validateName(name: string, max: number, field: string): void {

@@ -1,3 +1,4 @@
+import { helmImage, helmWorkloads } from './helm-chart.js';
 import type { ContainerState, PodState, WorkloadState } from '../../../src/cluster/types.js';
 
 /** Observed workloads as the adapter would report them, with only what a test cares about set. */
@@ -67,32 +68,18 @@ export function pod(name: string, ordinal: number | undefined, revision: string,
   };
 }
 
-export const image = (component: string, version: string): string => `ghcr.io/peerdb-io/${component}:stable-${version}`;
+export const image = helmImage;
 
-/** The Helm chart's five workloads at `version`, the snapshot worker with `snapshotReplicas`. */
+/** The Helm chart's five workloads at `version` (helm-chart.ts), the snapshot worker with `snapshotReplicas`. */
 export function helmInstallation(version: string, snapshotReplicas = 3): Map<string, WorkloadState | undefined> {
-  const flowWorkerEnv = container('flow-worker', image('flow-worker', version), {
-    env: [
-      { name: 'PEERDB_CATALOG_HOST', value: 'catalog.peerdb.svc' },
-      { name: 'PEERDB_CATALOG_PASSWORD', valueFrom: { secretKeyRef: { name: 'peerdb-catalog', key: 'password' } } },
-      { name: 'TEMPORAL_HOST_PORT', value: 'temporal:7233' },
-      { name: 'PEERDB_DEPLOYMENT_UID', value: 'uid-1234' },
-      { name: 'TEMPORAL_CLIENT_KEY', value: 'literal-secret-material' },
-    ],
-    envFrom: [{ configMapRef: { name: 'peerdb-config' } }],
-  });
-  const serverEnv = container('peerdb-server', image('peerdb-server', version), {
-    env: [
-      { name: 'PEERDB_CATALOG_HOST', value: 'catalog.peerdb.svc' },
-      { name: 'PEERDB_CATALOG_PASSWORD', valueFrom: { secretKeyRef: { name: 'peerdb-catalog', key: 'password' } } },
-      { name: 'PEERDB_MIGRATIONS_DISABLED', value: 'false' },
-    ],
-  });
-  return new Map<string, WorkloadState | undefined>([
-    ['Deployment/flow-api', deployment('flow-api', image('flow-api', version))],
-    ['Deployment/flow-worker', deployment('flow-worker', image('flow-worker', version), { containers: [flowWorkerEnv], imagePullSecrets: ['ghcr'] })],
-    ['StatefulSet/flow-snapshot-worker', statefulSet('flow-snapshot-worker', image('flow-snapshot-worker', version), snapshotReplicas)],
-    ['Deployment/peerdb-server', deployment('peerdb-server', image('peerdb-server', version), { containers: [serverEnv] })],
-    ['Deployment/peerdb-ui', deployment('peerdb-ui', image('peerdb-ui', version))],
-  ]);
+  return new Map(
+    helmWorkloads(version, snapshotReplicas).map((w): [string, WorkloadState] => {
+      const containers = [container(w.name, w.image, { env: [...w.env], envFrom: [...w.envFrom] })];
+      const observed =
+        w.kind === 'StatefulSet'
+          ? statefulSet(w.name, w.image, w.replicas, { containers })
+          : deployment(w.name, w.image, { containers, imagePullSecrets: [...w.imagePullSecrets] });
+      return [`${w.kind}/${w.name}`, observed];
+    }),
+  );
 }
