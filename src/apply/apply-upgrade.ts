@@ -86,7 +86,7 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
     if (request.savedPlan) assertSavedPlanStillHolds(request.savedPlan, plan);
   }
   for (const line of ownerSummary(plan.ownership)) emit({ type: 'info', message: line, at: clock.now() });
-  for (const warning of plan.warnings) emit({ type: 'warning', message: warning, at: clock.now() });
+  for (const warning of plan.warnings) emit(typeof warning === 'string' ? { type: 'warning', message: warning, at: clock.now() } : { type: 'note', note: warning, at: clock.now() });
   if (!stored && plan.steps.some(isJobStep)) {
     const lost = await checkpointLost(cluster, spec);
     if (lost) emit({ type: 'warning', message: lost, at: clock.now() });

@@ -1,4 +1,4 @@
-import type { Step } from '../plan/plan-types.js';
+import type { CommandNote, Step } from '../plan/plan-types.js';
 
 /**
  * What the executor reports while it works. It never prints: the CLI renders these as a listr2
@@ -8,6 +8,8 @@ export type ApplyEvent =
   | { type: 'run-start'; runId: string; planHash: string; steps: number; resumed: boolean; at: number }
   | { type: 'info'; message: string; at: number }
   | { type: 'warning'; message: string; at: number }
+  /** A plan warning that points to a command: the CLI words it (cli/plan-words.ts). */
+  | { type: 'note'; note: CommandNote; at: number }
   | { type: 'step-start'; step: Step; index: number; attempt: number; at: number }
   | { type: 'step-skip'; step: Step; index: number; reason: string; at: number }
   | { type: 'step-progress'; step: Step; message: string; elapsedMs: number; timeoutMs: number | undefined; at: number }

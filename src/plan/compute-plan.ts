@@ -9,7 +9,7 @@ import { JobSteps } from './job-steps.js';
 import { ownershipWarnings, planOwnership } from './ownership.js';
 import { uncoveredWorkloadWarnings } from './uncovered-workloads.js';
 import type { ObservedState, PlanBasis, PlanOptions } from './plan-input.js';
-import { isJobStep, type ComponentStep, type JobStep, type Plan, type PlanPeerDB, type Step } from './plan-types.js';
+import { isJobStep, type ComponentStep, type JobStep, type Plan, type PlanNote, type PlanPeerDB, type Step } from './plan-types.js';
 import { resolveLive, resolveOffline, type ResolvedComponent } from './resolve-components.js';
 import { groupRolls } from './rollout-groups.js';
 import { checkVersionPolicy } from './version-policy.js';
@@ -22,8 +22,8 @@ interface Resolution {
   readonly resolved: Map<string, ResolvedComponent>;
   readonly componentVersions: Record<string, string>;
   readonly from: Version | undefined;
-  readonly warnings: string[];
-  readonly notices: string[];
+  readonly warnings: PlanNote[];
+  readonly notices: PlanNote[];
 }
 
 /**
@@ -114,7 +114,7 @@ export function computePlan(spec: ClusterSpec, basis: PlanBasis, options: PlanOp
 }
 
 /** What the upgrade will do to the mirrors, and the warnings that go with it. */
-function peerdbSummary(spec: ClusterSpec, observation: PeerDBObservation, warnings: string[]): PlanPeerDB {
+function peerdbSummary(spec: ClusterSpec, observation: PeerDBObservation, warnings: PlanNote[]): PlanPeerDB {
   if (!observation.ok) {
     warnings.push(
       spec.flowApi.reachability === 'required'
@@ -137,7 +137,7 @@ function peerdbSummary(spec: ClusterSpec, observation: PeerDBObservation, warnin
 
 function resolveAllOffline(spec: ClusterSpec, to: Version, fromText: string | undefined): Resolution {
   const from = fromText === undefined ? undefined : mustParse(fromText, '--from');
-  const warnings: string[] = [];
+  const warnings: PlanNote[] = [];
   if (!from) warnings.push('offline plan without --from: the current version is unknown, so downgrades and skipped versions cannot be checked');
   const resolved = new Map<string, ResolvedComponent>();
   const componentVersions: Record<string, string> = {};
@@ -150,7 +150,7 @@ function resolveAllOffline(spec: ClusterSpec, to: Version, fromText: string | un
 
 function resolveAllLive(spec: ClusterSpec, to: Version, observed: ObservedState, allowDowngrade: boolean): Resolution {
   const problems: string[] = [];
-  const warnings: string[] = [];
+  const warnings: PlanNote[] = [];
   const resolved = new Map<string, ResolvedComponent>();
   const componentVersions: Record<string, string> = {};
   const policy = new Map<string, string[]>();
@@ -177,12 +177,10 @@ function resolveAllLive(spec: ClusterSpec, to: Version, observed: ObservedState,
   // One line per refusal, naming the components it concerns (usually all of them alike).
   for (const [error, names] of policy) problems.push(`${names.join(', ')}: ${error}`);
   if (problems.length > 0) throw new UserError(problems.join('\n'));
-  const notices: string[] = [];
+  const notices: PlanNote[] = [];
   if (observed.unfinishedRun) {
-    notices.push(
-      `an unfinished run to ${observed.unfinishedRun.to} is recorded in ConfigMap ${spec.namespace}/${spec.checkpointName}` +
-        `${observed.unfinishedRun.stoppedAt ? ` (stopped at ${observed.unfinishedRun.stoppedAt})` : ''}; \`peerdb-upgrade apply --resume\` continues it`,
-    );
+    const { to, stoppedAt } = observed.unfinishedRun;
+    notices.push({ kind: 'unfinished-run', to, checkpoint: `${spec.namespace}/${spec.checkpointName}`, stoppedAt });
   }
   return { resolved, componentVersions, from, warnings, notices };
 }

@@ -2,6 +2,7 @@ import type { EnvVar } from '../cluster/types.js';
 import { durationMs } from '../spec/duration.js';
 import type { ClusterSpec, InitJobSpec } from '../spec/schema.js';
 import { buildJob, mergeEnv } from './build-job.js';
+import type { PlanNote } from './plan-types.js';
 import { imageFor } from './image-ref.js';
 import type { EnvSource, JobStep, JobStepKind } from './plan-types.js';
 import type { ResolvedComponent } from './resolve-components.js';
@@ -15,7 +16,7 @@ export class JobSteps {
     private readonly spec: ClusterSpec,
     private readonly version: string,
     private readonly resolved: ReadonlyMap<string, ResolvedComponent>,
-    private readonly warnings: string[],
+    private readonly warnings: PlanNote[],
   ) {}
 
   maintenance(mode: 'start' | 'end'): JobStep {

@@ -4,6 +4,7 @@ import type { WorkloadState } from '../cluster/types.js';
 import { describeOwner, isGitOps, type WorkloadOwner } from '../cluster/workload-owner.js';
 import type { ClusterSpec, ComponentSpec } from '../spec/schema.js';
 import { parseImageRef } from './image-ref.js';
+import type { PlanNote } from './plan-types.js';
 
 /**
  * Who manages each workload, and what that means for an upgrade that patches images directly:
@@ -332,8 +333,8 @@ function shellWord(word: string): string {
 }
 
 /** One line per release that does not render the target, for the plan's warnings. */
-export function ownershipWarnings(ownership: PlanOwnership, to: string): string[] {
-  const warnings: string[] = [];
+export function ownershipWarnings(ownership: PlanOwnership, to: string): PlanNote[] {
+  const warnings: PlanNote[] = [];
   for (const h of ownership.helm) {
     if (h.agrees === true) continue;
     const stale = h.renders.filter((r) => r.rendered !== undefined && r.rendered !== r.target);
@@ -347,7 +348,7 @@ export function ownershipWarnings(ownership: PlanOwnership, to: string): string[
     }
   }
   for (const g of ownership.gitops) {
-    warnings.push(`${g.what} manages ${g.components.join(', ')}: apply refuses unless reconciliation is suspended (\`${g.suspend}\`, then --reconciliation-suspended)`);
+    warnings.push({ kind: 'reconciliation-active', what: g.what, components: g.components, suspend: g.suspend });
   }
   return warnings;
 }

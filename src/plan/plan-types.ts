@@ -162,6 +162,29 @@ export interface PlanSummary {
   readonly podRestarts: number;
 }
 
+/**
+ * A note of the plan that points to a command of this tool, as data: src/cli words it
+ * (cli/plan-words.ts), with the spec file and namespace of the invocation, so that the command it
+ * prints works when followed literally.
+ */
+export type CommandNote =
+  /** A run that did not finish is recorded: `apply --resume` continues it. */
+  | { readonly kind: 'unfinished-run'; readonly to: string; readonly checkpoint: string; readonly stoppedAt: string | undefined }
+  /** A PeerDB workload the spec leaves out (`init` shows what the namespace runs). */
+  | { readonly kind: 'uncovered-workload'; readonly workload: string; readonly runs: string; readonly namespace: string }
+  /** Argo CD / Flux reconcile these components: apply needs --reconciliation-suspended once it is suspended. */
+  | { readonly kind: 'reconciliation-active'; readonly what: string; readonly components: readonly string[]; readonly suspend: string };
+
+/** A warning or notice: plain text, or a note that points to a command. */
+export type PlanNote = string | CommandNote;
+
+/** How src/cli words what a rendering of the plan needs worded: notes, and the command that shows the plan in full. */
+export interface PlanWords {
+  note(note: PlanNote): string;
+  /** `peerdb-upgrade plan -f SPEC --output text`, for the invocation at hand. */
+  readonly planTextCommand: string;
+}
+
 export interface Plan {
   readonly cluster: { readonly name: string; readonly namespace: string };
   readonly mode: 'offline' | 'live';
@@ -173,8 +196,8 @@ export interface Plan {
   /** sha256 of the steps: equal plans have equal hashes. */
   readonly hash: string;
   readonly steps: readonly Step[];
-  readonly warnings: readonly string[];
-  readonly notices: readonly string[];
+  readonly warnings: readonly PlanNote[];
+  readonly notices: readonly PlanNote[];
   /** Live plans: who manages each workload, and how to make a Helm release agree. */
   readonly ownership?: PlanOwnership;
   readonly summary: PlanSummary;

@@ -1,5 +1,6 @@
 import type { ChangedEntry, FieldChange, SpecDiff, SpecValue } from './base-diff.js';
 import type { BasePlan } from './plan-from-base.js';
+import type { PlanWords } from './plan-types.js';
 import { MARKDOWN_LIMIT, renderMarkdown } from './render-markdown.js';
 import { planDocument } from './render-json.js';
 import { renderText } from './render-text.js';
@@ -49,9 +50,9 @@ function versionLine(diff: SpecDiff): string {
 }
 
 /** The base plan for a terminal: summary line, then the spec change, then the plan as usual. */
-export function renderBaseText(basePlan: BasePlan, style: Style = plainStyle): string {
+export function renderBaseText(basePlan: BasePlan, words: PlanWords, style: Style = plainStyle): string {
   const { diff } = basePlan;
-  const [summary, ...rest] = renderText(basePlan.plan, style).split('\n');
+  const [summary, ...rest] = renderText(basePlan.plan, words, style).split('\n');
   const section = [`Change from ${diff.baseFile} to ${diff.file}: ${versionLine(diff)}`];
   const lines = diffLines(diff);
   if (lines.length === 0) section.push(style.dim('  no component, init job or setting changed'));
@@ -88,9 +89,9 @@ export function baseDocument(diff: SpecDiff): Record<string, unknown> {
 }
 
 /** The plan JSON with a `base` section after `to`; every other field is as `plan --output json`. */
-export function renderBaseJson(basePlan: BasePlan): string {
+export function renderBaseJson(basePlan: BasePlan, words: PlanWords): string {
   const doc: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(planDocument(basePlan.plan))) {
+  for (const [key, value] of Object.entries(planDocument(basePlan.plan, words))) {
     doc[key] = value;
     if (key === 'to') doc.base = baseDocument(basePlan.diff);
   }
@@ -101,10 +102,10 @@ export function renderBaseJson(basePlan: BasePlan): string {
  * The pull-request comment: the plan's own markdown (marker first, so the sticky comment is found
  * the same way) with the spec change after the summary line, all within the comment limit.
  */
-export function renderBaseMarkdown(basePlan: BasePlan, options: { limit?: number } = {}): string {
+export function renderBaseMarkdown(basePlan: BasePlan, words: PlanWords, options: { limit?: number } = {}): string {
   const limit = options.limit ?? MARKDOWN_LIMIT;
   const section = markdownSection(basePlan.diff, Math.min(MARKDOWN_DIFF_BUDGET, Math.floor(limit / 4)));
-  const markdown = renderMarkdown(basePlan.plan, { limit: limit - section.length });
+  const markdown = renderMarkdown(basePlan.plan, words, { limit: limit - section.length });
   const lines = markdown.split('\n');
   const summary = lines.findIndex((line) => line.startsWith('**'));
   lines.splice(summary + 2, 0, ...section.split('\n').slice(0, -1));

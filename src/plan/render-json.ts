@@ -1,5 +1,5 @@
 import { maskEnv, maskManifest } from './mask.js';
-import { isComponentStep, isJobStep, timeoutOf, type Plan, type Step } from './plan-types.js';
+import { isComponentStep, isJobStep, timeoutOf, type Plan, type PlanWords, type Step } from './plan-types.js';
 import { ownershipDocument } from './render-ownership.js';
 
 export const PLAN_FORMAT_VERSION = 1;
@@ -8,7 +8,7 @@ export const PLAN_FORMAT_VERSION = 1;
  * The machine-readable plan (README "Plan JSON"). Field names are part of the contract: add fields,
  * never rename or remove them without raising format_version.
  */
-export function planDocument(plan: Plan): Record<string, unknown> {
+export function planDocument(plan: Plan, words: PlanWords): Record<string, unknown> {
   return {
     format_version: PLAN_FORMAT_VERSION,
     kind: 'peerdb-upgrade-plan',
@@ -25,8 +25,8 @@ export function planDocument(plan: Plan): Record<string, unknown> {
       components: plan.summary.components,
       pod_restarts: plan.summary.podRestarts,
     },
-    warnings: plan.warnings,
-    notices: plan.notices,
+    warnings: plan.warnings.map(words.note),
+    notices: plan.notices.map(words.note),
     ...(plan.ownership ? { ownership: ownershipDocument(plan.ownership) } : {}),
     steps: plan.steps.map(stepDocument),
     ...(plan.peerdb
@@ -67,6 +67,6 @@ function stepDocument(step: Step): Record<string, unknown> {
   return doc;
 }
 
-export function renderJson(plan: Plan): string {
-  return `${JSON.stringify(planDocument(plan), null, 2)}\n`;
+export function renderJson(plan: Plan, words: PlanWords): string {
+  return `${JSON.stringify(planDocument(plan, words), null, 2)}\n`;
 }

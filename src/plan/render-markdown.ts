@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
 import { maskManifest } from './mask.js';
-import { isComponentStep, isJobStep, type ComponentStep, type Plan, type Step } from './plan-types.js';
+import { isComponentStep, isJobStep, type ComponentStep, type Plan, type PlanWords, type Step } from './plan-types.js';
 import { ownershipMarkdown } from './render-ownership.js';
 import { formatChange } from './render-text.js';
 import { summaryLine } from './summary-line.js';
@@ -15,7 +15,7 @@ export function markdownMarker(plan: Plan): string {
 }
 
 /** The plan as a pull-request comment: summary visible, details collapsed, never over the limit. */
-export function renderMarkdown(plan: Plan, options: { limit?: number; title?: string } = {}): string {
+export function renderMarkdown(plan: Plan, words: PlanWords, options: { limit?: number; title?: string } = {}): string {
   const limit = options.limit ?? MARKDOWN_LIMIT;
   const head: string[] = [
     markdownMarker(plan),
@@ -24,8 +24,8 @@ export function renderMarkdown(plan: Plan, options: { limit?: number; title?: st
     `**${escape(summaryLine(plan))}**`,
     '',
   ];
-  for (const notice of plan.notices) head.push(`> **Notice:** ${escape(notice)}`, '');
-  for (const warning of plan.warnings) head.push(`> **Warning:** ${escape(warning)}`, '');
+  for (const notice of plan.notices) head.push(`> **Notice:** ${escape(words.note(notice))}`, '');
+  for (const warning of plan.warnings) head.push(`> **Warning:** ${escape(words.note(warning))}`, '');
   if (plan.peerdb) head.push(escape(mirrorsLine(plan.peerdb)), '');
   head.push(...ownershipMarkdown(plan.ownership, plan.to, escape));
   if (plan.steps.length > 0) head.push(...overviewTable(plan.steps), '');
@@ -35,12 +35,12 @@ export function renderMarkdown(plan: Plan, options: { limit?: number; title?: st
   let text = `${head.join('\n')}\n`;
   if (text.length + footer.length > limit) {
     text = text.slice(0, Math.max(0, limit - footer.length - 200));
-    text += `\n\n> **Output cut:** the plan is longer than ${limit} characters; run \`peerdb-upgrade plan --output text\` to see all of it.\n`;
+    text += `\n\n> **Output cut:** the plan is longer than ${limit} characters; run \`${words.planTextCommand}\` to see all of it.\n`;
     return text + footer;
   }
   let shown = 0;
   for (const section of sections) {
-    const notice = cutNotice(sections.length - shown, limit);
+    const notice = cutNotice(sections.length - shown, limit, words.planTextCommand);
     if (text.length + section.length + notice.length + footer.length > limit) {
       text += notice;
       return text + footer;
@@ -51,8 +51,8 @@ export function renderMarkdown(plan: Plan, options: { limit?: number; title?: st
   return text + footer;
 }
 
-function cutNotice(hidden: number, limit: number): string {
-  return `\n> **Output cut:** ${hidden} more section${hidden === 1 ? '' : 's'} would pass GitHub's ${limit}-character limit; run \`peerdb-upgrade plan --output text\` to see all of it.\n`;
+function cutNotice(hidden: number, limit: number, planText: string): string {
+  return `\n> **Output cut:** ${hidden} more section${hidden === 1 ? '' : 's'} would pass GitHub's ${limit}-character limit; run \`${planText}\` to see all of it.\n`;
 }
 
 function overviewTable(steps: readonly Step[]): string[] {

@@ -1,20 +1,20 @@
 import { formatDuration } from '../spec/duration.js';
 import { describeEnvValue } from './mask.js';
 import { ownershipText } from './render-ownership.js';
-import { isComponentStep, isJobStep, type Change, type Plan, type Step } from './plan-types.js';
+import { isComponentStep, isJobStep, type Change, type Plan, type PlanWords, type Step } from './plan-types.js';
 import { plainStyle, type Style } from './style.js';
 import { summaryLine } from './summary-line.js';
 import { mirrorsLine } from './mirrors-line.js';
 
 /** The plan for a person at a terminal. */
-export function renderText(plan: Plan, style: Style = plainStyle): string {
+export function renderText(plan: Plan, words: PlanWords, style: Style = plainStyle): string {
   const lines: string[] = [style.bold(summaryLine(plan))];
   if (plan.mode === 'offline') {
     const assumed = plan.from ? `every named workload is assumed to run --from (${plan.from})` : 'the version the workloads run is unknown (no --from)';
     lines.push(style.dim(`offline: ${assumed}; apply re-checks the cluster`));
   }
-  for (const notice of plan.notices) lines.push(style.warn(`notice: ${notice}`));
-  for (const warning of plan.warnings) lines.push(style.warn(`warning: ${warning}`));
+  for (const notice of plan.notices) lines.push(style.warn(`notice: ${words.note(notice)}`));
+  for (const warning of plan.warnings) lines.push(style.warn(`warning: ${words.note(warning)}`));
   if (plan.peerdb) lines.push(mirrorsLine(plan.peerdb));
   const owners = ownershipText(plan.ownership, plan.to, style);
   if (owners.length > 0) lines.push('', ...owners);

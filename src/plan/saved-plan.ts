@@ -7,7 +7,7 @@ import { UserError } from '../errors.js';
 import { parseJson } from '../json.js';
 import type { LoadedSpec } from '../spec/load-spec.js';
 import { planDocument } from './render-json.js';
-import type { Plan } from './plan-types.js';
+import type { Plan, PlanWords } from './plan-types.js';
 
 export const SAVED_PLAN_FORMAT_VERSION = 1;
 
@@ -37,6 +37,8 @@ export function savePlan(input: {
   observedFingerprint: string | undefined;
   toolVersion: string;
   now: Date;
+  /** The words of the plan's notes, as the plan output shows them. */
+  words: PlanWords;
 }): string {
   const saved: SavedPlan = {
     format_version: SAVED_PLAN_FORMAT_VERSION,
@@ -46,7 +48,7 @@ export function savePlan(input: {
     spec: { file: input.spec.file, sha256: input.spec.hash },
     options: { allow_downgrade: input.allowDowngrade },
     observed_fingerprint: input.observedFingerprint ?? null,
-    plan: planDocument(input.plan) as SavedPlan['plan'],
+    plan: planDocument(input.plan, input.words) as SavedPlan['plan'],
   };
   return `${JSON.stringify(saved, null, 2)}\n`;
 }

@@ -15,6 +15,10 @@ import { applyRequest, HELM_SPEC_TEXT, outcomeOf, TEST_HOST } from './fakes/appl
 import type { JobManifest } from '../../src/cluster/types.js';
 import { HELM_STEP_IDS } from '../helm-step-ids.js';
 import { skipDefaults } from './fakes/skip-defaults.js';
+import { planWords } from '../../src/cli/plan-words.js';
+
+/** The CLI's words for a plan of plans/helm-default.yaml. */
+const WORDS = planWords({ specFile: 'helm-default.yaml' });
 
 const NS = 'peerdb';
 const FROM = 'v0.36.7';
@@ -323,7 +327,7 @@ describe('apply against an in-memory cluster', () => {
     const spec = resolveSpec(loaded.document);
     const observed = await observeCluster(spec, cluster);
     const plan = computePlan(spec, { mode: 'live', observed });
-    const file = savePlan({ plan, spec: loaded, allowDowngrade: false, observedFingerprint: observedFingerprint(observed), toolVersion: 'test', now: new Date(0) });
+    const file = savePlan({ plan, spec: loaded, allowDowngrade: false, observedFingerprint: observedFingerprint(observed), toolVersion: 'test', now: new Date(0), words: WORDS });
     const saved = readSavedPlan('plan.json', file);
 
     // Someone upgrades flow-api by hand after the plan was reviewed.

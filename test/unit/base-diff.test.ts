@@ -10,6 +10,10 @@ import { renderBaseJson, renderBaseMarkdown, renderBaseText } from '../../src/pl
 import { parseSpecText, resolveSpec } from '../../src/spec/load-spec.js';
 import type { ClusterSpec } from '../../src/spec/schema.js';
 import { skipDefaults } from './fakes/skip-defaults.js';
+import { planWords } from '../../src/cli/plan-words.js';
+
+/** The CLI's words for a plan of plans/helm-default.yaml. */
+const WORDS = planWords({ specFile: 'helm-default.yaml' });
 
 const HEAD = 'apiVersion: peerdb-upgrade/v1alpha1\nkind: PeerDBCluster\nmetadata:\n  name: prod\n  namespace: peerdb\nspec:\n';
 
@@ -55,13 +59,13 @@ describe('plan --base: golden renderings, reviewed like code', () => {
   };
   for (const [name, basePlan] of Object.entries(cases)) {
     it(`${name}: text`, async () => {
-      await expect(renderBaseText(basePlan)).toMatchFileSnapshot(`golden/base-${name}.txt`);
+      await expect(renderBaseText(basePlan, WORDS)).toMatchFileSnapshot(`golden/base-${name}.txt`);
     });
     it(`${name}: json`, async () => {
-      await expect(renderBaseJson(basePlan)).toMatchFileSnapshot(`golden/base-${name}.json`);
+      await expect(renderBaseJson(basePlan, WORDS)).toMatchFileSnapshot(`golden/base-${name}.json`);
     });
     it(`${name}: markdown`, async () => {
-      await expect(renderBaseMarkdown(basePlan)).toMatchFileSnapshot(`golden/base-${name}.md`);
+      await expect(renderBaseMarkdown(basePlan, WORDS)).toMatchFileSnapshot(`golden/base-${name}.md`);
     });
   }
 });
@@ -142,7 +146,7 @@ describe('plan --base: the base spec stands in for the cluster', () => {
       { name: 'temporal-schema', changes: [{ field: 'env', from: [{ name: 'SQL_PASSWORD', value: '****' }], to: [{ name: 'SQL_PASSWORD', value: '****' }] }] },
     ]);
     expect(result.diff.settings).toEqual([{ field: 'spec.maintenance.timeout', from: '2h', to: '3h' }]);
-    for (const text of [renderBaseText(result), renderBaseJson(result), renderBaseMarkdown(result)]) {
+    for (const text of [renderBaseText(result, WORDS), renderBaseJson(result, WORDS), renderBaseMarkdown(result, WORDS)]) {
       expect(text).not.toContain('hunter2');
       expect(text).not.toContain('correct-horse');
     }
@@ -183,12 +187,12 @@ describe('plan --base: the base spec stands in for the cluster', () => {
     const big = (version: string) => `  version: ${version}\n  maintenance: {}\n  components:\n    - { name: flow-worker, workload: Deployment/flow-worker }\n    - { name: big, workload: StatefulSet/big, replicas: 300 }\n${skipDefaults('flow-worker')}`;
     const result = plan(big('v0.36.7'), big('v0.37.4'));
     expect(result.plan.steps.length).toBe(307);
-    const markdown = renderBaseMarkdown(result);
+    const markdown = renderBaseMarkdown(result, WORDS);
     expect(markdown.length).toBeLessThanOrEqual(MARKDOWN_LIMIT);
     expect(markdown.split('\n')[0]).toBe('<!-- peerdb-upgrade:plan peerdb/prod -->');
     expect(markdown).toContain('**Spec change** from `base/prod.yaml` to `clusters/prod.yaml`: version v0.36.7 → v0.37.4');
     expect(markdown).toContain('big: update pods 299 → 0, one at a time');
-    const small = renderBaseMarkdown(result, { limit: 6_000 });
+    const small = renderBaseMarkdown(result, WORDS, { limit: 6_000 });
     expect(small.length).toBeLessThanOrEqual(6_000);
     expect(small).toContain('Output cut');
   });
@@ -196,13 +200,13 @@ describe('plan --base: the base spec stands in for the cluster', () => {
   it('cuts a long list of spec changes in markdown and says how to see them all', () => {
     const many = (version: string, timeout: string) =>
       `  version: ${version}\n  components:\n${Array.from({ length: 300 }, (_, i) => `    - { name: c${i}, workload: Deployment/c${i}, readyTimeout: ${timeout} }\n`).join('')}${skipDefaults()}`;
-    const markdown = renderBaseMarkdown(plan(many('v0.37.4', '10m'), many('v0.37.4', '20m')));
+    const markdown = renderBaseMarkdown(plan(many('v0.37.4', '10m'), many('v0.37.4', '20m')), WORDS);
     expect(markdown.length).toBeLessThanOrEqual(MARKDOWN_LIMIT);
     expect(markdown).toMatch(/- … \d+ more changes: run `peerdb-upgrade plan --base base\/prod.yaml` to see them/);
   });
 
   it('puts the base section after `to` in JSON, with the documented shape', () => {
-    const doc = JSON.parse(renderBaseJson(plan(helm('v0.36.7', { components: UI }), helm('v0.37.4', { initJobs: TEMPORAL_JOB }))));
+    const doc = JSON.parse(renderBaseJson(plan(helm('v0.36.7', { components: UI }), helm('v0.37.4', { initJobs: TEMPORAL_JOB })), WORDS));
     const keys = Object.keys(doc);
     expect(keys.indexOf('base')).toBe(keys.indexOf('to') + 1);
     expect(doc.base).toMatchObject({

@@ -222,9 +222,8 @@ describe('live plans', () => {
 
   it('points at an unfinished run recorded in the checkpoint', () => {
     const plan = computePlan(spec, { mode: 'live', observed: { workloads: helmInstallation('v0.36.7'), unfinishedRun: { to: 'v0.37.4', stoppedAt: 'statefulset-pod/flow-snapshot-worker/1' } } });
-    expect(plan.notices).toEqual([
-      'an unfinished run to v0.37.4 is recorded in ConfigMap peerdb/peerdb-peerdb-upgrade (stopped at statefulset-pod/flow-snapshot-worker/1); `peerdb-upgrade apply --resume` continues it',
-    ]);
+    // As data: the CLI words it with the spec file (plan-words.test.ts).
+    expect(plan.notices).toEqual([{ kind: 'unfinished-run', to: 'v0.37.4', checkpoint: 'peerdb/peerdb-peerdb-upgrade', stoppedAt: 'statefulset-pod/flow-snapshot-worker/1' }]);
   });
 
   it('says a downgrade once for all the components it concerns', () => {

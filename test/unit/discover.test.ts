@@ -11,6 +11,9 @@ import { parseSpecText, resolveSpec } from '../../src/spec/load-spec.js';
 import type { WorkloadState } from '../../src/cluster/types.js';
 import { MemoryCluster } from './fakes/memory-cluster.js';
 import { container, deployment, helmInstallation, image, statefulSet } from './fakes/workloads.js';
+import { planWords } from '../../src/cli/plan-words.js';
+
+const WORDS = planWords({ specFile: 'x.yaml' });
 
 const HELM = { manager: 'helm', helm: { release: 'peerdb-prod', namespace: 'data' } } as const;
 const v = (text: string) => { const parsed = parseVersion(text); if (!parsed.ok) throw new Error(parsed.reason); return parsed.version; };
@@ -61,7 +64,7 @@ describe('init: discovery over fake namespaces', () => {
     expect(text).toContain('    registry: registry.example.com:5000/peerdb');
     const plan = computePlan(spec, { mode: 'live', observed: { workloads: new Map(helmWorkloads('v0.36.7', mirror).map((w) => [`${w.kind}/${w.name}`, w])) } });
     expect(plan.steps.filter(isComponentStep).find((s) => s.id === 'deployment-rollout/flow-api')?.image).toBe('registry.example.com:5000/peerdb/flow-api:release-v0.37.4');
-    expect(plan.warnings.filter((w) => w.includes('repository changes'))).toEqual([]);
+    expect(plan.warnings.map(WORDS.note).filter((w) => w.includes('repository changes'))).toEqual([]);
   });
 
   it('mixed versions: names them, and without --to targets the newest one running', () => {
@@ -128,9 +131,9 @@ describe('a live plan names the PeerDB workloads the spec leaves out', () => {
     const spec = resolveSpec(parseSpecText('x', readFileSync('plans/no-maintenance.yaml', 'utf8')).document, { namespaceFlag: undefined });
     const here = { ...spec, namespace: 'peerdb' };
     const plan = computePlan(here, { mode: 'live', observed: await observeCluster(here, cluster) });
-    expect(plan.warnings.filter((w) => w.includes('is not in the spec'))).toEqual([
-      'Deployment/flow-worker-canary runs PeerDB flow-worker v0.36.5 and is not in the spec: it is not upgraded (add it under spec.components, or `peerdb-upgrade init` to see what the namespace runs)',
-      'Deployment/peerdb-ui runs PeerDB peerdb-ui v0.36.7 and is not in the spec: it is not upgraded (add it under spec.components, or `peerdb-upgrade init` to see what the namespace runs)',
+    expect(plan.warnings.map(WORDS.note).filter((w) => w.includes('is not in the spec'))).toEqual([
+      'Deployment/flow-worker-canary runs PeerDB flow-worker v0.36.5 and is not in the spec: it is not upgraded (add it under spec.components, or `peerdb-upgrade init -n peerdb` to see what the namespace runs)',
+      'Deployment/peerdb-ui runs PeerDB peerdb-ui v0.36.7 and is not in the spec: it is not upgraded (add it under spec.components, or `peerdb-upgrade init -n peerdb` to see what the namespace runs)',
     ]);
   });
 

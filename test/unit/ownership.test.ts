@@ -16,6 +16,10 @@ import { renderText } from '../../src/plan/render-text.js';
 import { MemoryCluster } from './fakes/memory-cluster.js';
 import { specFromPlans } from './fakes/specs.js';
 import { applyRequest } from './fakes/apply-request.js';
+import { planWords } from '../../src/cli/plan-words.js';
+
+/** The CLI's words for a plan of plans/helm-default.yaml. */
+const WORDS = planWords({ specFile: 'helm-default.yaml' });
 
 const NS = 'peerdb';
 const HELM: WorkloadOwner = { manager: 'helm', helm: { release: 'peerdb', namespace: NS } };
@@ -145,16 +149,16 @@ describe('the live plan carries ownership and the Helm advice', () => {
         '# merge them into the values file the release is installed with, and commit it.\n' +
         'peerdb:\n  version: stable-v0.37.4\nflowApi:\n  version: stable-v0.37.4\n',
     );
-    const text = renderText(plan);
+    const text = renderText(plan, WORDS);
     expect(text).toContain('owner: Helm release peerdb (namespace peerdb): flow-api, flow-worker, flow-snapshot-worker, peerdb-server, peerdb-ui');
     expect(text).toContain('  helm upgrade peerdb CHART -n peerdb');
     expect(text).toMatch(/note: the release pins flowApi\.version=stable-v0\.36\.7/);
-    const json = JSON.parse(renderJson(plan));
+    const json = JSON.parse(renderJson(plan, WORDS));
     expect(json.ownership.components[0]).toEqual({ component: 'flow-api', workload: 'Deployment/flow-api', manager: 'helm', release: 'peerdb', release_namespace: NS });
     expect(json.ownership.helm[0].set).toEqual({ 'peerdb.version': 'stable-v0.37.4', 'flowApi.version': 'stable-v0.37.4' });
-    expect(renderMarkdown(plan)).toContain('```sh\nhelm upgrade peerdb CHART');
+    expect(renderMarkdown(plan, WORDS)).toContain('```sh\nhelm upgrade peerdb CHART');
     // The release's values hold a password: nothing of it reaches any rendering.
-    for (const out of [text, renderJson(plan), renderMarkdown(plan), helmValuesFile(plan.ownership)!]) expect(out).not.toContain('hunter2');
+    for (const out of [text, renderJson(plan, WORDS), renderMarkdown(plan, WORDS), helmValuesFile(plan.ownership)!]) expect(out).not.toContain('hunter2');
   });
 
   it('fills CHART from --helm-chart, and says nothing is to be done once the release renders the target', async () => {

@@ -12,6 +12,10 @@ import { computePlan } from '../../src/plan/compute-plan.js';
 import { renderMarkdown } from '../../src/plan/render-markdown.js';
 import { renderText } from '../../src/plan/render-text.js';
 import { specFromPlans } from './fakes/specs.js';
+import { planWords } from '../../src/cli/plan-words.js';
+
+/** The CLI's words for a plan of plans/helm-default.yaml. */
+const WORDS = planWords({ specFile: 'helm-default.yaml' });
 
 function run(args: string[], env: Record<string, string | undefined> = {}, cwd?: string) {
   const home = mkdtempSync(join(tmpdir(), 'peerdb-upgrade-home-'));
@@ -164,17 +168,17 @@ describe('plan --offline --out', () => {
 
 describe('offline wording', () => {
   it('says the workloads are assumed to run --from, naming it', () => {
-    const text = renderText(computePlan(specFromPlans('helm-default.yaml'), { mode: 'offline', from: 'v0.36.7' }));
+    const text = renderText(computePlan(specFromPlans('helm-default.yaml'), { mode: 'offline', from: 'v0.36.7' }), WORDS);
     expect(text.split('\n')[1]).toBe('offline: every named workload is assumed to run --from (v0.36.7); apply re-checks the cluster');
   });
 
   it('reads an unknown current image as unknown, not (none); a Job not yet created stays (none)', () => {
     const plan = computePlan(specFromPlans('helm-default.yaml'), { mode: 'offline' });
-    const text = renderText(plan);
+    const text = renderText(plan, WORDS);
     expect(text).toContain('Deployment/flow-api container flow-api image: unknown → ghcr.io/peerdb-io/flow-api:stable-v0.37.4');
     expect(text).toContain('Pod/flow-snapshot-worker-0 image: unknown →');
     expect(text).not.toMatch(/image: \(none\)/);
-    expect(renderMarkdown(plan)).toContain('image: unknown →');
+    expect(renderMarkdown(plan, WORDS)).toContain('image: unknown →');
   });
 });
 

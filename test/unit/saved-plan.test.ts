@@ -5,6 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { computePlan } from '../../src/plan/compute-plan.js';
 import { savePlan, writeSavedPlan } from '../../src/plan/saved-plan.js';
 import { parseSpecText, resolveSpec } from '../../src/spec/load-spec.js';
+import { planWords } from '../../src/cli/plan-words.js';
+
+/** The CLI's words for a plan of plans/helm-default.yaml. */
+const WORDS = planWords({ specFile: 'helm-default.yaml' });
 
 const SECRET_TOKEN = 'tok-s3cr3t-value';
 const SECRET_PASSWORD = 'pw-s3cr3t';
@@ -22,7 +26,7 @@ describe('a saved plan', () => {
     const loaded = specWithSecrets();
     expect(loaded.text).toContain(SECRET_TOKEN);
     const plan = computePlan(resolveSpec(loaded.document), { mode: 'offline', from: 'v0.36.7' });
-    const text = savePlan({ plan, spec: loaded, allowDowngrade: false, observedFingerprint: undefined, toolVersion: '0.0.0', now: new Date(0) });
+    const text = savePlan({ plan, spec: loaded, allowDowngrade: false, observedFingerprint: undefined, toolVersion: '0.0.0', now: new Date(0), words: WORDS });
     expect(text).toContain('init-seed');
     expect(text).not.toContain(SECRET_TOKEN);
     expect(text).not.toContain(SECRET_PASSWORD);

@@ -11,7 +11,8 @@ import { renderMarkdown } from '../../plan/render-markdown.js';
 import { renderText } from '../../plan/render-text.js';
 import { ownershipDocument, ownershipText } from '../../plan/render-ownership.js';
 import { writeHelmValues } from '../helm-values-out.js';
-import type { Plan } from '../../plan/plan-types.js';
+import type { Plan, PlanWords } from '../../plan/plan-types.js';
+import { planWords } from '../plan-words.js';
 import { loadSpecFile, parseSpecText, type LoadedSpec } from '../../spec/load-spec.js';
 import { ciOutput, type CiOutputMode } from '../ci-output.js';
 import { openSpecOnCluster } from '../connect.js';
@@ -57,7 +58,10 @@ export async function applyAction(flags: ApplyFlags, command: Command, context: 
   let listr: ListrProgress | undefined;
   const plain = flags.output === 'json' || interactive ? undefined : new PlainProgress(io.stdout, ci);
   const json = flags.output === 'json' ? jsonProgress(io.stdout) : undefined;
-  const emit = (event: ApplyEvent) => {
+  const words = planWords({ specFile, namespaceFlag: globals.namespace });
+  const emit = (coreEvent: ApplyEvent) => {
+    // A plan warning that points to a command is worded here, with this run's spec file.
+    const event: ApplyEvent = coreEvent.type === 'note' ? { type: 'warning', message: words.note(coreEvent.note), at: coreEvent.at } : coreEvent;
     if (json) json(event);
     else if (listr) listr.handle(event);
     else plain?.handle(event);
@@ -84,7 +88,7 @@ export async function applyAction(flags: ApplyFlags, command: Command, context: 
         helmChart: flags.helmChart,
         outageMs: globals.apiOutage,
         confirm: async (plan, resumed) => {
-          const ok = flags.yes || (await confirm(io, plan, resumed, cluster.target.context, spec.namespace, globals.color));
+          const ok = flags.yes || (await confirm(io, plan, words, resumed, cluster.target.context, spec.namespace, globals.color));
           if (ok && interactive) listr = new ListrProgress(plan);
           return ok;
         },
@@ -101,7 +105,7 @@ export async function applyAction(flags: ApplyFlags, command: Command, context: 
       await listr?.close();
     }
   });
-  context.setExitCode(await report(outcome, io, ci, flags));
+  context.setExitCode(await report(outcome, io, ci, flags, words));
   if ((outcome.kind === 'done' || outcome.kind === 'nothing-to-do') && flags.helmValuesOut !== undefined) await writeHelmValues(io, flags.helmValuesOut, outcome.plan);
 }
 
@@ -138,11 +142,11 @@ async function loadInput(flags: ApplyFlags): Promise<{ loaded: LoadedSpec; saved
   return { loaded, saved };
 }
 
-async function confirm(io: CliIO, plan: Plan, resumed: boolean, context: string, namespace: string, colour: boolean): Promise<boolean> {
+async function confirm(io: CliIO, plan: Plan, words: PlanWords, resumed: boolean, context: string, namespace: string, colour: boolean): Promise<boolean> {
   if (!io.stdinIsTTY || !io.stdout.isTTY) {
-    throw new UserError('refusing to apply without confirmation: there is no terminal to ask on', { hint: 'review the plan (`peerdb-upgrade plan`), then pass --yes' });
+    throw new UserError('refusing to apply without confirmation: there is no terminal to ask on', { hint: `review the plan (\`${words.planTextCommand}\`), then pass --yes` });
   }
-  io.stdout.write(renderText(plan, makeStyle(colourLevel(io, io.stdout, colour))));
+  io.stdout.write(renderText(plan, words, makeStyle(colourLevel(io, io.stdout, colour))));
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   try {
     const answer = await rl.question(`\n${resumed ? 'Resume' : 'Apply'} this plan in context ${context}, namespace ${namespace}? Only "yes" is accepted: `);
@@ -152,7 +156,7 @@ async function confirm(io: CliIO, plan: Plan, resumed: boolean, context: string,
   }
 }
 
-async function report(outcome: ApplyOutcome, io: CliIO, ci: ReturnType<typeof ciOutput>, flags: ApplyFlags): Promise<ExitCode> {
+async function report(outcome: ApplyOutcome, io: CliIO, ci: ReturnType<typeof ciOutput>, flags: ApplyFlags, words: PlanWords): Promise<ExitCode> {
   // After the run, again: who owns the workloads and how to make a Helm release agree with them.
   const owners = outcome.kind === 'done' || outcome.kind === 'nothing-to-do' ? ownershipText(outcome.plan.ownership, outcome.plan.to) : [];
   const extra = owners.length > 0 && outcome.plan.ownership ? { ownership: ownershipDocument(outcome.plan.ownership) } : {};
@@ -176,7 +180,7 @@ async function report(outcome: ApplyOutcome, io: CliIO, ci: ReturnType<typeof ci
     }
     case 'done': {
       say(`Upgrade of ${outcome.plan.cluster.namespace}/${outcome.plan.cluster.name} to ${outcome.plan.to} complete (run ${outcome.runId}${outcome.resumed ? ', resumed' : ''}).`);
-      await ci.appendStepSummary(renderMarkdown(outcome.plan, { title: 'peerdb-upgrade applied' }));
+      await ci.appendStepSummary(renderMarkdown(outcome.plan, words, { title: 'peerdb-upgrade applied' }));
       return ExitCode.Success;
     }
   }

@@ -8,6 +8,7 @@ import { summaryLine } from '../../plan/summary-line.js';
 import { connect, printTarget } from '../connect.js';
 import type { GlobalOptions } from '../global-options.js';
 import { colourLevel, makeStyle } from '../io.js';
+import { planWords } from '../plan-words.js';
 import type { CommandContext } from '../main.js';
 
 interface InitFlags {
@@ -30,8 +31,8 @@ export function registerInit(program: Command, context: CommandContext): void {
       const cluster = await connect(globals, io);
       const namespace = globals.namespace ?? cluster.target.namespace;
       printTarget(cluster, namespace, io, style);
-      const words = ['peerdb-upgrade init', '-n', namespace, ...(flags.to ? ['--to', flags.to] : [])].join(' ');
-      const result = await initSpec(cluster, { namespace, to: flags.to, file: flags.out ?? 'init', command: words, readCheckpoint: (s) => readUnfinishedRun(cluster, s) });
+      const invocation = ['peerdb-upgrade init', '-n', namespace, ...(flags.to ? ['--to', flags.to] : [])].join(' ');
+      const result = await initSpec(cluster, { namespace, to: flags.to, file: flags.out ?? 'init', command: invocation, readCheckpoint: (s) => readUnfinishedRun(cluster, s) });
 
       if (flags.out !== undefined) {
         try {
@@ -52,7 +53,9 @@ export function registerInit(program: Command, context: CommandContext): void {
       io.stderr.write(`wrote the spec to ${where}: ${d.found.map((f) => `${f.name} (${f.workload})`).join(', ')} on ${versions}${helm}\n`);
       io.stderr.write(`maintenance mode: ${d.maintenance.usable ? 'on' : 'off'} — ${d.maintenance.reason}\n`);
       io.stderr.write(`${summaryLine(result.plan)}\n`);
-      for (const warning of result.plan.warnings) io.stderr.write(style.warn(`warning: ${warning}\n`));
+      // The spec init wrote names its namespace: commands on it need only -f.
+      const words = planWords({ specFile: flags.out });
+      for (const warning of result.plan.warnings) io.stderr.write(style.warn(`warning: ${words.note(warning)}\n`));
       if (d.undecided.length > 0) {
         io.stderr.write(style.warn(`could not decide (${d.undecided.length}); settle these in the spec before you apply:\n`));
         for (const line of d.undecided) io.stderr.write(style.warn(`  - ${line}\n`));

@@ -12,6 +12,7 @@ import { writeHelmValues } from '../helm-values-out.js';
 import { loadSpecFile, resolveSpec } from '../../spec/load-spec.js';
 import { ciOutput, groupAfterHead, type CiOutputMode } from '../ci-output.js';
 import { openSpecOnCluster } from '../connect.js';
+import { planWords } from '../plan-words.js';
 import { repositoryPath } from '../repository-path.js';
 import { planSourceOf } from '../flag-rules.js';
 import { outputOption, type GlobalOptions } from '../global-options.js';
@@ -68,20 +69,21 @@ export function registerPlan(program: Command, context: CommandContext): void {
 
       const style = makeStyle(colourLevel(io, io.stdout, globals.color));
       const ci = ciOutput(io.env, globals.ciOutput);
-      const markdown = () => (basePlan ? renderBaseMarkdown(basePlan) : renderMarkdown(plan));
-      if (flags.output === 'json') io.stdout.write(basePlan ? renderBaseJson(basePlan) : renderJson(plan));
+      const words = planWords({ specFile: flags.file, namespaceFlag: globals.namespace });
+      const markdown = () => (basePlan ? renderBaseMarkdown(basePlan, words) : renderMarkdown(plan, words));
+      if (flags.output === 'json') io.stdout.write(basePlan ? renderBaseJson(basePlan, words) : renderJson(plan, words));
       else if (flags.output === 'markdown') io.stdout.write(markdown());
       else {
         // Only text is grouped: json and markdown are usually redirected into files that must stay clean.
-        const text = basePlan ? renderBaseText(basePlan, style) : renderText(plan, style);
+        const text = basePlan ? renderBaseText(basePlan, words, style) : renderText(plan, words, style);
         io.stdout.write(groupAfterHead(ci.format, `plan steps (${plan.steps.length})`, text, { id: 'peerdb_upgrade_plan' }));
       }
       // Annotations go to stderr: GitHub reads commands there too, and stdout stays the plan alone.
-      for (const warning of plan.warnings) io.stderr.write(ci.warningAnnotation(warning, { title: 'peerdb-upgrade plan' }));
+      for (const warning of plan.warnings) io.stderr.write(ci.warningAnnotation(words.note(warning), { title: 'peerdb-upgrade plan' }));
       const summaryProblem = ci.format === 'github' ? await ci.appendStepSummary(markdown()) : undefined;
       if (summaryProblem) io.stderr.write(`warning: job summary not written: ${summaryProblem}\n`);
       if (flags.out) {
-        const text = savePlan({ plan, spec: loaded, allowDowngrade: flags.allowDowngrade ?? false, observedFingerprint: fingerprint, toolVersion: TOOL_VERSION, now: new Date() });
+        const text = savePlan({ plan, spec: loaded, allowDowngrade: flags.allowDowngrade ?? false, observedFingerprint: fingerprint, toolVersion: TOOL_VERSION, now: new Date(), words });
         try {
           // Owner-only: the plan names Jobs, images and env (masked), not for every local user.
           await writeSavedPlan(flags.out, text);

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import type { Command } from 'commander';
+import { buildProgram } from '../../src/cli/main.js';
+import { planWords, type Invocation } from '../../src/cli/plan-words.js';
+import { computePlan } from '../../src/plan/compute-plan.js';
+import type { CommandNote } from '../../src/plan/plan-types.js';
+import { renderMarkdown } from '../../src/plan/render-markdown.js';
+import { renderText } from '../../src/plan/render-text.js';
+import { helmInstallation } from './fakes/workloads.js';
+import { specFromPlans } from './fakes/specs.js';
+
+/**
+ * The commands the plan's notes point to are worded by the CLI for the invocation at hand, so that
+ * followed literally they work: each printed command is parsed here by the CLI's own commander
+ * program (actions replaced, nothing runs), and must name the spec file and namespace it needs.
+ */
+interface Parsed {
+  readonly command: string;
+  readonly options: Record<string, unknown>;
+}
+
+async function parse(line: string): Promise<Parsed> {
+  const words = line.split(' ');
+  expect(words[0]).toBe('peerdb-upgrade');
+  const out: string[] = [];
+  const program = buildProgram({ io: { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => out.push(t) }, env: {}, stdinIsTTY: false }, setExitCode: () => undefined });
+  let parsed: Parsed | undefined;
+  for (const sub of program.commands) {
+    sub.action((...args: unknown[]) => {
+      const command = args.at(-1) as Command;
+      parsed = { command: command.name(), options: command.optsWithGlobals() };
+    });
+  }
+  await program.parseAsync(words.slice(1), { from: 'user' }).catch((error: unknown) => {
+    throw new Error(`\`${line}\` does not parse: ${(error as Error).message} ${out.join('')}`);
+  });
+  if (!parsed) throw new Error(`\`${line}\` ran no command`);
+  return parsed;
+}
+
+/** The `peerdb-upgrade …` commands quoted in a text. */
+function commandsIn(text: string): string[] {
+  return [...text.matchAll(/`(peerdb-upgrade [^`]+)`/g)].map((m) => m[1]!);
+}
+
+const NOTES: Record<CommandNote['kind'], CommandNote> = {
+  'unfinished-run': { kind: 'unfinished-run', to: 'v0.37.4', checkpoint: 'data/peerdb-peerdb-upgrade', stoppedAt: 'statefulset-pod/flow-snapshot-worker/1' },
+  'uncovered-workload': { kind: 'uncovered-workload', workload: 'Deployment/flow-worker-canary', runs: 'flow-worker v0.36.5', namespace: 'data' },
+  'reconciliation-active': { kind: 'reconciliation-active', what: 'Argo CD application peerdb-prod', components: ['flow-api'], suspend: 'argocd app set peerdb-prod --sync-policy none' },
+};
+
+describe.each([
+  ['with -n', { specFile: 'prod/peerdb.yaml', namespaceFlag: 'data' }],
+  ['without -n', { specFile: 'prod/peerdb.yaml' }],
+] as [string, Invocation][])('the commands the plan points to, %s', (_, invocation) => {
+  const words = planWords(invocation);
+  const namespace = invocation.namespaceFlag;
+
+  it('unfinished run: apply --resume on the same spec file (and namespace)', async () => {
+    const [line, ...more] = commandsIn(words.note(NOTES['unfinished-run']));
+    expect(more).toEqual([]);
+    const parsed = await parse(line!);
+    expect(parsed).toMatchObject({ command: 'apply', options: { file: 'prod/peerdb.yaml', resume: true } });
+    expect(parsed.options.namespace).toBe(namespace);
+  });
+
+  it('reconciliation: apply --reconciliation-suspended on the same spec file (and namespace)', async () => {
+    const [line, ...more] = commandsIn(words.note(NOTES['reconciliation-active']));
+    expect(more).toEqual([]);
+    const parsed = await parse(line!);
+    expect(parsed).toMatchObject({ command: 'apply', options: { file: 'prod/peerdb.yaml', reconciliationSuspended: true } });
+    expect(parsed.options.namespace).toBe(namespace);
+  });
+
+  it("uncovered workload: init -n on the workload's namespace", async () => {
+    const [line, ...more] = commandsIn(words.note(NOTES['uncovered-workload']));
+    expect(more).toEqual([]);
+    expect(await parse(line!)).toMatchObject({ command: 'init', options: { namespace: 'data' } });
+  });
+
+  it('the whole plan as text: plan -f --output text', async () => {
+    const parsed = await parse(words.planTextCommand);
+    expect(parsed).toMatchObject({ command: 'plan', options: { file: 'prod/peerdb.yaml', output: 'text' } });
+    expect(parsed.options.namespace).toBe(namespace);
+  });
+});
+
+describe('renderings print the worded commands', () => {
+  const words = planWords({ specFile: 'prod/peerdb.yaml' });
+  const spec = specFromPlans('helm-default.yaml');
+  const plan = computePlan(spec, { mode: 'live', observed: { workloads: helmInstallation('v0.36.7'), unfinishedRun: { to: 'v0.37.4', stoppedAt: undefined } } });
+
+  it('text: the notice names `apply -f SPEC --resume`', () => {
+    expect(renderText(plan, words)).toContain(
+      'notice: an unfinished run to v0.37.4 is recorded in ConfigMap peerdb/peerdb-peerdb-upgrade; `peerdb-upgrade apply -f prod/peerdb.yaml --resume` continues it',
+    );
+  });
+
+  it('markdown cut short: names `plan -f SPEC --output text`', async () => {
+    const cut = renderMarkdown(plan, words, { limit: 1_000 });
+    expect(cut).toContain('**Output cut:**');
+    const lines = commandsIn(cut);
+    expect(lines).toContain('peerdb-upgrade plan -f prod/peerdb.yaml --output text');
+    for (const line of lines) await parse(line);
+  });
+
+  it('a command that does not parse is caught (the check itself works)', async () => {
+    await expect(parse('peerdb-upgrade apply --resume-it')).rejects.toThrow('does not parse');
+    await expect(parse('peerdb-upgrade plan --output text')).rejects.toThrow("required option '-f, --file <spec>' not specified");
+  });
+});
