@@ -2,12 +2,13 @@
 // talk to a cluster, so offline commands never pay for it.
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
-import { assertOnlyBuiltinImports, sharedOptions } from './bundle-options.mjs';
+import { assertOnlyBuiltinImports, builtinsThroughRequire, sharedOptions } from './bundle-options.mjs';
 
 const started = Date.now();
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 const result = await build({
   ...sharedOptions,
+  plugins: [...sharedOptions.plugins, builtinsThroughRequire],
   entryPoints: { cli: 'src/cli/main.ts' },
   outdir: 'dist',
   splitting: true,

@@ -42,6 +42,26 @@ const optionalPackagesLeftOut = {
   },
 };
 
+/**
+ * Node built-ins through require() in the ESM bundle, not through `import`: Node builds an ES module
+ * facade for every built-in a module imports, and building it reads every export, which runs lazy
+ * getters (`process.stdin` opens a stream, `fs.ReadStream` loads the streams). require() returns the
+ * module object as it is. Bundled code reads the properties it uses when it uses them.
+ */
+export const builtinsThroughRequire = {
+  name: 'builtins-through-require',
+  setup(b) {
+    // A built-in's name that sharedOptions.alias gives a package (punycode) stays the package's.
+    const isBuiltin = (path) => path.startsWith('node:') || (builtinModules.includes(path) && !(path in (b.initialOptions.alias ?? {})));
+    b.onResolve({ filter: /^[a-z0-9_:/]+$/ }, (args) => {
+      if (!isBuiltin(args.path)) return undefined;
+      if (args.kind === 'require-call') return { path: args.path, external: true };
+      return { path: args.path, namespace: 'builtin-require' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'builtin-require' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
+
 export const sharedOptions = {
   bundle: true,
   platform: 'node',

@@ -1,4 +1,5 @@
 import { Chalk } from 'chalk';
+import { isatty } from 'node:tty';
 import type { Style } from '../plan/style.js';
 
 export interface Sink {
@@ -15,7 +16,9 @@ export interface CliIO {
 }
 
 export function processIO(): CliIO {
-  return { stdout: closable(process.stdout), stderr: closable(process.stderr), env: process.env, stdinIsTTY: Boolean(process.stdin.isTTY) };
+  // isatty(0), not process.stdin.isTTY: reading process.stdin opens a stream on it (a few ms at
+  // every start) that only the confirmation prompt needs.
+  return { stdout: closable(process.stdout), stderr: closable(process.stderr), env: process.env, stdinIsTTY: isatty(0) };
 }
 
 /**
