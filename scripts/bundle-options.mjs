@@ -62,6 +62,20 @@ export const builtinsThroughRequire = {
   },
 };
 
+/**
+ * node-fetch 2 (the Kubernetes client's HTTP) takes `URL` from whatwg-url only where Node has none
+ * (`Url.URL || whatwgUrl.URL`); every Node we support has one. whatwg-url would bring tr46 and its
+ * Unicode mapping table: 265 KB of the 513 KB client chunk, parsed by every live command before its
+ * first request. Node's own URL in its place, as node-fetch itself uses it.
+ */
+const whatwgUrlIsNodes = {
+  name: 'whatwg-url-is-nodes',
+  setup(b) {
+    b.onResolve({ filter: /^whatwg-url$/ }, (args) => (args.importer.includes('node-fetch') ? { path: args.path, namespace: 'whatwg-url-is-nodes' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'whatwg-url-is-nodes' }, () => ({ contents: "module.exports = { URL: require('node:url').URL };", loader: 'js' }));
+  },
+};
+
 export const sharedOptions = {
   bundle: true,
   platform: 'node',
@@ -69,9 +83,9 @@ export const sharedOptions = {
   legalComments: 'none',
   logLevel: 'warning',
   metafile: true,
-  plugins: [clientApisAreSideEffectFree, optionalPackagesLeftOut],
-  // The Kubernetes client's URL code requires Node's deprecated built-in punycode, and Node 21+
-  // prints a deprecation warning for it on every live command; bundle the userland package instead.
+  plugins: [clientApisAreSideEffectFree, optionalPackagesLeftOut, whatwgUrlIsNodes],
+  // Should anything bundled require Node's deprecated built-in punycode (tr46 did, before
+  // whatwgUrlIsNodes), Node 21+ would print a deprecation warning; the userland package instead.
   alias: { punycode: 'punycode/' },
   define: { __PEERDB_UPGRADE_VERSION__: JSON.stringify(version) },
 };
