@@ -23,7 +23,7 @@ import { runPreflight } from './run-preflight.js';
 import { restoreObserved } from './snapshot.js';
 import type { RunRequest } from './run-request.js';
 import { RunStopped } from './run-stop.js';
-import { StepFailure } from './step-failure.js';
+import { MissingAccess, StepFailure } from './step-failure.js';
 
 export interface ApplyRequest extends RunRequest {
   readonly loaded: LoadedSpec;
@@ -103,6 +103,7 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
       const message = await runPreflight(cluster, spec, plan, { checkHealth: true });
       emit({ type: 'info', message: `preflight: ${message}`, at: clock.now() });
     } catch (error) {
+      if (error instanceof MissingAccess) throw new RunStopped({ kind: 'missing-access', reason: `preflight: ${error.message}`, namespace: error.namespace });
       if (error instanceof StepFailure) throw new UserError(`preflight: ${error.message}`, error.detail ? { hint: error.detail } : {});
       throw error;
     }

@@ -16,7 +16,7 @@ import { runPrePull } from './run-pre-pull.js';
 import type { RunRecord } from './run-record.js';
 import { StepAborted, type StepContext } from './step-context.js';
 import { RunStopped, type MirrorState } from './run-stop.js';
-import { StepFailure } from './step-failure.js';
+import { MissingAccess, StepFailure } from './step-failure.js';
 import { runPreflight } from './run-preflight.js';
 import { verifyConverged } from './verify-step.js';
 import { MirrorsNotBack, verifyPeerDB } from './verify-mirrors.js';
@@ -89,14 +89,16 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
       }
       const reason = error instanceof StepFailure || error instanceof ClusterError ? error.message : undefined;
       if (reason === undefined) throw error;
-      const detail = error instanceof StepFailure ? error.detail : error instanceof ClusterError ? error.hint : undefined;
+      // Permissions missing (preflight, or a request refused with 403): the CLI points to the Role.
+      const missingAccess = error instanceof MissingAccess ? error.namespace : error instanceof ClusterError && error.kind === 'forbidden' ? input.spec.namespace : undefined;
+      const detail = error instanceof StepFailure ? error.detail : error instanceof ClusterError && missingAccess === undefined ? error.hint : undefined;
       const mirrors = mirrorState(checkpoint);
       const notBack = error instanceof MirrorsNotBack ? error : undefined;
       record.failed(step, reason, mirrors === 'running' && !notBack ? 'failed' : 'needs-person');
       await saveQuietly(input);
       emit({ type: 'step-failed', step, index, error: reason, detail, at: clock.now() });
       if (notBack) throw new RunStopped({ kind: 'mirrors-not-back', step: step.id, reason, notRunning: notBack.notRunning });
-      throw new RunStopped({ kind: 'step-failed', step: step.id, reason, detail, mirrors });
+      throw new RunStopped({ kind: 'step-failed', step: step.id, reason, detail, mirrors, ...(missingAccess === undefined ? {} : { missingAccess }) });
     }
     if (step.kind === 'maintenance-start') await recordPausedByStart(input);
     // The next step is marked running in the same write, unless it ends the run, a signal came, or

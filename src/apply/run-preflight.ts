@@ -2,7 +2,7 @@ import type { ClusterPort } from '../cluster/port.js';
 import { componentOf, type Plan } from '../plan/plan-types.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { accessChecksFor, describeCheck } from './required-access.js';
-import { StepFailure } from './step-failure.js';
+import { MissingAccess, StepFailure } from './step-failure.js';
 
 /**
  * Read-only checks before anything changes: the permissions the plan needs, and (for a new run)
@@ -12,10 +12,7 @@ import { StepFailure } from './step-failure.js';
 export async function runPreflight(cluster: ClusterPort, spec: ClusterSpec, plan: Plan, options: { checkHealth: boolean }): Promise<string> {
   const denied = await cluster.deniedAccess(spec.namespace, accessChecksFor(plan));
   if (denied.length > 0) {
-    throw new StepFailure(
-      `missing permissions in namespace ${spec.namespace}: ${denied.map(describeCheck).join(', ')}`,
-      'grant the Role printed by `peerdb-upgrade rbac` to the identity in the kubeconfig',
-    );
+    throw new MissingAccess(`missing permissions in namespace ${spec.namespace}: ${denied.map(describeCheck).join(', ')}`, spec.namespace);
   }
   if (!options.checkHealth) return 'permissions granted';
   const unhealthy: string[] = [];

@@ -18,7 +18,17 @@ export interface UnfinishedRun {
 
 export type RunStop =
   /** A step failed; the checkpoint is saved. */
-  | { readonly kind: 'step-failed'; readonly step: string; readonly reason: string; readonly detail: string | undefined; readonly mirrors: MirrorState }
+  | {
+      readonly kind: 'step-failed';
+      readonly step: string;
+      readonly reason: string;
+      readonly detail: string | undefined;
+      readonly mirrors: MirrorState;
+      /** The step found permissions missing in this namespace (preflight of a resumed run). */
+      readonly missingAccess?: string;
+    }
+  /** Preflight of a new run found permissions missing; nothing was changed. */
+  | { readonly kind: 'missing-access'; readonly reason: string; readonly namespace: string }
   /** SIGINT/SIGTERM; `step` is where the run stopped (undefined: before anything changed). */
   | { readonly kind: 'interrupted'; readonly step: string | undefined; readonly mirrors: MirrorState }
   /** Another live run holds the lock. */

@@ -9,6 +9,20 @@ export class StepFailure extends Error {
   }
 }
 
+/**
+ * Preflight found permissions missing in `namespace`. The core names no command: the CLI points
+ * to the Role `peerdb-upgrade rbac -n NAMESPACE` prints (stop-message.ts).
+ */
+export class MissingAccess extends StepFailure {
+  constructor(
+    message: string,
+    readonly namespace: string,
+  ) {
+    super(message);
+    this.name = 'MissingAccess';
+  }
+}
+
 /** Pod states that will not get better by waiting: fail the step now with the reason. */
 export const STUCK_REASONS = new Set([
   'CrashLoopBackOff',

@@ -1,6 +1,7 @@
 import { RunStopped, type RunStop } from '../apply/run-stop.js';
 import { UserError } from '../errors.js';
 import { ExitCode } from '../exit-code.js';
+import { nextCommands } from './plan-words.js';
 
 /** A user-facing error with the exit code the README's table gives it. */
 export class ExitError extends UserError {
@@ -27,6 +28,7 @@ export function stopError(stop: RunStop, specFile: string | undefined): ExitErro
     case 'step-failed': {
       const lines = [`step ${stop.step} failed: ${stop.reason}`];
       if (stop.detail) lines.push(stop.detail);
+      if (stop.missingAccess !== undefined) lines.push(grantRole(stop.missingAccess));
       if (stop.mirrors === 'running') return new ExitError(lines.join('\n'), ExitCode.StepFailed, `fix the cause, then: ${resume}`);
       lines.push(
         stop.mirrors === 'paused'
@@ -141,13 +143,20 @@ export function stopError(stop: RunStop, specFile: string | undefined): ExitErro
       return new ExitError('PeerDB is in maintenance mode: it refuses to resume mirrors until maintenance ends', ExitCode.NeedsPerson, `end it first (it resumes the mirrors it paused): ${endMaintenance}`);
     case 'mirrors-not-resumed':
       return new ExitError(stop.reason, ExitCode.NeedsPerson, stop.waited ? 'look at the mirrors in the PeerDB UI (Mirrors → each → errors)' : 'look at it in the PeerDB UI');
+    case 'missing-access':
+      return new ExitError(stop.reason, ExitCode.Error, grantRole(stop.namespace));
     case 'reconciliation-active':
       return new ExitError(
         `preflight: ${stop.owners.join('; ')}: it would revert the image patches during the upgrade. Nothing was changed`,
         ExitCode.Error,
-        `suspend it first (${stop.suspend.join('; ')}), then run again with --reconciliation-suspended; ${stop.commit}`,
+        `suspend it first (${stop.suspend.join('; ')}), then: ${nextCommands({ specFile }).applyReconciliationSuspended}; ${stop.commit}`,
       );
   }
+}
+
+/** The way out of missing permissions: the Role `rbac` prints for the namespace (with -n it needs no cluster). */
+export function grantRole(namespace: string): string {
+  return `grant the Role printed by \`${nextCommands({ specFile: undefined }).rbac(namespace)}\` to the identity in the kubeconfig`;
 }
 
 /** A stopped run as the error the CLI reports; anything else unchanged. */

@@ -18,6 +18,14 @@ export interface InitResult {
   readonly plan: Plan;
 }
 
+/** init may not list the namespace's workloads. The CLI words the way out (the Role `rbac` prints). */
+export class CannotListWorkloads extends UserError {
+  constructor(readonly namespace: string) {
+    super(`cannot list Deployments and StatefulSets in namespace ${namespace} (forbidden)`);
+    this.name = 'CannotListWorkloads';
+  }
+}
+
 /**
  * `peerdb-upgrade init`: reads the namespace, discovers the installation (a pure function of what
  * was read), writes the spec, and checks that it validates and plans against the same cluster.
@@ -34,9 +42,7 @@ export async function initSpec(
   }
   const workloads = await cluster.listWorkloads(options.namespace);
   if (workloads === 'forbidden') {
-    throw new UserError(`cannot list Deployments and StatefulSets in namespace ${options.namespace} (forbidden)`, {
-      hint: 'init needs list on deployments and statefulsets (apps); `peerdb-upgrade rbac` prints a Role with it',
-    });
+    throw new CannotListWorkloads(options.namespace);
   }
   // The keys (never the values) of ConfigMaps the PeerDB containers take env from: whether the
   // maintenance Jobs would get the Temporal and catalog settings.

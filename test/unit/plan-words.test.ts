@@ -2,10 +2,16 @@ import { describe, expect, it } from 'vitest';
 import type { Command } from 'commander';
 import { buildProgram } from '../../src/cli/main.js';
 import { planWords, type Invocation } from '../../src/cli/plan-words.js';
+import { stopError } from '../../src/cli/stop-message.js';
 import { computePlan } from '../../src/plan/compute-plan.js';
 import type { CommandNote } from '../../src/plan/plan-types.js';
 import { renderMarkdown } from '../../src/plan/render-markdown.js';
 import { renderText } from '../../src/plan/render-text.js';
+import { applyUpgrade } from '../../src/apply/apply-upgrade.js';
+import { CannotListWorkloads, initSpec } from '../../src/discover/init-spec.js';
+import { ExitCode } from '../../src/exit-code.js';
+import { applyRequest, outcomeOf } from './fakes/apply-request.js';
+import { MemoryCluster } from './fakes/memory-cluster.js';
 import { helmInstallation } from './fakes/workloads.js';
 import { specFromPlans } from './fakes/specs.js';
 
@@ -107,5 +113,46 @@ describe('renderings print the worded commands', () => {
   it('a command that does not parse is caught (the check itself works)', async () => {
     await expect(parse('peerdb-upgrade apply --resume-it')).rejects.toThrow('does not parse');
     await expect(parse('peerdb-upgrade plan --output text')).rejects.toThrow("required option '-f, --file <spec>' not specified");
+  });
+});
+
+describe('missing permissions point to `rbac -n NAMESPACE`', () => {
+  const rbacIn = async (message: string) => {
+    const lines = commandsIn(message).filter((line) => line.startsWith('peerdb-upgrade rbac'));
+    expect(lines).toHaveLength(1);
+    return parse(lines[0]!);
+  };
+
+  it('in the preflight of a new run (exit 1, nothing changed)', async () => {
+    const cluster = new MemoryCluster().seedHelm('peerdb', 'v0.36.7').deny('patch', 'statefulsets', { group: 'apps' });
+    const result = await outcomeOf(applyUpgrade(applyRequest(cluster).request));
+    expect(result.code).toBe(ExitCode.Error);
+    expect(result.message).toContain('preflight: missing permissions in namespace peerdb: patch statefulsets.apps');
+    expect(await rbacIn(result.message)).toMatchObject({ command: 'rbac', options: { namespace: 'peerdb' } });
+    expect(cluster.calls.filter((c) => c.method === 'patchWorkload' || c.method === 'createJob')).toEqual([]);
+  });
+
+  it('when a request is refused (403) mid-run', async () => {
+    const cluster = new MemoryCluster().seedHelm('peerdb', 'v0.36.7');
+    await outcomeOf(applyUpgrade(applyRequest(cluster, { abortAfterStep: 'deployment-rollout/flow-api' }).request));
+    cluster.deny('patch', 'deployments', { group: 'apps' });
+    const result = await outcomeOf(applyUpgrade(applyRequest(cluster, { mode: 'resume' }).request));
+    expect(result.message).toContain('step deployment-rollout/flow-worker failed: forbidden');
+    expect(await rbacIn(result.message)).toMatchObject({ command: 'rbac', options: { namespace: 'peerdb' } });
+  });
+
+  it('init that may not list the workloads: the core says which namespace, as data', async () => {
+    const cluster = new MemoryCluster().seedHelm('peerdb', 'v0.36.7').deny('list', 'deployments', { group: 'apps' });
+    const error = await initSpec(cluster, { namespace: 'peerdb', file: 'init.yaml', command: 'peerdb-upgrade init -n peerdb', readCheckpoint: async () => undefined }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CannotListWorkloads);
+    expect((error as CannotListWorkloads).namespace).toBe('peerdb');
+  });
+});
+
+describe('the GitOps refusal', () => {
+  it('names the complete apply command to run once reconciliation is suspended', async () => {
+    const error = stopError({ kind: 'reconciliation-active', owners: ['Argo CD application peerdb-prod manages flow-api'], suspend: ['argocd app set peerdb-prod --sync-policy none'], commit: 'commit v0.37.4 to Git' }, 'prod/peerdb.yaml');
+    const line = /then: (peerdb-upgrade [^;]+);/.exec(error.hint ?? '')?.[1];
+    expect(await parse(line!)).toMatchObject({ command: 'apply', options: { file: 'prod/peerdb.yaml', reconciliationSuspended: true } });
   });
 });

@@ -1,14 +1,14 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { readUnfinishedRun } from '../../apply/checkpoint-store.js';
-import { initSpec } from '../../discover/init-spec.js';
+import { CannotListWorkloads, initSpec } from '../../discover/init-spec.js';
 import { UserError } from '../../errors.js';
 import { ExitCode } from '../../exit-code.js';
 import { summaryLine } from '../../plan/summary-line.js';
 import { connect, printTarget } from '../connect.js';
 import type { GlobalOptions } from '../global-options.js';
 import { colourLevel, makeStyle } from '../io.js';
-import { planWords } from '../plan-words.js';
+import { nextCommands, planWords } from '../plan-words.js';
 import type { CommandContext } from '../main.js';
 
 interface InitFlags {
@@ -32,7 +32,10 @@ export function registerInit(program: Command, context: CommandContext): void {
       const namespace = globals.namespace ?? cluster.target.namespace;
       printTarget(cluster, namespace, io, style);
       const invocation = ['peerdb-upgrade init', '-n', namespace, ...(flags.to ? ['--to', flags.to] : [])].join(' ');
-      const result = await initSpec(cluster, { namespace, to: flags.to, file: flags.out ?? 'init', command: invocation, readCheckpoint: (s) => readUnfinishedRun(cluster, s) });
+      const result = await initSpec(cluster, { namespace, to: flags.to, file: flags.out ?? 'init', command: invocation, readCheckpoint: (s) => readUnfinishedRun(cluster, s) }).catch((error: unknown) => {
+        if (!(error instanceof CannotListWorkloads)) throw error;
+        throw new UserError(error.message, { hint: `init needs list on deployments and statefulsets (apps); \`${nextCommands({ specFile: undefined }).rbac(error.namespace)}\` prints a Role with it` });
+      });
 
       if (flags.out !== undefined) {
         try {
