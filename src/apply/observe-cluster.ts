@@ -8,12 +8,17 @@ import { observePeerDB } from '../peerdb/flow-api.js';
 
 /** Reads what the planner needs: every workload the spec names, their Helm releases, PeerDB's own state (with maintenance mode), and optionally an unfinished run. */
 export async function observeCluster(spec: ClusterSpec, cluster: ClusterReader, readUnfinishedRun?: () => Promise<ObservedState['unfinishedRun']>): Promise<ObservedState> {
-  const entries = await Promise.all(spec.components.map(async (component) => [component.workload, await cluster.getWorkload(spec.namespace, component.ref)] as const));
+  // The reads do not depend on each other (the Helm releases excepted, read once the workloads
+  // name them): asked together, the start costs the slowest of them, not their sum.
+  const [entries, namespaceWorkloads, peerdb, unfinishedRun] = await Promise.all([
+    Promise.all(spec.components.map(async (component) => [component.workload, await cluster.getWorkload(spec.namespace, component.ref)] as const)),
+    cluster.listWorkloads(spec.namespace),
+    // PeerDB's own state matters where maintenance mode pauses mirrors.
+    spec.maintenance ? observePeerDB(cluster, spec) : undefined,
+    readUnfinishedRun?.(),
+  ]);
   const workloads = new Map(entries);
-  const namespaceWorkloads = await cluster.listWorkloads(spec.namespace);
-  // PeerDB's own state matters where maintenance mode pauses mirrors.
-  const peerdb = spec.maintenance ? await observePeerDB(cluster, spec) : undefined;
-  return { workloads, unfinishedRun: await readUnfinishedRun?.(), helmReleases: await readHelmReleases(workloads, cluster), namespaceWorkloads, ...(peerdb ? { peerdb } : {}) };
+  return { workloads, unfinishedRun, helmReleases: await readHelmReleases(workloads, cluster), namespaceWorkloads, ...(peerdb ? { peerdb } : {}) };
 }
 
 /** The release of every Helm mark on the workloads, read once each (a `forbidden` answer is kept, not thrown). */
