@@ -59,6 +59,18 @@ if [ -n "$binary" ]; then
   echo "single executable: $binary ($(stat -c %s "$binary") bytes)"
   check "$version" "$binary" --version
   check 'offline plan)' "$binary" plan -f helm-default.yaml --offline --from v0.36.7
+  # The binary starts from a V8 startup snapshot made at build time (scripts/build-binary.mjs): what
+  # the environment and the terminal say must be read when it runs, not when it was built.
+  check '::group::plan steps' env GITHUB_ACTIONS=true GITHUB_STEP_SUMMARY="$work/summary.md" "$binary" plan -f helm-default.yaml --offline --from v0.36.7
+  [ -s "$work/summary.md" ] || { echo 'FAILED: the binary wrote no job summary with GITHUB_ACTIONS=true' >&2; exit 1; }
+  if env -u GITHUB_ACTIONS -u GITLAB_CI -u FORCE_COLOR "$binary" plan -f helm-default.yaml --offline --from v0.36.7 | grep -q -e '::group::' -e $'\e\['; then
+    echo 'FAILED: the binary printed CI markers or colour without a CI or a terminal' >&2; exit 1
+  fi
+  if command -v script >/dev/null; then
+    check $'\e[1mPlan:' script -qec "env -u NO_COLOR '$binary' plan -f helm-default.yaml --offline --from v0.36.7" /dev/null
+  else
+    echo "(no script(1) on PATH: colour on a terminal not checked)"
+  fi
   # As a kubectl plugin: the binary under the plugin's name, found on PATH before the npm install's.
   mkdir -p "$work/sea"
   ln -s "$binary" "$work/sea/kubectl-peerdb_upgrade"
