@@ -62,19 +62,14 @@ describe.each([
   const words = planWords(invocation);
   const namespace = invocation.namespaceFlag;
 
-  it('unfinished run: apply --resume on the same spec file (and namespace)', async () => {
-    const [line, ...more] = commandsIn(words.note(NOTES['unfinished-run']));
+  it.each([
+    ['unfinished-run', { resume: true }],
+    ['reconciliation-active', { reconciliationSuspended: true }],
+  ] as const)('%s: apply on the same spec file (and namespace), with the flag it needs', async (kind, flag) => {
+    const [line, ...more] = commandsIn(words.note(NOTES[kind]));
     expect(more).toEqual([]);
     const parsed = await parse(line!);
-    expect(parsed).toMatchObject({ command: 'apply', options: { file: 'prod/peerdb.yaml', resume: true } });
-    expect(parsed.options.namespace).toBe(namespace);
-  });
-
-  it('reconciliation: apply --reconciliation-suspended on the same spec file (and namespace)', async () => {
-    const [line, ...more] = commandsIn(words.note(NOTES['reconciliation-active']));
-    expect(more).toEqual([]);
-    const parsed = await parse(line!);
-    expect(parsed).toMatchObject({ command: 'apply', options: { file: 'prod/peerdb.yaml', reconciliationSuspended: true } });
+    expect(parsed).toMatchObject({ command: 'apply', options: { file: 'prod/peerdb.yaml', ...flag } });
     expect(parsed.options.namespace).toBe(namespace);
   });
 
