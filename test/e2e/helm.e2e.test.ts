@@ -169,8 +169,13 @@ describe('managed by Argo CD or Flux', () => {
       ['argocd', ['flow-api']],
       ['flux', ['flow-snapshot-worker']],
     ]);
+    // Its warnings name the complete command, for this spec file.
+    expect(JSON.parse(plan.stdout).warnings.join('\n')).toContain(`\`peerdb-upgrade apply -f ${spec} --reconciliation-suspended\``);
 
-    const proceeded = await runCli(['apply', '-f', spec, '--yes', '--reconciliation-suspended'], { kubeconfig });
+    // The refusal's way out, followed literally (with --yes, as in CI).
+    const wayOut = /then: peerdb-upgrade (apply [^;]+);/.exec(refused.stderr)?.[1];
+    expect(wayOut, transcript(refused)).toBe(`apply -f ${spec} --reconciliation-suspended`);
+    const proceeded = await runCli([...wayOut!.split(' '), '--yes'], { kubeconfig });
     expect(proceeded.code, transcript(proceeded)).toBe(0);
     expect(proceeded.stdout + proceeded.stderr).toContain(`Afterwards commit ${TO} to Git`);
     await waitFor(async () => JSON.stringify(await installationState(kubeconfig, inst)) === JSON.stringify(expectedState(TO, inst)), { timeoutMs: 30_000, description: 'every component on the target' });
