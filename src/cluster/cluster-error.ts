@@ -24,10 +24,14 @@ export class ClusterError extends UserError {
   /** The request surely never reached a server (no connection): sending it again repeats nothing. */
   readonly notSent: boolean;
 
-  constructor(kind: ClusterErrorKind, message: string, options: { status?: number; retryAfterSeconds?: number; hint?: string; notSent?: boolean } = {}) {
+  /** Namespace of the request, when it had one: what the CLI's way out of a 403 names. */
+  readonly namespace: string | undefined;
+
+  constructor(kind: ClusterErrorKind, message: string, options: { status?: number; retryAfterSeconds?: number; hint?: string; notSent?: boolean; namespace?: string } = {}) {
     super(message, options.hint === undefined ? {} : { hint: options.hint });
     this.name = 'ClusterError';
     this.kind = kind;
+    this.namespace = options.namespace;
     this.status = options.status;
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.notSent = options.notSent ?? false;
@@ -46,7 +50,7 @@ export function isClusterError(error: unknown, kind?: ClusterErrorKind): error i
 export function errorFromResponse(
   status: number,
   body: unknown,
-  request: { method: string; what: string },
+  request: { method: string; what: string; path?: string },
   retryAfterHeader?: string | undefined,
 ): ClusterError {
   const s = (body && typeof body === 'object' ? body : {}) as { message?: unknown; reason?: unknown; details?: { causes?: { field?: string; message?: string }[] } };
@@ -62,9 +66,10 @@ export function errorFromResponse(
         hint: 'log in again or refresh the kubeconfig credentials',
       });
     case status === 403:
+      // The way out (the Role `rbac` prints for this namespace) is worded by the CLI.
       return new ClusterError('forbidden', `forbidden: ${serverMessage ?? action}`, {
         status,
-        hint: 'grant the Role printed by `peerdb-upgrade rbac`',
+        ...(request.path ? namespaceOf(request.path) : {}),
       });
     case status === 404:
       return new ClusterError('not-found', `not found: ${request.what}`, { status });
@@ -131,4 +136,10 @@ function parseRetryAfter(header: string | undefined): number | undefined {
 function oneLine(text: string): string {
   const line = text.replace(/\s+/g, ' ').trim();
   return line.length > 300 ? `${line.slice(0, 297)}...` : line;
+}
+
+/** The namespace an API path is in (`/api/v1/namespaces/NS/…`), if any. */
+function namespaceOf(path: string): { namespace?: string } {
+  const match = /\/namespaces\/([^/?]+)\//.exec(path);
+  return match ? { namespace: decodeURIComponent(match[1]!) } : {};
 }

@@ -87,7 +87,7 @@ export class KubeHttp {
       const req = this.send(request, (res) => {
         clearTimeout(timer);
         if ((res.statusCode ?? 0) >= 300) {
-          readBody(res).then((body) => reject(errorFromResponse(res.statusCode ?? 0, body, { method: 'GET', what: options.what }, header(res, 'retry-after'))), reject);
+          readBody(res).then((body) => reject(errorFromResponse(res.statusCode ?? 0, body, { method: 'GET', what: options.what, path }, header(res, 'retry-after'))), reject);
           return;
         }
         resolve(res);
@@ -144,7 +144,7 @@ export class KubeHttp {
       });
       status = statusCode;
       this.answered = true;
-      if (statusCode >= 300) throw errorFromResponse(statusCode, body, { method, what: options.what }, retryAfter);
+      if (statusCode >= 300) throw errorFromResponse(statusCode, body, { method, what: options.what, path }, retryAfter);
       return body as T;
     } finally {
       this.options.log?.({ method, path, status, ms: Date.now() - started, attempt: 1 });

@@ -9,6 +9,9 @@ import { connectKube, type KubeCluster } from '../../src/cluster/kube-adapter.js
 import { withRetry } from '../../src/cluster/retry.js';
 import { encodeReleaseSecret } from '../../src/cluster/helm-release.js';
 import { gzipSync } from 'node:zlib';
+import { reportError } from '../../src/cli/report-error.js';
+import { makeStyle } from '../../src/cli/io.js';
+import { ExitCode } from '../../src/exit-code.js';
 
 /** Status bodies as kube-apiserver v1.34 sends them. */
 const status = (code: number, reason: string, message: string, details?: unknown) => ({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code });
@@ -98,13 +101,18 @@ describe('the Kubernetes adapter against real response shapes', () => {
     expect(JSON.parse(seen[0]!.body)).toEqual({ spec: { template: { spec: { containers: [{ name: 'w', image: 'x:2' }] } }, updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 3 } } } });
   });
 
-  it('maps 403 to forbidden with the server message and a hint, without retrying', async () => {
+  it('maps 403 to forbidden with the server message and the namespace, without retrying; the CLI words the way out for that namespace', async () => {
     handlers.push(reply(403, status(403, 'Forbidden', 'statefulsets.apps "w" is forbidden: User "system:serviceaccount:peerdb:upgrader" cannot patch resource "statefulsets" in API group "apps" in the namespace "peerdb"')));
     const error = await caught(cluster().patchWorkload('peerdb', { kind: 'StatefulSet', name: 'w' }, { partition: 1 }));
     expect(error.kind).toBe('forbidden');
     expect(error.message).toBe('forbidden: statefulsets.apps "w" is forbidden: User "system:serviceaccount:peerdb:upgrader" cannot patch resource "statefulsets" in API group "apps" in the namespace "peerdb"');
-    expect(error.hint).toContain('peerdb-upgrade rbac');
+    expect(error.namespace).toBe('peerdb');
     expect(seen).toHaveLength(1);
+    // Followed literally, the printed command prints the Role for the namespace that refused.
+    let stderr = '';
+    const code = reportError(error, { write: (text: string) => ((stderr += text), true) }, makeStyle(0));
+    expect(code).toBe(ExitCode.Error);
+    expect(stderr).toContain('hint: grant the Role printed by `peerdb-upgrade rbac -n peerdb`');
   });
 
   it('reads a Helm release: the deployed revision by label first, all revisions when none is deployed; 403 is "forbidden", not an error', async () => {

@@ -1,11 +1,10 @@
 /**
  * RBAC in the fake: what a test denies. deniedAccess (SelfSubjectAccessReview) reports it, and a
- * call that needs a denied verb fails with forbidden, worded as the API server words it.
+ * call that needs a denied verb fails with forbidden, worded as the API server words it, with the
+ * request's namespace as the adapter gives it (the CLI words the way out).
  */
 import { ClusterError } from '../../../src/cluster/cluster-error.js';
 import type { AccessCheck } from '../../../src/cluster/port.js';
-
-const FORBIDDEN_HINT = 'grant the Role printed by `peerdb-upgrade rbac`';
 
 interface Denial {
   readonly verb: string;
@@ -43,7 +42,7 @@ export class Access {
     throw new ClusterError(
       'forbidden',
       `forbidden: ${res}${group ? `.${group}` : ''} is forbidden: User "${this.user}" cannot ${verb} resource "${res}" in API group "${group}" in the namespace "${namespace}"`,
-      { status: 403, hint: FORBIDDEN_HINT },
+      { status: 403, namespace },
     );
   }
 }
