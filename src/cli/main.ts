@@ -85,7 +85,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     return exitCode;
   } catch (thrown) {
     // Commands word a stopped run naming their spec file; this is the fallback.
-    const error = wordStop(thrown, undefined);
+    const error = wordStop(thrown, { specFile: undefined });
     if (error instanceof CommanderError) {
       // Commander already printed its message (unknown option, missing argument, --help).
       return error.exitCode === 0 ? ExitCode.Success : ExitCode.Error;

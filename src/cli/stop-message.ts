@@ -1,7 +1,7 @@
 import { RunStopped, type RunStop } from '../apply/run-stop.js';
 import { UserError } from '../errors.js';
 import { ExitCode } from '../exit-code.js';
-import { nextCommands } from './plan-words.js';
+import { nextCommands, specArgs, type Invocation } from './plan-words.js';
 
 /** A user-facing error with the exit code the README's table gives it. */
 export class ExitError extends UserError {
@@ -16,11 +16,12 @@ export class ExitError extends UserError {
 }
 
 /**
- * The one place a stopped run becomes words, an exit code and the commands to run next. `specFile`
- * is the spec as the user named it, so that every command printed works when followed literally.
+ * The one place a stopped run becomes words, an exit code and the commands to run next. The
+ * invocation is the spec as the user named it and the -n they gave (it overrides the spec's
+ * namespace), so that every command printed works when followed literally.
  */
-export function stopError(stop: RunStop, specFile: string | undefined): ExitError {
-  const f = specFile ?? 'SPEC';
+export function stopError(stop: RunStop, invocation: Invocation): ExitError {
+  const f = specArgs(invocation).slice('-f '.length);
   const resume = `peerdb-upgrade apply -f ${f} --resume`;
   const endMaintenance = `peerdb-upgrade maintenance end -f ${f}`;
   const status = `peerdb-upgrade status -f ${f}`;
@@ -149,7 +150,7 @@ export function stopError(stop: RunStop, specFile: string | undefined): ExitErro
       return new ExitError(
         `preflight: ${stop.owners.join('; ')}: it would revert the image patches during the upgrade. Nothing was changed`,
         ExitCode.Error,
-        `suspend it first (${stop.suspend.join('; ')}), then: ${nextCommands({ specFile }).applyReconciliationSuspended}; ${stop.commit}`,
+        `suspend it first (${stop.suspend.join('; ')}), then: ${nextCommands(invocation).applyReconciliationSuspended}; ${stop.commit}`,
       );
   }
 }
@@ -160,8 +161,8 @@ export function grantRole(namespace: string): string {
 }
 
 /** A stopped run as the error the CLI reports; anything else unchanged. */
-export function wordStop(error: unknown, specFile: string | undefined): unknown {
-  return error instanceof RunStopped ? stopError(error.stop, specFile) : error;
+export function wordStop(error: unknown, invocation: Invocation): unknown {
+  return error instanceof RunStopped ? stopError(error.stop, invocation) : error;
 }
 
 /** The exit code of an error the CLI reports: its own for a stopped run, 1 for other user errors. */

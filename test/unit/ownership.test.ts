@@ -209,7 +209,7 @@ describe('GitOps owners', () => {
   it('apply refuses Argo CD-managed workloads in preflight, exit 1, nothing changed, with the commands to suspend', async () => {
     const cluster = new MemoryCluster({ namespaces: [NS] }).seedHelm(NS, 'v0.36.7', { owner: argo });
     // Worded as the CLI words the core's stop.
-    const error = await applyUpgrade(request(cluster, false)).catch((e: unknown) => wordStop(e, 'x.yaml'));
+    const error = await applyUpgrade(request(cluster, false)).catch((e: unknown) => wordStop(e, { specFile: 'x.yaml' }));
     expect(error).toBeInstanceOf(UserError);
     expect(exitCodeOf(error as UserError)).toBe(1);
     expect((error as UserError).message).toMatch(/^preflight: Argo CD application peerdb-prod manages flow-api, .*Nothing was changed/);
@@ -222,7 +222,7 @@ describe('GitOps owners', () => {
   it('a Flux HelmRelease is refused too, naming flux suspend; with --reconciliation-suspended the upgrade proceeds', async () => {
     const flux: WorkloadOwner = { manager: 'flux', kind: 'HelmRelease', name: 'peerdb', namespace: 'flux-system', helm: { release: 'peerdb', namespace: NS } };
     const refused = new MemoryCluster({ namespaces: [NS] }).seedHelm(NS, 'v0.36.7', { owner: flux });
-    const error = (await applyUpgrade(request(refused, false)).catch((e: unknown) => wordStop(e, 'x.yaml'))) as UserError;
+    const error = (await applyUpgrade(request(refused, false)).catch((e: unknown) => wordStop(e, { specFile: 'x.yaml' }))) as UserError;
     expect(error.hint).toContain('flux suspend helmrelease peerdb -n flux-system');
 
     const cluster = new MemoryCluster({ namespaces: [NS] }).seedHelm(NS, 'v0.36.7', { owner: flux });

@@ -31,12 +31,18 @@ async function parse(line: string): Promise<Parsed> {
   const out: string[] = [];
   const program = buildProgram({ io: { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => out.push(t) }, env: {}, stdinIsTTY: false }, setExitCode: () => undefined });
   let parsed: Parsed | undefined;
-  for (const sub of program.commands) {
-    sub.action((...args: unknown[]) => {
-      const command = args.at(-1) as Command;
-      parsed = { command: command.name(), options: command.optsWithGlobals() };
-    });
-  }
+  const replace = (commands: readonly Command[]): void => {
+    for (const sub of commands) {
+      // Subcommands too (`maintenance end`): nothing of the real command runs.
+      if (sub.commands.length > 0) replace(sub.commands);
+      else
+        sub.action((...args: unknown[]) => {
+          const command = args.at(-1) as Command;
+          parsed = { command: command.name(), options: command.optsWithGlobals() };
+        });
+    }
+  };
+  replace(program.commands);
   await program.parseAsync(words.slice(1), { from: 'user' }).catch((error: unknown) => {
     throw new Error(`\`${line}\` does not parse: ${(error as Error).message} ${out.join('')}`);
   });
@@ -146,8 +152,27 @@ describe('missing permissions point to `rbac -n NAMESPACE`', () => {
 
 describe('the GitOps refusal', () => {
   it('names the complete apply command to run once reconciliation is suspended', async () => {
-    const error = stopError({ kind: 'reconciliation-active', owners: ['Argo CD application peerdb-prod manages flow-api'], suspend: ['argocd app set peerdb-prod --sync-policy none'], commit: 'commit v0.37.4 to Git' }, 'prod/peerdb.yaml');
+    const error = stopError({ kind: 'reconciliation-active', owners: ['Argo CD application peerdb-prod manages flow-api'], suspend: ['argocd app set peerdb-prod --sync-policy none'], commit: 'commit v0.37.4 to Git' }, { specFile: 'prod/peerdb.yaml' });
     const line = /then: (peerdb-upgrade [^;]+);/.exec(error.hint ?? '')?.[1];
     expect(await parse(line!)).toMatchObject({ command: 'apply', options: { file: 'prod/peerdb.yaml', reconciliationSuspended: true } });
+  });
+});
+
+describe('the ways out of a stopped run', () => {
+  /** Every `peerdb-upgrade …` command in a text, quoted or at the end of a line. */
+  const printed = (text: string) => [...text.matchAll(/peerdb-upgrade [^`\n(;]+/g)].map((m) => m[0].trim());
+  const stops = [
+    { kind: 'step-failed', step: 'statefulset-pod/flow-snapshot-worker/1', reason: 'timed out', detail: undefined, mirrors: 'paused' },
+    { kind: 'interrupted', step: 'deployment-rollout/flow-api', mirrors: 'paused' },
+    { kind: 'locked', lease: 'peerdb-peerdb-upgrade', holder: 'ci@runner-7', runId: '20261201T000000Z-abcdef' },
+  ] as const;
+
+  it.each(stops)('name the namespace the user gave with -n (it overrides the spec), so they act where the run did: $kind', async (stop) => {
+    const error = stopError(stop, { specFile: 'prod/peerdb.yaml', namespaceFlag: 'data' });
+    const lines = printed(`${error.message}\n${error.hint ?? ''}`);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      expect(await parse(line), line).toMatchObject({ options: { file: 'prod/peerdb.yaml', namespace: 'data' } });
+    }
   });
 });

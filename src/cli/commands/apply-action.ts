@@ -94,7 +94,7 @@ export async function applyAction(flags: ApplyFlags, command: Command, context: 
         },
       });
     } catch (thrown) {
-      const error = wordStop(thrown, specFile);
+      const error = wordStop(thrown, { specFile, namespaceFlag: globals.namespace });
       // A machine reading the event stream learns how the run ended from the stream itself.
       if (json && error instanceof UserError) {
         io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), type: 'error', exit_code: exitCodeOf(error), message: error.message, hint: error.hint ?? null })}\n`);

@@ -33,7 +33,7 @@ export function registerMaintenance(program: Command, context: CommandContext): 
           const result = await withSignals(io, (signal) =>
             runMaintenance({ cluster, spec, mode, lockTimeoutMs: flags.lockTimeout, clock: systemClock, host: thisHost(), signal, emit: (e) => progress.handle(e), version: flags.runningVersion }),
           ).catch((error: unknown) => {
-            throw wordStop(error, flags.file);
+            throw wordStop(error, { specFile: flags.file, namespaceFlag: globals.namespace });
           });
           io.stdout.write(
             `Maintenance ${mode === 'start' ? 'started: mirrors are paused' : 'ended: mirrors are resumed'} (Job ${result.job}, flow-maintenance ${result.version}); ${result.verified}.\n` +

@@ -20,7 +20,7 @@ export function registerMirrors(program: Command, context: CommandContext): void
       const { cluster, spec } = await openSpecOnCluster(await loadSpecFile(flags.file), globals, io);
       const outcome = await withSignals(io, (signal) =>
         resumeMirrors({ cluster, spec, names, clock: systemClock, signal, progress: (m) => io.stderr.write(`${m}\n`) }).catch((error: unknown) => {
-          throw wordStop(error, flags.file);
+          throw wordStop(error, { specFile: flags.file, namespaceFlag: globals.namespace });
         }),
       );
       const parts: string[] = [];

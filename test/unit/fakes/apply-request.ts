@@ -80,7 +80,7 @@ export async function outcomeOf(promise: Promise<unknown>, specFile = HELM_SPEC_
     const value = await promise;
     return { code: 0, message: '', value };
   } catch (thrown) {
-    const error = wordStop(thrown, specFile);
+    const error = wordStop(thrown, { specFile });
     if (error instanceof UserError) return { code: exitCodeOf(error), message: `${error.message}\n${error.hint ?? ''}` };
     throw error;
   }
