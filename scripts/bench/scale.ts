@@ -5,11 +5,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { newCheckpoint, parseCheckpoint, serializeCheckpoint, type Checkpoint } from '../../src/apply/checkpoint.js';
+import { applyUpgrade } from '../../src/apply/apply-upgrade.js';
+import { CHECKPOINT_KEY, newCheckpoint, parseCheckpoint, serializeCheckpoint, type Checkpoint } from '../../src/apply/checkpoint.js';
 import { snapshotObserved } from '../../src/apply/snapshot.js';
 import { computePlan } from '../../src/plan/compute-plan.js';
 import { parseSpecText, resolveSpec } from '../../src/spec/load-spec.js';
 import { repoRoot } from '../../test/e2e/harness.js';
+import { applyRequest } from '../../test/unit/fakes/apply-request.js';
+import { MemoryCluster } from '../../test/unit/fakes/memory-cluster.js';
 import { helmInstallation } from '../../test/unit/fakes/workloads.js';
 
 export interface ScaleRow {
@@ -19,8 +22,24 @@ export interface ScaleRow {
   checkpointBytes: number;
   serializeMs: number;
   parseMs: number;
-  /** ≈ (2 × steps + 1) writes of the final size: the executor saves before and after every step. */
+  /** Every checkpoint a whole run writes, measured: the executor against the in-memory cluster. */
   bytesWrittenPerRun: number;
+  writesPerRun: number;
+}
+
+/**
+ * What a whole run writes to the checkpoint ConfigMap: the real executor (applyUpgrade) upgrades a
+ * Helm installation with `replicas` snapshot workers in the in-memory cluster, and every write is
+ * counted as sent (test/unit/checkpoint-bytes.test.ts checks each is a valid checkpoint).
+ */
+async function measureWrites(replicas: number): Promise<{ bytesWrittenPerRun: number; writesPerRun: number }> {
+  const cluster = new MemoryCluster().seedHelm('peerdb', 'v0.36.7', { snapshotReplicas: replicas });
+  const outcome = await applyUpgrade(applyRequest(cluster).request);
+  if (outcome.kind !== 'done') throw new Error(`scale: the ${replicas}-replica run ended ${outcome.kind}`);
+  const texts = cluster.calls
+    .filter((c) => c.method === 'writeConfigMap' && !(c.args[4] as { dryRun?: boolean } | undefined)?.dryRun)
+    .map((c) => (c.args[2] as { data: Record<string, string> }).data[CHECKPOINT_KEY] ?? '');
+  return { bytesWrittenPerRun: texts.reduce((sum, text) => sum + Buffer.byteLength(text), 0), writesPerRun: texts.length };
 }
 
 /** Median time of `fn`, after a warm-up, over at least 300 ms or 200 iterations. */
@@ -76,7 +95,7 @@ export async function benchScale(sizes: number[]): Promise<ScaleRow[]> {
       checkpointBytes,
       serializeMs: timeIt(() => serializeCheckpoint(checkpoint)),
       parseMs: timeIt(() => parseCheckpoint(text, 'bench')),
-      bytesWrittenPerRun: (2 * plan.steps.length + 1) * checkpointBytes,
+      ...(await measureWrites(replicas)),
     });
   }
   return rows;
