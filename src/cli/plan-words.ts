@@ -41,5 +41,6 @@ export function planWords(invocation: Invocation): PlanWords {
   return {
     note: (note: PlanNote) => (typeof note === 'string' ? note : command(note)),
     planTextCommand: commands.planText,
+    applySuspendedCommand: commands.applyReconciliationSuspended,
   };
 }

@@ -183,6 +183,8 @@ export interface PlanWords {
   note(note: PlanNote): string;
   /** `peerdb-upgrade plan -f SPEC --output text`, for the invocation at hand. */
   readonly planTextCommand: string;
+  /** `peerdb-upgrade apply -f SPEC --reconciliation-suspended`: the run once GitOps is suspended. */
+  readonly applySuspendedCommand: string;
 }
 
 export interface Plan {

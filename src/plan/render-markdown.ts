@@ -27,7 +27,7 @@ export function renderMarkdown(plan: Plan, words: PlanWords, options: { limit?: 
   for (const notice of plan.notices) head.push(`> **Notice:** ${escape(words.note(notice))}`, '');
   for (const warning of plan.warnings) head.push(`> **Warning:** ${escape(words.note(warning))}`, '');
   if (plan.peerdb) head.push(escape(mirrorsLine(plan.peerdb)), '');
-  head.push(...ownershipMarkdown(plan.ownership, plan.to, escape));
+  head.push(...ownershipMarkdown(plan.ownership, plan.to, words, escape));
   if (plan.steps.length > 0) head.push(...overviewTable(plan.steps), '');
 
   const sections = [...jobSections(plan.steps), ...componentSections(plan.steps)];

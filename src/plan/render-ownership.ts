@@ -1,5 +1,6 @@
 import { describeOwner } from '../cluster/workload-owner.js';
 import type { GitOpsOwnership, HelmAdvice, PlanOwnership } from './ownership.js';
+import type { PlanWords } from './plan-types.js';
 import { plainStyle, type Style } from './style.js';
 
 /* Who owns what, and what to do about it, for text, markdown and JSON. */
@@ -21,14 +22,14 @@ function helmHeadline(h: HelmAdvice, to: string): string {
   return `${where} owns ${h.components.join(', ')}: what its values render is not known`;
 }
 
-function gitopsLines(g: GitOpsOwnership, to: string, targetTag: string): string[] {
+function gitopsLines(g: GitOpsOwnership, to: string, targetTag: string, applyCommand: string): string[] {
   const commit =
     g.manager === 'argocd'
       ? `commit ${to} to Git (e.g. peerdb.version: ${targetTag} in the Application's Helm values) before resuming`
       : `commit ${to} to Git (the HelmRelease's or Kustomization's source) before resuming`;
   return [
     `${g.what} manages ${g.components.join(', ')} (${g.evidence})`,
-    `  before apply: ${g.suspend}   then apply with --reconciliation-suspended`,
+    `  before apply: ${g.suspend}   then: ${applyCommand}`,
     `  after: ${commit}: ${g.resume}${g.manager === 'argocd' ? '   (with --self-heal / --auto-prune if it had them)' : ''}`,
   ];
 }
@@ -42,7 +43,7 @@ export function ownerSummary(ownership: PlanOwnership | undefined): string[] {
 }
 
 /** The owners and the Helm/GitOps advice as text lines (empty for an offline plan). */
-export function ownershipText(ownership: PlanOwnership | undefined, to: string, style: Style = plainStyle): string[] {
+export function ownershipText(ownership: PlanOwnership | undefined, to: string, words: Pick<PlanWords, 'applySuspendedCommand'>, style: Style = plainStyle): string[] {
   if (!ownership || ownership.components.length === 0) return [];
   const lines: string[] = [];
   for (const [what, components] of ownerLines(ownership)) lines.push(`${style.dim('owner:')} ${what}: ${components.join(', ')}`);
@@ -56,12 +57,12 @@ export function ownershipText(ownership: PlanOwnership | undefined, to: string, 
     for (const note of h.notes) lines.push(style.dim(`  note: ${note}`));
     if (h.valuesYaml) lines.push(style.dim('  --helm-values-out FILE writes these values as YAML to merge into your values file'));
   }
-  for (const g of ownership.gitops) lines.push(...gitopsLines(g, to, ownership.targetTag).map((l, i) => (i === 0 ? `${style.bold('gitops:')} ${l}` : l)));
+  for (const g of ownership.gitops) lines.push(...gitopsLines(g, to, ownership.targetTag, words.applySuspendedCommand).map((l, i) => (i === 0 ? `${style.bold('gitops:')} ${l}` : l)));
   return lines;
 }
 
 /** The same as a markdown section (for pull-request comments and the job summary). */
-export function ownershipMarkdown(ownership: PlanOwnership | undefined, to: string, escape: (s: string) => string): string[] {
+export function ownershipMarkdown(ownership: PlanOwnership | undefined, to: string, words: Pick<PlanWords, 'applySuspendedCommand'>, escape: (s: string) => string): string[] {
   if (!ownership || ownership.components.length === 0) return [];
   const lines = ['| owner | components |', '|---|---|'];
   for (const [what, components] of ownerLines(ownership)) lines.push(`| ${escape(what)} | ${escape(components.join(', '))} |`);
@@ -74,7 +75,7 @@ export function ownershipMarkdown(ownership: PlanOwnership | undefined, to: stri
     if (h.valuesYaml) lines.push('```yaml', h.valuesYaml.trimEnd(), '```', '');
   }
   for (const g of ownership.gitops) {
-    const [head, ...rest] = gitopsLines(g, to, ownership.targetTag);
+    const [head, ...rest] = gitopsLines(g, to, ownership.targetTag, words.applySuspendedCommand);
     lines.push(`**GitOps** ${escape(head!)}`, '', '```sh', ...rest.map((l) => l.trim()), '```', '');
   }
   return lines;

@@ -16,7 +16,7 @@ export function renderText(plan: Plan, words: PlanWords, style: Style = plainSty
   for (const notice of plan.notices) lines.push(style.warn(`notice: ${words.note(notice)}`));
   for (const warning of plan.warnings) lines.push(style.warn(`warning: ${words.note(warning)}`));
   if (plan.peerdb) lines.push(mirrorsLine(plan.peerdb));
-  const owners = ownershipText(plan.ownership, plan.to, style);
+  const owners = ownershipText(plan.ownership, plan.to, words, style);
   if (owners.length > 0) lines.push('', ...owners);
   if (plan.steps.length === 0) return `${lines.join('\n')}\n`;
   lines.push('');

@@ -219,6 +219,15 @@ describe('GitOps owners', () => {
     expect(cluster.calls.filter((c) => !['getWorkload', 'listWorkloads', 'getConfigMap', 'getLease', 'readHelmRelease'].includes(c.method))).toEqual([]);
   });
 
+  it("the plan's GitOps section names the complete apply command to run once reconciliation is suspended", async () => {
+    const cluster = new MemoryCluster({ namespaces: [NS] }).seedHelm(NS, 'v0.36.7', { owner: argo });
+    const plan = await livePlan(cluster);
+    const words = planWords({ specFile: 'prod/peerdb.yaml', namespaceFlag: 'data' });
+    const command = 'peerdb-upgrade apply -f prod/peerdb.yaml -n data --reconciliation-suspended';
+    expect(renderText(plan, words)).toContain(`before apply: argocd app set peerdb-prod --sync-policy none   then: ${command}`);
+    expect(renderMarkdown(plan, words)).toContain(`then: ${command}`);
+  });
+
   it('a Flux HelmRelease is refused too, naming flux suspend; with --reconciliation-suspended the upgrade proceeds', async () => {
     const flux: WorkloadOwner = { manager: 'flux', kind: 'HelmRelease', name: 'peerdb', namespace: 'flux-system', helm: { release: 'peerdb', namespace: NS } };
     const refused = new MemoryCluster({ namespaces: [NS] }).seedHelm(NS, 'v0.36.7', { owner: flux });

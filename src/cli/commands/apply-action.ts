@@ -158,7 +158,7 @@ async function confirm(io: CliIO, plan: Plan, words: PlanWords, resumed: boolean
 
 async function report(outcome: ApplyOutcome, io: CliIO, ci: ReturnType<typeof ciOutput>, flags: ApplyFlags, words: PlanWords): Promise<ExitCode> {
   // After the run, again: who owns the workloads and how to make a Helm release agree with them.
-  const owners = outcome.kind === 'done' || outcome.kind === 'nothing-to-do' ? ownershipText(outcome.plan.ownership, outcome.plan.to) : [];
+  const owners = outcome.kind === 'done' || outcome.kind === 'nothing-to-do' ? ownershipText(outcome.plan.ownership, outcome.plan.to, words) : [];
   const extra = owners.length > 0 && outcome.plan.ownership ? { ownership: ownershipDocument(outcome.plan.ownership) } : {};
   const say = (text: string) =>
     flags.output === 'json'
