@@ -55,10 +55,19 @@ function context(c: KubeCluster, replicas: number, ordinal: number): StepContext
   };
 }
 
+/** A fake API server with `replicas` pods and the real adapter against it (`before` runs in between). */
+async function start(replicas: number, options: { before?: (server: FakeApiServer) => void; sleep?: (ms: number) => Promise<void> } = {}) {
+  const s = await startFakeApiServer(replicas);
+  options.before?.(s);
+  const c = connectKube({ kubeconfig: s.kubeconfig, env: {}, requestTimeoutMs: 5_000, ...(options.sleep ? { sleep: options.sleep } : {}) });
+  return { server: s, cluster: c };
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /** Rolls the top `steps` pods; returns requests and pod objects per step over the steps after the first. */
 async function roll(replicas: number, steps: number) {
-  server = await startFakeApiServer(replicas);
-  cluster = connectKube({ kubeconfig: server.kubeconfig, env: {}, requestTimeoutMs: 5_000 });
+  ({ server, cluster } = await start(replicas));
   await rollStatefulSetPod(context(cluster, replicas, replicas - 1));
   server.reset();
   for (let k = 2; k <= steps; k++) await rollStatefulSetPod(context(cluster, replicas, replicas - k));
@@ -84,18 +93,17 @@ describe('a StatefulSet pod step costs the same at 10 and at 1000 replicas', () 
 
   it('still waits for a pod above that is not Ready now (re-checked through the watch, not remembered)', async () => {
     const replicas = 10;
-    server = await startFakeApiServer(replicas);
-    cluster = connectKube({ kubeconfig: server.kubeconfig, env: {}, requestTimeoutMs: 5_000 });
+    ({ server, cluster } = await start(replicas));
     await rollStatefulSetPod(context(cluster, replicas, 9));
     await rollStatefulSetPod(context(cluster, replicas, 8));
     // Someone breaks pod 9 after its step (the watch delivers that within milliseconds): the step
     // for 7 must not move the partition. (A LIST-based check has a blind window too: from the
     // LIST's answer to the PATCH, which at 1000 pods is the longer one.)
     server.setReady(9, false);
-    await new Promise((r) => setTimeout(r, 50));
+    await pause(50);
     server.reset();
     const step = rollStatefulSetPod(context(cluster, replicas, 7));
-    await new Promise((r) => setTimeout(r, 300));
+    await pause(300);
     expect(server.requests.patch ?? 0).toBe(0);
     server.setReady(9, true);
     await step;
@@ -104,8 +112,7 @@ describe('a StatefulSet pod step costs the same at 10 and at 1000 replicas', () 
 
   it('re-lists when the API server says 410 Gone, and reads directly while a watch is away', async () => {
     const replicas = 10;
-    server = await startFakeApiServer(replicas);
-    cluster = connectKube({ kubeconfig: server.kubeconfig, env: {}, requestTimeoutMs: 5_000 });
+    ({ server, cluster } = await start(replicas));
     await rollStatefulSetPod(context(cluster, replicas, 9));
     server.expireWatches();
     server.cutWatches();
@@ -121,10 +128,8 @@ describe('a StatefulSet pod step costs the same at 10 and at 1000 replicas', () 
 
   it('gives up a watch that keeps failing after a bounded number of tries, and reads directly from then on', async () => {
     const replicas = 10;
-    server = await startFakeApiServer(replicas);
-    server.breakWatches();
     const sleeps: number[] = [];
-    cluster = connectKube({ kubeconfig: server.kubeconfig, env: {}, requestTimeoutMs: 5_000, sleep: async (ms) => void sleeps.push(ms) });
+    ({ server, cluster } = await start(replicas, { before: (s) => s.breakWatches(), sleep: async (ms) => void sleeps.push(ms) }));
     await rollStatefulSetPod(context(cluster, replicas, 9));
     await rollStatefulSetPod(context(cluster, replicas, 8));
     // Two informers (the StatefulSet's, its pods'), each tried INFORMER_MAX_FAILURES times at most.
@@ -142,15 +147,14 @@ describe('the watch-fed caches between reads they did not answer, and at the end
   const sts = { kind: 'StatefulSet', name: STS } as const;
 
   it('ends a wait at once when the cache holds news the caller never read (its read went to the API server)', async () => {
-    server = await startFakeApiServer(3);
-    cluster = connectKube({ kubeconfig: server.kubeconfig, env: {}, requestTimeoutMs: 5_000 });
+    ({ server, cluster } = await start(3));
     // As a resumed step does: one direct read, then the caches are opened.
     const before = await cluster.getWorkload(NS, sts, { podName: `${STS}-0` });
     expect(before!.pods[0]!.ready).toBe(true);
     cluster.follow(NS, sts, selector);
     // The pod changes after that read; the new watch delivers it to the cache before the wait starts.
     server.setReady(0, false);
-    await new Promise((r) => setTimeout(r, 500));
+    await pause(500);
     const outcome = await Promise.race([
       cluster.waitForChange(NS, 'pods', { labelSelector: selector, fieldSelector: `metadata.name=${STS}-0` }, 60_000).then(() => 'returned'),
       new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000)),
@@ -162,16 +166,14 @@ describe('the watch-fed caches between reads they did not answer, and at the end
   }, 30_000);
 
   it('stops every watch when closed: no request after close(), even from a watch that was retrying', async () => {
-    server = await startFakeApiServer(3);
-    server.breakWatches();
-    cluster = connectKube({ kubeconfig: server.kubeconfig, env: {}, requestTimeoutMs: 5_000 });
+    ({ server, cluster } = await start(3, { before: (s) => s.breakWatches() }));
     cluster.follow(NS, sts, selector);
-    for (let i = 0; i < 100 && (server.requests['informer-watch'] ?? 0) < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && (server.requests['informer-watch'] ?? 0) < 2; i++) await pause(50);
     expect(server.requests['informer-watch']).toBeGreaterThanOrEqual(2);
     cluster.close();
     const atClose = { ...server.requests };
     // The informers back off 0.2–0.8 s between tries here: without close() they would try again.
-    await new Promise((r) => setTimeout(r, 2_500));
+    await pause(2_500);
     expect(server.requests).toEqual(atClose);
   }, 30_000);
 });
