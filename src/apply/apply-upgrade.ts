@@ -65,6 +65,9 @@ export async function applyUpgrade(request: ApplyRequest): Promise<ApplyOutcome>
 
 async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
   const { cluster, spec, clock, emit } = request;
+  // A run reads and waits on the namespace's pods, workloads and Jobs from start to end: one watch
+  // per kind for all of it costs less than asking again at every look (issue 14 item 3).
+  if (!request.dryRun) cluster.watchNamespace(spec.namespace);
   // A run in progress is the answer to give first: its checkpoint is unfinished because it runs.
   if (!request.dryRun) await waitForLock(cluster, spec, clock, request.host, request.lockTimeoutMs, request.signal);
   const stored = await readCheckpoint(cluster, spec);

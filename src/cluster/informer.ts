@@ -41,7 +41,8 @@ export class Informer<T> {
   private status: InformerState = 'listing';
   private failures = 0;
   private readonly controller = new AbortController();
-  private readonly listeners = new Set<(name: string | undefined) => void>();
+  private readonly listeners = new Set<(name: string | undefined, obj: T | undefined) => void>();
+  private everWatched = false;
   /** LISTs and WATCH requests made, for tests and the bench. */
   readonly requests = { list: 0, watch: 0 };
 
@@ -54,6 +55,11 @@ export class Informer<T> {
 
   get state(): InformerState {
     return this.status;
+  }
+
+  /** Whether its watch was ever connected: a cache not yet filled is given longer to catch up. */
+  get synced(): boolean {
+    return this.everWatched;
   }
 
   /** The newest resourceVersion applied (from the LIST, an event or a bookmark). */
@@ -86,16 +92,18 @@ export class Informer<T> {
     while (!this.current(atLeast)) {
       const left = deadline - Date.now();
       if (left <= 0 || this.status === 'stopped') return false;
+      // Never connected and already failing: not worth the wait of a first fill.
+      if (this.status === 'reconnecting' && !this.everWatched) return false;
       await this.changed(left);
     }
     return true;
   }
 
   /**
-   * Resolves at the next change (an event for `name`, or any when undefined; a re-list or a
-   * stop counts as a change), or after `timeoutMs`.
+   * Resolves at the next change (an event for `name`, or for an object `name` accepts when it is a
+   * test, or any when undefined; a re-list or a stop counts as a change), or after `timeoutMs`.
    */
-  changed(timeoutMs: number, name?: string, signal?: AbortSignal): Promise<void> {
+  changed(timeoutMs: number, name?: string | ((name: string, obj: T) => boolean), signal?: AbortSignal): Promise<void> {
     if (this.status === 'stopped' || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
@@ -104,8 +112,9 @@ export class Informer<T> {
         signal?.removeEventListener('abort', done);
         resolve();
       };
-      const listener = (changed: string | undefined) => {
-        if (name === undefined || changed === undefined || changed === name) done();
+      const listener = (changed: string | undefined, obj: T | undefined) => {
+        if (name === undefined || changed === undefined) done();
+        else if (typeof name === 'string' ? changed === name : obj !== undefined && name(changed, obj)) done();
       };
       const timer = setTimeout(done, Math.max(0, timeoutMs));
       this.listeners.add(listener);
@@ -120,8 +129,8 @@ export class Informer<T> {
     this.notify(undefined);
   }
 
-  private notify(name: string | undefined): void {
-    for (const listener of [...this.listeners]) listener(name);
+  private notify(name: string | undefined, obj?: T): void {
+    for (const listener of [...this.listeners]) listener(name, obj);
   }
 
   private async run(): Promise<void> {
@@ -140,6 +149,11 @@ export class Informer<T> {
         if (outcome !== 'failed') continue;
       } catch (error) {
         if (isClusterError(error, 'gone')) needList = true;
+        // Not allowed (a Role without list or watch here): asking again cannot help.
+        if (isPermanent(error)) {
+          this.stop();
+          return;
+        }
       }
       if (this.isStopped()) return;
       this.status = 'reconnecting';
@@ -171,9 +185,12 @@ export class Informer<T> {
     this.notify(undefined);
   }
 
-  private put(obj: Json): void {
+  private put(obj: Json): T | undefined {
     const name = obj.metadata?.name;
-    if (typeof name === 'string') this.items.set(name, { obj: this.options.convert(obj), rv: String(obj.metadata?.resourceVersion ?? '') });
+    if (typeof name !== 'string') return undefined;
+    const converted = this.options.convert(obj);
+    this.items.set(name, { obj: converted, rv: String(obj.metadata?.resourceVersion ?? '') });
+    return converted;
   }
 
   /** One WATCH request: resolves when it ends ('ended'), the version is gone ('gone'), or it broke ('failed'). */
@@ -195,6 +212,7 @@ export class Informer<T> {
         noRetry: true,
       });
     } catch (error) {
+      if (isPermanent(error)) throw error;
       return isClusterError(error, 'gone') ? 'gone' : 'failed';
     }
     // A watch must not keep the process alive: whoever waits on it holds a timer of its own.
@@ -204,6 +222,7 @@ export class Informer<T> {
       return 'ended';
     }
     this.status = 'watching';
+    this.everWatched = true;
     this.notify(undefined);
     const opened = Date.now();
     let events = 0;
@@ -247,14 +266,24 @@ export class Informer<T> {
     const obj = event.object ?? {};
     if (event.type === 'ERROR') return obj.code === 410 ? 'gone' : 'failed';
     const rv = obj.metadata?.resourceVersion;
-    if (event.type === 'ADDED' || event.type === 'MODIFIED') this.put(obj);
-    else if (event.type === 'DELETED') this.items.delete(obj.metadata?.name);
-    else if (event.type !== 'BOOKMARK') return undefined;
+    const name = obj.metadata?.name;
+    let converted: T | undefined;
+    if (event.type === 'ADDED' || event.type === 'MODIFIED') converted = this.put(obj);
+    else if (event.type === 'DELETED') {
+      converted = this.items.get(name)?.obj;
+      this.items.delete(name);
+    } else if (event.type !== 'BOOKMARK') return undefined;
     if (typeof rv === 'string' && rv) this.rv = rv;
     this.failures = 0;
-    this.notify(event.type === 'BOOKMARK' ? undefined : obj.metadata?.name);
+    if (event.type === 'BOOKMARK') this.notify(undefined);
+    else this.notify(name, converted);
     return undefined;
   }
+}
+
+/** A LIST or WATCH refused for good (no permission, no such collection): trying again cannot help. */
+function isPermanent(error: unknown): boolean {
+  return isClusterError(error, 'forbidden') || isClusterError(error, 'unauthorized') || isClusterError(error, 'not-found');
 }
 
 /**

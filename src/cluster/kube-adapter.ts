@@ -73,6 +73,10 @@ export class KubeCluster implements ClusterPort {
     if (ref.kind === 'StatefulSet') this.caches.follow(namespace, ref.name, podSelector);
   }
 
+  watchNamespace(namespace: string): void {
+    this.caches.watchNamespace(namespace);
+  }
+
   /** LIST and WATCH requests made by the long-lived watches, for tests and the bench. */
   watchRequests(): { list: number; watch: number } {
     return this.caches.requests();
@@ -100,6 +104,10 @@ export class KubeCluster implements ClusterPort {
   }
 
   async listWorkloads(namespace: string): Promise<readonly WorkloadState[] | 'forbidden'> {
+    const cached = await this.caches.workloads(namespace);
+    if (cached !== 'miss') {
+      return [...cached.deployments.map((obj) => toWorkloadState('Deployment', obj, [])), ...cached.statefulSets.map((obj) => toWorkloadState('StatefulSet', obj, []))];
+    }
     try {
       const lists = await Promise.all(
         (['Deployment', 'StatefulSet'] as const).map(async (kind) => {
@@ -154,6 +162,8 @@ export class KubeCluster implements ClusterPort {
   }
 
   async listJobs(namespace: string, labelSelector: string): Promise<readonly JobState[]> {
+    const cached = await this.caches.jobs(namespace, labelSelector);
+    if (cached !== 'miss') return cached.map(toJobState);
     const list = await this.http.call<Json>('GET', `/apis/batch/v1/namespaces/${enc(namespace)}/jobs`, { query: { labelSelector: labelSelector || undefined }, what: `jobs in ${namespace}` });
     this.seen('jobs', namespace, list.metadata?.resourceVersion);
     return (list.items ?? []).map(toJobState);
@@ -166,13 +176,13 @@ export class KubeCluster implements ClusterPort {
       dryRun: options.dryRun,
     });
     if (!options.dryRun) this.seen('jobs', namespace, obj.metadata?.resourceVersion);
-    if (!options.dryRun) this.caches.wrote([`${namespace}/jobs/${manifest.metadata.name}`], obj.metadata?.resourceVersion);
+    if (!options.dryRun) this.caches.wroteJob(namespace, manifest.metadata.name, obj.metadata?.resourceVersion);
     return toJobState(obj);
   }
 
   async deleteJob(namespace: string, name: string, options: WriteOptions = {}): Promise<void> {
     const obj = await this.deleteOrIgnore<Json>(`/apis/batch/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}`, `jobs.batch ${namespace}/${name}`, options, { propagationPolicy: 'Background' });
-    if (!options.dryRun) this.caches.wrote([`${namespace}/jobs/${name}`], obj?.metadata?.resourceVersion);
+    if (!options.dryRun) this.caches.wroteJob(namespace, name, obj?.metadata?.resourceVersion);
   }
 
   async listJobPods(namespace: string, jobName: string): Promise<readonly PodState[]> {

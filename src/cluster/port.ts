@@ -121,6 +121,14 @@ export interface ClusterPort {
    */
   follow(namespace: string, ref: WorkloadRef, podSelector: string): void;
   /**
+   * From now on, keep every pod, Deployment, StatefulSet and Job of the namespace in watch-fed
+   * caches (four LISTs and four long-lived WATCHes, for a run): reads and waits of those kinds are
+   * answered from them while they are current (connected, and they have seen this port's last
+   * write to what is read), label selectors matched locally; otherwise they go to the API server
+   * as before. A kind the namespace cannot be listed or watched for is read as before.
+   */
+  watchNamespace(namespace: string): void;
+  /**
    * Stops every long-lived watch and frees the connections: nothing of the port's keeps running
    * (or keeps the process alive) afterwards. The port is not used after it.
    */

@@ -1,4 +1,5 @@
 import { compareVersions, Informer } from './informer.js';
+import { parseLabelSelector } from './label-selector.js';
 import type { KubeHttp } from './kube-http.js';
 import type { WatchKind } from './port.js';
 import type { Sleep } from './retry.js';
@@ -9,13 +10,18 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 
 /** How long a read waits for a cache to catch up with our last write before it reads directly. */
 export const CACHE_CATCH_UP_MS = 250;
+/** How long a read waits for a cache opened just now to be filled (its LIST and WATCH), as client-go's WaitForCacheSync does. */
+export const INITIAL_SYNC_MS = 3_000;
 /** A watch that gave up (INFORMER_MAX_FAILURES in a row) is not tried again for this long: reads and waits go direct. */
 export const GIVE_UP_MS = 60_000;
 
 interface CachedPod {
   readonly state: PodState;
   readonly owners: readonly string[];
+  readonly labels: Readonly<Record<string, string>>;
 }
+
+const KINDS: readonly WatchKind[] = ['pods', 'deployments', 'statefulsets', 'jobs'];
 
 interface Selector {
   readonly labelSelector?: string | undefined;
@@ -42,6 +48,12 @@ const nameOf = (selector: Selector) => /^metadata\.name=([^,]+)$/.exec(selector.
  * A cache answers only when it is current: its watch is connected, and it has seen our last write
  * to what it holds (a partition patch, an image patch, a Job created or deleted, a pod deleted),
  * which it is given up to CACHE_CATCH_UP_MS to see. Otherwise the read goes to the API server.
+ *
+ * For a run, watchNamespace keeps one cache per kind for the whole namespace instead (pods,
+ * Deployments, StatefulSets, Jobs: four LISTs and four WATCHes for the run): every read and wait
+ * of those kinds is answered from them, a selector matched here. Where one of them cannot be kept
+ * (no permission to list or watch the whole namespace, or a watch that keeps failing) the
+ * per-object caches above take over for that kind.
  */
 export class WatchCaches {
   private readonly informers = new Map<string, Informer<Json> | Informer<CachedPod>>();
@@ -53,6 +65,8 @@ export class WatchCaches {
   private readonly gaveUp = new Map<string, number>();
   /** The resourceVersion each cache had when a read was last answered from it. */
   private readonly readAt = new Map<string, string | undefined>();
+  /** Namespaces whose every pod, Deployment, StatefulSet and Job are kept (watchNamespace). */
+  private readonly whole = new Set<string>();
 
   constructor(
     private readonly http: KubeHttp,
@@ -75,11 +89,18 @@ export class WatchCaches {
     return { list, watch };
   }
 
+  /** From now on, one cache per kind for the whole namespace (see the class comment). */
+  watchNamespace(namespace: string): void {
+    this.whole.add(namespace);
+    for (const kind of KINDS) this.informer(kind, namespace, {}, true);
+  }
+
   follow(namespace: string, name: string, podSelector: string): void {
     const key = `${namespace}/${name}`;
     const before = this.followed.get(key);
     if (before !== undefined && before !== podSelector) this.informers.get(this.key('pods', namespace, { labelSelector: before }))?.stop();
     this.followed.set(key, podSelector);
+    if (this.isWhole('statefulsets', namespace) && this.isWhole('pods', namespace)) return;
     this.informer('statefulsets', namespace, { fieldSelector: byName(name) }, true);
     this.informer('pods', namespace, { labelSelector: podSelector }, true);
   }
@@ -98,25 +119,34 @@ export class WatchCaches {
     this.wrote([`${namespace}/statefulsets/${name}`, `${namespace}/sts-pods/${name}`], resourceVersion);
   }
 
-  /** A pod deleted: the pods of every followed StatefulSet of the namespace must see it. */
+  /** A pod deleted: the pods of every followed (or namespace-cached) StatefulSet of the namespace must see it. */
   wrotePod(namespace: string, resourceVersion: unknown): void {
-    this.wrote([...this.followed.keys()].filter((k) => k.startsWith(`${namespace}/`)).map((k) => `${namespace}/sts-pods/${k.slice(namespace.length + 1)}`), resourceVersion);
+    const names = new Set([...this.followed.keys()].filter((k) => k.startsWith(`${namespace}/`)).map((k) => k.slice(namespace.length + 1)));
+    const sets = this.whole.has(namespace) ? this.informers.get(this.key('statefulsets', namespace, {})) : undefined;
+    for (const set of (sets as Informer<Json> | undefined)?.values() ?? []) names.add(set.metadata?.name);
+    this.wrote([...names].map((name) => `${namespace}/sts-pods/${name}`), resourceVersion);
+  }
+
+  /** A Job created or deleted: the Job's cache, and a list of Jobs, must see it. */
+  wroteJob(namespace: string, name: string, resourceVersion: unknown): void {
+    this.wrote([`${namespace}/jobs/${name}`, `${namespace}/jobs/*`], resourceVersion);
   }
 
   async statefulSet(namespace: string, name: string, podName: string | undefined): Promise<WorkloadState | undefined | 'miss'> {
+    const whole = this.isWhole('statefulsets', namespace) && this.isWhole('pods', namespace);
     const selector = this.followed.get(`${namespace}/${name}`);
-    if (selector === undefined) return 'miss';
-    const set = await this.current('statefulsets', namespace, { fieldSelector: byName(name) }, `${namespace}/statefulsets/${name}`);
+    if (!whole && selector === undefined) return 'miss';
+    const set = await this.current('statefulsets', namespace, whole ? {} : { fieldSelector: byName(name) }, `${namespace}/statefulsets/${name}`);
     // Every pod is read for a decision (the re-check before a partition move, the final check):
     // the cache must have seen our last write to the set first. One pod is read by a wait, which
     // looks again at the next event anyway: a connected watch is enough, and a controller slow to
     // act on our patch (seconds at 1000 replicas) costs no direct reads.
     const barrier = podName === undefined ? `${namespace}/sts-pods/${name}` : undefined;
-    const pods = set && (await this.current('pods', namespace, { labelSelector: selector }, barrier));
+    const pods = set && (await this.current('pods', namespace, whole ? {} : { labelSelector: selector }, barrier));
     if (!set || !pods) return 'miss';
     const obj = (set as Informer<Json>).get(name);
     if (!obj) return undefined;
-    if (selectorString(obj.spec?.selector) !== selector) return 'miss';
+    if (!whole && selectorString(obj.spec?.selector) !== selector) return 'miss';
     const uid = obj.metadata?.uid;
     const cache = pods as Informer<CachedPod>;
     const candidates = podName === undefined ? cache.values() : [cache.get(podName)].filter((p): p is CachedPod => p !== undefined);
@@ -125,7 +155,7 @@ export class WatchCaches {
 
   /** A Deployment or a Job by name from the cache its wait opened; 'miss' when there is none that is current. */
   async object(kind: 'deployments' | 'jobs', namespace: string, name: string): Promise<Json | undefined | 'miss'> {
-    const cache = await this.current(kind, namespace, { fieldSelector: byName(name) }, `${namespace}/${kind}/${name}`);
+    const cache = await this.current(kind, namespace, this.scope(kind, namespace, { fieldSelector: byName(name) }), `${namespace}/${kind}/${name}`);
     if (!cache) return 'miss';
     return (cache as Informer<Json>).get(name);
   }
@@ -135,6 +165,12 @@ export class WatchCaches {
    * a Job or a Deployment that a wait is watching (the loop reads them again at every change).
    */
   async pods(namespace: string, labelSelector: string): Promise<readonly PodState[] | 'miss'> {
+    if (this.isWhole('pods', namespace)) {
+      const match = parseLabelSelector(labelSelector);
+      const cache = match && (await this.current('pods', namespace, {}, undefined));
+      if (!match || !cache) return 'miss';
+      return (cache as Informer<CachedPod>).values().filter((p) => match(p.labels)).map((p) => p.state);
+    }
     const jobName = /^job-name=([^,]+)$/.exec(labelSelector)?.[1];
     const waitedOn =
       (jobName !== undefined && this.has('jobs', namespace, { fieldSelector: byName(jobName) })) ||
@@ -146,6 +182,22 @@ export class WatchCaches {
     return (cache as Informer<CachedPod>).values().map((p) => p.state);
   }
 
+  /** Jobs by label selector, from the namespace's cache once it has seen our last Job created or deleted. */
+  async jobs(namespace: string, labelSelector: string): Promise<readonly Json[] | 'miss'> {
+    const match = this.isWhole('jobs', namespace) ? parseLabelSelector(labelSelector) : undefined;
+    const cache = match && (await this.current('jobs', namespace, {}, `${namespace}/jobs/*`));
+    if (!match || !cache) return 'miss';
+    return (cache as Informer<Json>).values().filter((j) => match(j.metadata?.labels ?? {}));
+  }
+
+  /** Every Deployment and StatefulSet of the namespace, from its caches; 'miss' unless both are kept. */
+  async workloads(namespace: string): Promise<{ deployments: readonly Json[]; statefulSets: readonly Json[] } | 'miss'> {
+    if (!this.isWhole('deployments', namespace) || !this.isWhole('statefulsets', namespace)) return 'miss';
+    const [deployments, statefulSets] = await Promise.all([this.current('deployments', namespace, {}, undefined), this.current('statefulsets', namespace, {}, undefined)]);
+    if (!deployments || !statefulSets) return 'miss';
+    return { deployments: (deployments as Informer<Json>).values(), statefulSets: (statefulSets as Informer<Json>).values() };
+  }
+
   /**
    * Waits for a change of what the selector names on a long-lived watch (opened now if there is
    * none): no request per wait. A wait after a read the cache did not answer, or after events the
@@ -155,7 +207,7 @@ export class WatchCaches {
   async wait(namespace: string, kind: WatchKind, selector: Selector, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
     // A wait on one pod of a followed StatefulSet is a wait on its pods' cache, for that name.
     const followedPods = kind === 'pods' && selector.labelSelector !== undefined && [...this.followed.values()].includes(selector.labelSelector);
-    const watched: Selector = followedPods ? { labelSelector: selector.labelSelector } : selector;
+    const watched: Selector = this.scope(kind, namespace, followedPods ? { labelSelector: selector.labelSelector } : selector);
     const key = this.key(kind, namespace, watched);
     const informer = this.informer(kind, namespace, watched, true);
     if (!informer) return false;
@@ -166,8 +218,26 @@ export class WatchCaches {
       this.readAt.set(key, informer.resourceVersion);
       return true;
     }
-    await informer.changed(timeoutMs, nameOf(selector), signal);
+    await informer.changed(timeoutMs, this.interest(selector, watched), signal);
     return true;
+  }
+
+  /** What a wait wakes for: its object by name, or (on a namespace's cache) the objects its label selector matches. */
+  private interest(selector: Selector, watched: Selector): string | ((name: string, obj: Json | CachedPod) => boolean) | undefined {
+    const name = nameOf(selector);
+    if (name !== undefined || watched.labelSelector !== undefined || selector.labelSelector === undefined) return name;
+    const match = parseLabelSelector(selector.labelSelector);
+    return match && ((_name, obj) => match(('state' in obj ? obj.labels : obj.metadata?.labels) ?? {}));
+  }
+
+  /** The namespace's own cache of `kind` is kept and alive (opened again once a give-up has passed). */
+  private isWhole(kind: WatchKind, namespace: string): boolean {
+    return this.whole.has(namespace) && this.informer(kind, namespace, {}, true) !== undefined;
+  }
+
+  /** The selector whose cache answers for `selector`: the whole namespace's, while it is kept. */
+  private scope(kind: WatchKind, namespace: string, selector: Selector): Selector {
+    return this.isWhole(kind, namespace) ? {} : selector;
   }
 
   private has(kind: WatchKind, namespace: string, selector: Selector): boolean {
@@ -184,7 +254,7 @@ export class WatchCaches {
     const key = this.key(kind, namespace, selector);
     const informer = this.informers.get(key);
     if (!informer || informer.state === 'stopped') return undefined;
-    if (!(await informer.waitCurrent(written === undefined ? undefined : this.lastWrite.get(written), CACHE_CATCH_UP_MS))) return undefined;
+    if (!(await informer.waitCurrent(written === undefined ? undefined : this.lastWrite.get(written), informer.synced ? CACHE_CATCH_UP_MS : INITIAL_SYNC_MS))) return undefined;
     this.readAt.set(key, informer.resourceVersion);
     return informer;
   }
@@ -208,7 +278,7 @@ export class WatchCaches {
     };
     const informer =
       kind === 'pods'
-        ? new Informer<CachedPod>(this.http, { ...options, convert: (obj) => ({ state: toPodState(obj), owners: (obj.metadata?.ownerReferences ?? []).map((o: Json) => o.uid) }) })
+        ? new Informer<CachedPod>(this.http, { ...options, convert: (obj) => ({ state: toPodState(obj), owners: (obj.metadata?.ownerReferences ?? []).map((o: Json) => o.uid), labels: obj.metadata?.labels ?? {} }) })
         : new Informer<Json>(this.http, { ...options, convert: (obj) => ({ ...obj, metadata: { namespace, ...obj.metadata } }) });
     this.informers.set(key, informer);
     return informer;

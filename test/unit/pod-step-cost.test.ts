@@ -177,3 +177,56 @@ describe('the watch-fed caches between reads they did not answer, and at the end
     expect(server.requests).toEqual(atClose);
   }, 30_000);
 });
+
+describe('a run keeps the whole namespace in watch-fed caches (issue 14 item 3)', () => {
+  const selector = `app.kubernetes.io/name=${STS}`;
+  const sts = { kind: 'StatefulSet', name: STS } as const;
+
+  it('answers reads of a StatefulSet, one of its pods and pods by any selector from the caches: no request per read, selectors matched as the API server does', async () => {
+    ({ server, cluster } = await start(10));
+    cluster.watchNamespace(NS);
+    // The first read waits for the caches to be filled (a LIST and a WATCH per kind).
+    expect((await cluster.getWorkload(NS, sts))!.pods).toHaveLength(10);
+    server.reset();
+    const all = await cluster.getWorkload(NS, sts);
+    const one = await cluster.getWorkload(NS, sts, { podName: `${STS}-3` });
+    const matching = await cluster.listPods(NS, selector);
+    const setBased = await cluster.listPods(NS, `app.kubernetes.io/name in (${STS},other),!tier`);
+    const none = await cluster.listPods(NS, `${selector},tier=db`);
+    const notIn = await cluster.listPods(NS, `app.kubernetes.io/name notin (${STS})`);
+    expect(all!.pods.map((p) => p.ordinal)).toEqual([9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+    expect(one!.pods.map((p) => p.name)).toEqual([`${STS}-3`]);
+    expect([matching.length, setBased.length, none.length, notIn.length]).toEqual([10, 10, 0, 0]);
+    expect(server.log).toEqual([]);
+  }, 30_000);
+
+  it('rolls pods with the partition patch as the only request of a step', async () => {
+    const replicas = 10;
+    ({ server, cluster } = await start(replicas));
+    cluster.watchNamespace(NS);
+    await rollStatefulSetPod(context(cluster, replicas, 9));
+    server.reset();
+    for (const ordinal of [8, 7, 6]) await rollStatefulSetPod(context(cluster, replicas, ordinal));
+    expect(server.log.map((r) => r.verb)).toEqual(['patch', 'patch', 'patch']);
+    const s = await cluster.getWorkload(NS, sts);
+    expect(s!.pods.filter((p) => p.revision === 'new' && p.ready).map((p) => p.ordinal)).toEqual([9, 8, 7, 6]);
+  }, 30_000);
+
+  it('gives up at once a kind it cannot list (this API server serves no Deployments or Jobs) and reads those directly, each read asked once', async () => {
+    ({ server, cluster } = await start(3));
+    cluster.watchNamespace(NS);
+    await cluster.getWorkload(NS, sts);
+    // Time for a retry to show (an informer that failed backs off 0.2 s, then 0.4 s).
+    await pause(1_000);
+    // Refused (404 here, as 403 would be): one LIST each, never retried, never watched.
+    const asked = (verb: string, kind: string) => server!.log.filter((r) => r.verb === verb && r.path.endsWith(`/${kind}`)).length;
+    expect([asked('list', 'deployments'), asked('watch', 'deployments'), asked('list', 'jobs'), asked('watch', 'jobs')]).toEqual([1, 0, 1, 0]);
+    server.reset();
+    expect(await cluster.getWorkload(NS, { kind: 'Deployment', name: 'flow-api' })).toBeUndefined();
+    expect(await cluster.getJob(NS, 'peerdb-maintenance-start')).toBeUndefined();
+    expect(server.log).toEqual([
+      { verb: 'get', path: `/apis/apps/v1/namespaces/${NS}/deployments/flow-api` },
+      { verb: 'get', path: `/apis/batch/v1/namespaces/${NS}/jobs/peerdb-maintenance-start` },
+    ]);
+  }, 30_000);
+});

@@ -40,6 +40,8 @@ export interface FakeApiServer {
   readonly requests: Record<string, number>;
   /** Pod objects sent, in responses and watch events. */
   podsSent: number;
+  /** Every request since the last reset: verb and path. */
+  readonly log: { verb: string; path: string }[];
   /** Every watch stream from now on is refused with 410 Gone once (the informer must re-list). */
   expireWatches(): void;
   /** Closes every open watch (as an API server restart would). */
@@ -96,6 +98,7 @@ export async function startFakeApiServer(replicas: number, options: { stepDelayM
     kubeconfig: '',
     requests,
     podsSent: 0,
+    log: [],
     expireWatches: () => {
       oldestWatchable = rv + 1;
       refuseNextWatches = true;
@@ -115,6 +118,7 @@ export async function startFakeApiServer(replicas: number, options: { stepDelayM
     reset: () => {
       for (const k of Object.keys(requests)) delete requests[k];
       server.podsSent = 0;
+      server.log.length = 0;
     },
     close: () =>
       new Promise<void>((resolve) => {
@@ -201,8 +205,10 @@ export async function startFakeApiServer(replicas: number, options: { stepDelayM
     const kind = url.pathname.startsWith(podPath) ? 'pods' : url.pathname.startsWith(stsPath) ? 'statefulsets' : undefined;
     const base = kind === 'pods' ? podPath : stsPath;
     const name = kind && url.pathname.length > base.length ? decodeURIComponent(url.pathname.slice(base.length + 1)) : undefined;
-    const verb = req.method === 'GET' ? (watch ? 'watch' : name ? 'get' : 'list') : req.method === 'PATCH' ? 'patch' : req.method!.toLowerCase();
+    const named = /\/namespaces\/[^/]+\/[^/]+\/[^/]+/.test(url.pathname);
+    const verb = req.method === 'GET' ? (watch ? 'watch' : named ? 'get' : 'list') : req.method === 'PATCH' ? 'patch' : req.method!.toLowerCase();
     requests[verb] = (requests[verb] ?? 0) + 1;
+    server.log.push({ verb, path: url.pathname });
     // The informers' long-lived watches ask for bookmarks; a wait's one-off watch does not.
     if (watch && q.get('allowWatchBookmarks') === 'true') requests['informer-watch'] = (requests['informer-watch'] ?? 0) + 1;
     if (!kind) return reply(res, 404, { kind: 'Status', code: 404, reason: 'NotFound', message: `no ${url.pathname}` });

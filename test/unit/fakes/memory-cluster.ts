@@ -286,6 +286,13 @@ export class MemoryCluster implements ClusterPort {
     if (ref.kind === 'StatefulSet') this.followed.set(`${namespace}/${ref.name}`, podSelector);
   }
 
+  /** Namespaces the executor asked to keep in watch-fed caches; reads stay as they are. */
+  readonly watchedNamespaces = new Set<string>();
+
+  watchNamespace(namespace: string): void {
+    this.watchedNamespaces.add(namespace);
+  }
+
   /** Times the port was closed (the CLI closes every port it opened when a command ends). */
   closed = 0;
 
