@@ -6,7 +6,7 @@ import { isJobStep, type Plan } from '../plan/plan-types.js';
  * and for the Role that `peerdb-upgrade rbac` prints.
  */
 export const ACCESS_RULES: readonly { group: string; resource: string; verbs: readonly string[]; why: string }[] = [
-  { group: 'apps', resource: 'deployments', verbs: ['get', 'list', 'watch', 'patch'], why: 'read and roll Deployments; list (optional): find PeerDB workloads the spec leaves out, and init' },
+  { group: 'apps', resource: 'deployments', verbs: ['get', 'list', 'watch', 'patch'], why: 'read and roll Deployments; list (optional): find PeerDB workloads the spec leaves out, init, and one watch of them all for a run' },
   { group: 'apps', resource: 'statefulsets', verbs: ['get', 'list', 'watch', 'patch'], why: 'read StatefulSets, move partitions, set images; list (optional) as for Deployments' },
   { group: '', resource: 'pods', verbs: ['list', 'watch', 'delete'], why: 'judge pods by revision and readiness; delete pods of OnDelete StatefulSets (only those need delete)' },
   { group: '', resource: 'pods/log', verbs: ['get'], why: "show a failed Job pod's log tail (optional)" },
