@@ -94,6 +94,31 @@ describe('RBAC', () => {
     expect(after.code, transcript(after)).toBe(0);
   });
 
+  // The run keeps the namespace's Deployments and StatefulSets in one watch each; a Role without
+  // list on them (optional) makes it watch just what each wait is about instead, and the run ends.
+  it('without list on Deployments and StatefulSets (optional), a whole upgrade still runs and ends with every workload on the target', async () => {
+    const kubeconfig = cp.kubeconfig;
+    const ns = await createNamespace(kubeconfig);
+    const inst = await installPeerDB(kubeconfig, { namespace: ns, version: FROM });
+    const { role, binding } = await printedRbac(ns, 'upgrader');
+    const lists = [
+      { group: 'apps', resource: 'deployments', verb: 'list' },
+      { group: 'apps', resource: 'statefulsets', verb: 'list' },
+    ];
+    const reduced = { ...role, rules: lists.reduce((rules, p) => withoutPermission(rules, p), role.rules as Rule[]) };
+    const applied = await kubectl(kubeconfig, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [reduced, binding] }));
+    expect(applied.code, applied.stderr).toBe(0);
+    const sa = await serviceAccountKubeconfig(kubeconfig, { namespace: ns, name: 'upgrader' });
+    await waitForAccess(kubeconfig, sa.token, ns, { group: 'apps', resource: 'statefulsets', verb: 'patch' }, true);
+    for (const p of lists) await waitForAccess(kubeconfig, sa.token, ns, p, false);
+
+    const spec = helmDefaultSpec(ns);
+    const apply = await runCli(['apply', '-f', spec, '--yes'], { kubeconfig: sa.kubeconfig });
+    expect(apply.code, transcript(apply)).toBe(0);
+    expect(await installationState(kubeconfig, inst)).toEqual(expectedState(TO, inst));
+    expect(await readLease(kubeconfig, ns)).toBeUndefined();
+  });
+
   it('without patch on statefulsets: preflight refuses (exit 1) and nothing changed', async () => {
     const kubeconfig = cp.kubeconfig;
     const ns = await createNamespace(kubeconfig);
