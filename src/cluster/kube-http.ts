@@ -1,9 +1,11 @@
 import http from 'node:http';
 import https from 'node:https';
+import type tls from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { ClusterError, errorFromResponse, errorFromTransport } from './cluster-error.js';
 import type { PodHttpRequest, PodHttpResponse } from './port.js';
 import { forwardHttp } from './port-forward.js';
+import { sharedSecureContext } from './tls-context.js';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy, type Sleep } from './retry.js';
 
 export type PatchType = 'merge' | 'strategic';
@@ -180,6 +182,10 @@ export class KubeHttp {
         throw new ClusterError('tls', `the kubeconfig's server ${this.server} is plain http:// without insecure-skip-tls-verify: true; refusing to send credentials unencrypted`);
       }
       throw credentialError(this.kc.getCurrentUser(), error);
+    }
+    if (this.url.protocol === 'https:') {
+      const context = sharedSecureContext(requestOptions as Parameters<typeof sharedSecureContext>[0]);
+      if (context) (requestOptions as tls.ConnectionOptions).secureContext = context;
     }
     if (agent) {
       // applyToHTTPSOptions also put the TLS material on the request itself and built a throwaway
