@@ -11,6 +11,12 @@ const LOG_LINES = 20;
 const LOG_EVERY_MS = 15_000;
 /** How often maintenance start's phase and pending activities are read from flow-api. */
 const MAINTENANCE_EVERY_MS = 10_000;
+/**
+ * How long maintenance start runs before flow-api is first asked what it waits for: a start that
+ * has nothing to wait for finishes within seconds (image pull, start, the workflow) and costs no
+ * port-forward; one that waits for snapshots shows what it waits for from its first progress line on.
+ */
+const MAINTENANCE_FIRST_MS = 5_000;
 
 /**
  * Runs the step's Job to completion. Idempotent, and by content: a Job's name carries the hash of
@@ -47,11 +53,13 @@ export async function runJobStep(context: StepContext<JobStep>): Promise<string>
   }
   if (!job) job = await create(context, withRunLabel(manifest, context.runId, context.plan.hash));
 
-  // Maintenance start can wait a long time for running snapshots: show what the Job last said.
+  // Maintenance start can wait a long time for running snapshots: show what the Job last said. Read
+  // only once the Job has run a while (a Job that finishes quickly costs no log or flow-api read:
+  // right after the create its pod has not even started), then at an interval.
   let lastLine: string | undefined;
-  let lastLogAt = -Infinity;
+  let nextLogAt = context.startedAt + LOG_EVERY_MS;
   let peerdbDetail: string | undefined;
-  let lastDetailAt = -Infinity;
+  let nextDetailAt = context.startedAt + MAINTENANCE_FIRST_MS;
   const final = await stopMaintenanceJobOnFailure(context, name, () => waitUntil(context, { kind: 'jobs', fieldSelector: `metadata.name=${name}` }, async () => {
     const current = await cluster.getJob(namespace, name);
     if (!current) throw new StepFailure(`Job ${name} disappeared while it ran (deleted by someone else?)`);
@@ -73,13 +81,13 @@ export async function runJobStep(context: StepContext<JobStep>): Promise<string>
     const waiting = pods.find((p) => p.waitingReason);
     const state = waiting ? `pod ${waiting.name} ${waiting.waitingReason}` : `${current.active} active, ${current.failed} failed`;
     const now = context.clock.now();
-    if (current.active > 0 && now - lastLogAt >= LOG_EVERY_MS) {
-      lastLogAt = now;
+    if (current.active > 0 && now >= nextLogAt) {
+      nextLogAt = now + LOG_EVERY_MS;
       const tail = await cluster.jobLogTail(namespace, name, 1);
       lastLine = tail?.trim().split('\n').at(-1)?.slice(0, 200) || lastLine;
     }
-    if (context.maintenanceDetail && current.active > 0 && now - lastDetailAt >= MAINTENANCE_EVERY_MS) {
-      lastDetailAt = now;
+    if (context.maintenanceDetail && current.active > 0 && now >= nextDetailAt) {
+      nextDetailAt = now + MAINTENANCE_EVERY_MS;
       peerdbDetail = (await context.maintenanceDetail()) ?? peerdbDetail;
     }
     return { done: false, status: `Job ${name} running (${state})${peerdbDetail ? `; ${peerdbDetail}` : ''}${lastLine ? `: ${lastLine}` : ''}` };

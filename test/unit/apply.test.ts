@@ -270,7 +270,8 @@ describe('apply against an in-memory cluster', () => {
 
   it("shows a running Job's last log line while it waits (maintenance start can wait for snapshots)", async () => {
     const text = HELM_SPEC_TEXT.replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n    - name: smoke\n      image: busybox:imagepull\n      timeout: 2m\n');
-    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    // Jobs that run 30 s: the log is first read once a Job has run 15 s.
+    const cluster = new MemoryCluster({ jobTicks: 30 }).seedHelm(NS, FROM);
     cluster.inject((call) => {
       if (call.method === 'jobLogTail') cluster.jobLogs.set(call.args[1] as string, 'starting\nwaiting for snapshot of mirror orders_cdc to finish');
       return undefined;
@@ -279,6 +280,32 @@ describe('apply against an in-memory cluster', () => {
     await outcomeOf(applyUpgrade(r));
     const progress = events.filter((e) => e.type === 'step-progress').map((e) => (e as { message: string }).message);
     expect(progress.some((m) => m.startsWith('Job peerdb-maintenance-start-') && m.endsWith(': waiting for snapshot of mirror orders_cdc to finish'))).toBe(true);
+  });
+
+  it("reads a Job's log and PeerDB's maintenance detail only once the Job has run a while: a quick Job costs neither", async () => {
+    const logReads = (c: MemoryCluster) => c.calls.filter((call) => call.method === 'jobLogTail');
+    const detailReads = (c: MemoryCluster) => c.calls.filter((call) => call.method === 'podHttp' && (call.args[3] as { path: string }).path === '/v1/instance/maintenance/status');
+    // Jobs of 2 s (the default): no log tail, no flow-api detail (each a pod LIST, a GET, a port-forward).
+    const quick = new MemoryCluster().seedHelm(NS, FROM);
+    expect(((await applyUpgrade(applyRequest(quick).request)) as { kind: string }).kind).toBe('done');
+    expect(logReads(quick)).toEqual([]);
+    expect(detailReads(quick)).toEqual([]);
+    // Jobs of 40 s: each Job's log is first read 15 s after its step started, PeerDB's detail 5 s
+    // after maintenance start started, and then at their intervals (15 s, 10 s), not at every look.
+    const slow = new MemoryCluster({ jobTicks: 40 }).seedHelm(NS, FROM);
+    const { request, events } = applyRequest(slow);
+    expect(((await applyUpgrade(request)) as { kind: string }).kind).toBe('done');
+    const started = new Map(events.filter((e) => e.type === 'step-start').map((e) => [(e as { step: { id: string } }).step.id, e.at]));
+    const startAt = started.get('maintenance-start')!;
+    const startLogs = logReads(slow).filter((c) => c.at >= startAt && c.at < started.get(HELM_STEP_IDS[2]!)!);
+    expect(startLogs.length).toBeGreaterThanOrEqual(2);
+    expect(startLogs[0]!.at - startAt).toBeGreaterThanOrEqual(15_000);
+    expect(startLogs[1]!.at - startLogs[0]!.at).toBeGreaterThanOrEqual(15_000);
+    const details = detailReads(slow);
+    expect(details.length).toBeGreaterThanOrEqual(3);
+    expect(details[0]!.at - startAt).toBeGreaterThanOrEqual(5_000);
+    expect(details[1]!.at - details[0]!.at).toBeGreaterThanOrEqual(10_000);
+    expect(logReads(slow).length).toBeLessThanOrEqual(3 * 3);
   });
 
   it('a failing Job without maintenance exits 4', async () => {
