@@ -69,7 +69,7 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
   // per kind for all of it costs less than asking again at every look (issue 14 item 3).
   if (!request.dryRun) cluster.watchNamespace(spec.namespace);
   // A run in progress is the answer to give first: its checkpoint is unfinished because it runs.
-  if (!request.dryRun) await waitForLock(cluster, spec, clock, request.host, request.lockTimeoutMs, request.signal);
+  const leaseSeen = request.dryRun ? undefined : await waitForLock(cluster, spec, clock, request.host, request.lockTimeoutMs, request.signal);
   const stored = await readCheckpoint(cluster, spec);
   const unfinished = stored && isUnfinished(stored.checkpoint) ? stored : undefined;
   const recorded = recordedPartitions(stored?.checkpoint);
@@ -116,7 +116,7 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
   const runId = unfinished?.checkpoint.run.id ?? newRunId(clock.now());
   const owner = lockOwner(runId, plan.hash, request.host);
   const lock = new UpgradeLock(cluster, spec, request.host, owner, clock, (message) => emit({ type: 'warning', message, at: clock.now() }));
-  await lock.acquire(0, request.signal);
+  await lock.acquire(0, request.signal, leaseSeen);
   try {
     const again = await readCheckpoint(cluster, spec);
     // The checkpoint read for planning is no longer the one in the cluster once the lock is held.

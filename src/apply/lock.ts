@@ -63,17 +63,23 @@ export function isStale(lease: LeaseState, now: number, host: RunHost): boolean 
   return pid !== host.pid && !host.isAlive(pid);
 }
 
+/** The Lease as a read found it (undefined: there was none), for UpgradeLock.acquire to start from. */
+export interface LeaseSeen {
+  readonly lease: LeaseState | undefined;
+}
+
 /**
  * Waits (reading only) until no live run holds the lock; stops (`locked`) naming the
  * holder when `timeoutMs` passes first. Used before planning, so that a second `apply` is told a run
- * is in progress rather than anything about that run's checkpoint.
+ * is in progress rather than anything about that run's checkpoint. Returns the Lease as last read
+ * (absent, free or stale), so that acquire need not read it again.
  */
-export async function waitForLock(cluster: ClusterPort, spec: ClusterSpec, clock: Clock, host: RunHost, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+export async function waitForLock(cluster: ClusterPort, spec: ClusterSpec, clock: Clock, host: RunHost, timeoutMs: number, signal?: AbortSignal): Promise<LeaseSeen> {
   const deadline = clock.now() + timeoutMs;
   for (;;) {
     const lease = await cluster.getLease(spec.namespace, spec.leaseName);
     const now = clock.now();
-    if (!lease || !lease.holderIdentity || isStale(lease, now, host)) return;
+    if (!lease || !lease.holderIdentity || isStale(lease, now, host)) return { lease };
     if (now >= deadline || signal?.aborted) throw lockedError(spec, lease, now);
     await clock.sleep(Math.min(2_000, deadline - now), signal);
   }
@@ -109,12 +115,20 @@ export class UpgradeLock {
     private readonly onWarning: (message: string) => void,
   ) {}
 
-  /** Takes the lock, waiting up to `timeoutMs` for another holder; stops (`locked`) naming it. */
-  async acquire(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  /**
+   * Takes the lock, waiting up to `timeoutMs` for another holder; stops (`locked`) naming it.
+   * `seen`: the Lease as waitForLock last read it; the first write is tried on that instead of a
+   * fresh read. It stays safe however old that read is: the write is a create (refused if a Lease
+   * appeared since) or an update at the resourceVersion read (refused if it was written since), and
+   * a refused write reads the Lease and decides again. A free or stale Lease stays so until written.
+   */
+  async acquire(timeoutMs: number, signal?: AbortSignal, seen?: LeaseSeen): Promise<void> {
     const { namespace, leaseName } = this.spec;
     const deadline = this.clock.now() + timeoutMs;
+    let known = seen;
     for (;;) {
-      const lease = await this.cluster.getLease(namespace, leaseName);
+      const lease = known ? known.lease : await this.cluster.getLease(namespace, leaseName);
+      known = undefined;
       const now = this.clock.now();
       if (lease?.holderIdentity === holderIdentity(this.owner)) {
         // Ours already: a write whose answer was lost on the way back went through after all.

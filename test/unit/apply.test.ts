@@ -231,6 +231,49 @@ describe('apply against an in-memory cluster', () => {
     expect(cluster.created('Job')).toEqual({});
   });
 
+  it('reads the Lease once on the way to taking it: the read before planning answers for the take', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    expect(((await applyUpgrade(applyRequest(cluster).request)) as { kind: string }).kind).toBe('done');
+    const firstWrite = cluster.calls.findIndex((c) => c.method === 'writeLease');
+    expect(cluster.calls.slice(0, firstWrite).filter((c) => c.method === 'getLease')).toHaveLength(1);
+    expect(cluster.calls[firstWrite]!.args[3]).toBeUndefined(); // a create: refused if a Lease appeared since
+  });
+
+  it('exits 3 when another run took the lock after the read before planning (while the user confirmed)', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    const other = 'ci@runner-7/77/20250101T000000Z-other1';
+    const confirm = async () => {
+      const now = new Date(cluster.clock.now()).toISOString();
+      cluster.addLease(NS, 'peerdb-peerdb-upgrade', { holderIdentity: other, leaseDurationSeconds: 60, acquireTime: now, renewTime: now });
+      return true;
+    };
+    const result = await outcomeOf(applyUpgrade(applyRequest(cluster, { confirm }).request));
+    expect(result.code, result.message).toBe(ExitCode.Locked);
+    expect(result.message).toContain(other);
+    expect(cluster.peekLease(NS, 'peerdb-peerdb-upgrade')?.holderIdentity).toBe(other);
+    expect(cluster.peekConfigMap(NS, 'peerdb-peerdb-upgrade')).toBeUndefined();
+    expect(cluster.created('Job')).toEqual({});
+  });
+
+  it('exits 3 when a stale Lease seen before planning was renewed by its holder before the take', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    const other = 'ci@runner-7/77/20250101T000000Z-other1';
+    const old = new Date(cluster.clock.now() - 120_000).toISOString();
+    cluster.addLease(NS, 'peerdb-peerdb-upgrade', { holderIdentity: other, leaseDurationSeconds: 60, acquireTime: old, renewTime: old });
+    const confirm = async () => {
+      // The holder was only slow (a long GC pause, a network partition): it renews at the version it holds.
+      const lease = cluster.peekLease(NS, 'peerdb-peerdb-upgrade')!;
+      const now = new Date(cluster.clock.now()).toISOString();
+      await cluster.writeLease(NS, 'peerdb-peerdb-upgrade', { holderIdentity: other, leaseDurationSeconds: 60, acquireTime: old, renewTime: now, annotations: {}, labels: {} }, lease.resourceVersion);
+      return true;
+    };
+    const result = await outcomeOf(applyUpgrade(applyRequest(cluster, { confirm }).request));
+    expect(result.code, result.message).toBe(ExitCode.Locked);
+    expect(cluster.peekLease(NS, 'peerdb-peerdb-upgrade')?.holderIdentity).toBe(other);
+    expect(cluster.peekConfigMap(NS, 'peerdb-peerdb-upgrade')).toBeUndefined();
+    expect(cluster.created('Job')).toEqual({});
+  });
+
   it('a failing init Job after maintenance-start exits 5 with the log tail and both ways out', async () => {
     const text = HELM_SPEC_TEXT.replace('      preset: catalog-migrations\n', '      preset: catalog-migrations\n    - name: smoke\n      image: busybox:fail\n');
     const cluster = new MemoryCluster().seedHelm(NS, FROM);
