@@ -12,10 +12,10 @@ import type { LoadedSpec } from '../spec/load-spec.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { LABEL_CLUSTER, LABEL_RUN, MANAGED_BY } from '../labels.js';
 import { firstUnfinishedStep, isUnfinished, maintenanceAttempted, mirrorsPaused, recordedPartitions, stepHash, type Checkpoint } from './checkpoint.js';
-import { readCheckpoint, writeCheckpoint } from './checkpoint-store.js';
+import { readCheckpoint } from './checkpoint-store.js';
 import { resolveRangeHashes } from './checkpoint-steps.js';
 import { serverDryRun, type DryRunResult } from './dry-run.js';
-import { executePlan } from './execute-plan.js';
+import { executePlan, firstToRun } from './execute-plan.js';
 import { continuedCheckpoint, freshCheckpoint, newRunId, RunRecord } from './run-record.js';
 import { lockOwner, UpgradeLock, waitForLock } from './lock.js';
 import { describeStepDiff } from './plan-diff.js';
@@ -126,8 +126,8 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
       : freshCheckpoint({ plan, specHash: request.loaded.hash, runId, holder: `${owner.user}@${owner.host}`, host: owner.host, observed, previous: stored?.checkpoint, now: clock.now() });
     const startedAt = clock.now();
     emit({ type: 'run-start', runId, planHash: plan.hash, steps: plan.steps.length, resumed, at: startedAt });
-    const written = await writeCheckpoint(cluster, spec, checkpoint, stored?.resourceVersion);
-    const record = new RunRecord(cluster, spec, checkpoint, written, clock, request.outageMs ?? DEFAULT_OUTAGE_MS);
+    const record = new RunRecord(cluster, spec, checkpoint, stored?.resourceVersion, clock, request.outageMs ?? DEFAULT_OUTAGE_MS);
+    await record.begin(firstToRun(plan, record));
     lock.startRenewing();
     await executePlan({
       cluster,

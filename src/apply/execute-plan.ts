@@ -101,10 +101,12 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
       throw new RunStopped({ kind: 'step-failed', step: step.id, reason, detail, mirrors, ...(missingAccess === undefined ? {} : { missingAccess }) });
     }
     if (step.kind === 'maintenance-start') await recordPausedByStart(input);
-    // The next step is marked running in the same write, unless it ends the run, a signal came, or
-    // it is a concurrent group's (each lane marks its own) or this is.
+    // The next step is marked running in the same write, unless a signal came, or it is a
+    // concurrent group's (each lane marks its own) or this is. (complete was left out while it
+    // only wrote the run's result; since it checks the cluster first, its running mark rides along
+    // and the write that records this step done is its own: see RunRecord.done.)
     const next = plan.steps[index + 1];
-    const premark = alone && next && next.kind !== 'complete' && !(isComponentStep(next) && next.group !== undefined) && !input.signal.aborted;
+    const premark = alone && markableAhead(next) && !input.signal.aborted;
     await record.done(step, premark ? next : undefined);
     emit({ type: 'step-done', step, index, message, elapsedMs: clock.now() - startedAt, at: clock.now() });
     return false;
@@ -117,6 +119,17 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
       await runGroup(plan, unit.indexes, runOne);
     }
   }
+}
+
+/** Whether `step` may be marked running by the write before it: not a concurrent group's lane. */
+function markableAhead(step: Step | undefined): step is Step {
+  return step !== undefined && !(isComponentStep(step) && step.group !== undefined);
+}
+
+/** The step a run starts with (the first not done), if the write that begins the run may mark it running. */
+export function firstToRun(plan: Plan, record: RunRecord): Step | undefined {
+  const first = plan.steps.find((step) => !record.isDone(step));
+  return markableAhead(first) ? first : undefined;
 }
 
 /**

@@ -109,6 +109,20 @@ export class RunRecord {
     private readonly outageMs: number = DEFAULT_OUTAGE_MS,
   ) {}
 
+  /**
+   * The run's first write: the checkpoint created (or written over the one read for planning, at
+   * its resourceVersion) with `first`, the step the executor runs first, already marked running, so
+   * that its start costs no write of its own. Not through save(): a conflict here means the
+   * checkpoint moved while the run planned, and an outage before anything changed ends the run.
+   */
+  async begin(first: Step | undefined): Promise<void> {
+    if (first) {
+      markRunning(this.recordOf(first), this.clock.now());
+      this.premarked = first.id;
+    }
+    this.resourceVersion = await writeCheckpoint(this.cluster, this.spec, this.checkpoint, this.resourceVersion);
+  }
+
   /** One write at a time: the lanes of a concurrent group share the checkpoint and its resourceVersion. */
   save(): Promise<void> {
     const next = this.writes.then(() => this.write());
@@ -148,7 +162,13 @@ export class RunRecord {
     this.premarked = undefined;
   }
 
-  /** Marks the step done and `next` (if any, and not done) running, in one write. */
+  /**
+   * Marks the step done and `next` (if any, and not done) running, in one write. When `next` is the
+   * run's final step (complete: a read-only look at the cluster, milliseconds), the write is left to
+   * it: its result carries this step's done mark too, and so does its failure or interruption (each
+   * saves). The checkpoint in the cluster says this step is running until then, which a resumed
+   * run reads correctly: it runs this (idempotent) step again.
+   */
   async done(step: Step, next: Step | undefined): Promise<void> {
     const record = this.recordOf(step);
     record.s = 'done';
@@ -158,6 +178,7 @@ export class RunRecord {
       markRunning(nextRecord, this.clock.now());
       this.premarked = nextRecord.id;
     }
+    if (next?.kind === 'complete' && nextRecord?.s !== 'done') return;
     await this.save();
   }
 

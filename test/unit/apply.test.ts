@@ -231,6 +231,52 @@ describe('apply against an in-memory cluster', () => {
     expect(cluster.created('Job')).toEqual({});
   });
 
+  it('writes the checkpoint once per step: the creating write marks the first step running, complete records the one before it', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
+    const { request, events } = applyRequest(cluster);
+    expect(((await applyUpgrade(request)) as { kind: string }).kind).toBe('done');
+    const writes = cluster.calls.filter((c) => c.method === 'writeConfigMap').map((c) => ({ rv: c.args[3], checkpoint: parseCheckpoint((c.args[2] as { data: Record<string, string> }).data[CHECKPOINT_KEY]!, 'test') }));
+    const ran = events.filter((e) => e.type === 'step-start').map((e) => (e as { step: { id: string } }).step.id);
+    expect(ran[0]).toBe('maintenance-start');
+    // One write per step run (preflight ran before the lock): not two at the start, nor at the end.
+    expect(writes).toHaveLength(ran.length);
+    const stateOf = (c: Checkpoint, id: string) => c.steps.find((s) => s.id === id)?.s;
+    // The creating write (no resourceVersion): maintenance start already running, before its Job.
+    expect(writes[0]!.rv).toBeUndefined();
+    expect(stateOf(writes[0]!.checkpoint, 'maintenance-start')).toBe('running');
+    expect(writes[0]!.checkpoint.steps.find((s) => s.id === 'maintenance-start')?.a).toBe(1);
+    const firstJob = cluster.calls.findIndex((c) => c.method === 'createJob');
+    expect(cluster.calls.slice(0, firstJob).filter((c) => c.method === 'writeConfigMap')).toHaveLength(1);
+    // Before complete: verify-mirrors running in the cluster; complete's write records both.
+    const last = writes.at(-1)!.checkpoint;
+    expect(stateOf(writes.at(-2)!.checkpoint, 'verify-mirrors')).toBe('running');
+    expect(stateOf(last, 'verify-mirrors')).toBe('done');
+    expect(last.run.state).toBe('done');
+    // Every write a whole checkpoint: each step running or done in order, none skipped.
+    for (const { checkpoint } of writes) {
+      const states = checkpoint.steps.map((s) => s.s);
+      const firstNotDone = states.findIndex((x) => x !== 'done');
+      if (firstNotDone >= 0) expect(states.slice(firstNotDone + 1).every((x) => x === 'pending')).toBe(true);
+    }
+  });
+
+  it('a failure of the final check is recorded with the step before it done', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    // A Job of the run still active when complete looks (someone re-ran it): complete fails.
+    cluster.inject((call) => {
+      if (call.method === 'listJobs' && cluster.calls.some((c) => c.method === 'podHttp' && (c.args[3] as { path: string }).path === '/v1/mirrors/list') && cluster.events.some((e) => e.type === 'job-succeeded' && e.name?.startsWith('peerdb-maintenance-end'))) {
+        return fault('forbidden', 'forbidden: jobs.batch is forbidden (injected)');
+      }
+      return undefined;
+    }, { times: 1 });
+    const result = await outcomeOf(applyUpgrade(applyRequest(cluster).request));
+    expect(result.code, result.message).not.toBe(0);
+    expect(result.message).toMatch(/^step complete failed: .*forbidden/);
+    const checkpoint = checkpointOf(cluster);
+    expect(checkpoint.steps.find((s) => s.id === 'verify-mirrors')?.s).toBe('done');
+    expect(checkpoint.steps.find((s) => s.id === 'complete')?.s).toBe('failed');
+  });
+
   it('reads the Lease once on the way to taking it: the read before planning answers for the take', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM);
     expect(((await applyUpgrade(applyRequest(cluster).request)) as { kind: string }).kind).toBe('done');
