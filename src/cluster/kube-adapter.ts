@@ -4,7 +4,7 @@ import { WatchCaches } from './watch-cache.js';
 import { decodeReleaseSecret, HELM_RELEASE_SELECTOR, newestRelease, type HelmReleaseRead } from './helm-release.js';
 import { loadKubeConfig } from './kube-config.js';
 import { KubeHttp, type RequestLog } from './kube-http.js';
-import type { AccessCheck, ClusterPort, ClusterTarget, ConfigMapState, JobState, LeaseSpec, LeaseState, PodHttpRequest, PodHttpResponse, WatchKind, WorkloadPatch, WriteOptions } from './port.js';
+import type { AccessCheck, ClusterPort, ClusterTarget, ConfigMapState, JobState, LeaseSpec, LeaseState, PodHttpSend, WatchKind, WorkloadPatch, WriteOptions } from './port.js';
 import { DEFAULT_OUTAGE_MS, DEFAULT_RETRY, sleep, type Sleep } from './retry.js';
 import { selectorString, toConfigMapState, toJobState, toLeaseState, toPodState, toWorkloadState } from './to-state.js';
 import type { JobManifest, PodState, WorkloadRef, WorkloadState } from './types.js';
@@ -278,8 +278,8 @@ export class KubeCluster implements ClusterPort {
     }
   }
 
-  podHttp(namespace: string, pod: string, port: number, request: PodHttpRequest): Promise<PodHttpResponse> {
-    return this.http.podHttp(namespace, pod, port, request);
+  podHttp<T>(namespace: string, pod: string, port: number, exchange: (send: PodHttpSend) => Promise<T>): Promise<T> {
+    return this.http.podHttp(namespace, pod, port, exchange);
   }
 
   /**

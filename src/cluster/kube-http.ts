@@ -3,7 +3,7 @@ import https from 'node:https';
 import type tls from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { ClusterError, errorFromResponse, errorFromTransport } from './cluster-error.js';
-import type { PodHttpRequest, PodHttpResponse } from './port.js';
+import type { PodHttpSend } from './port.js';
 import { forwardHttp } from './port-forward.js';
 import { sharedSecureContext } from './tls-context.js';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy, type Sleep } from './retry.js';
@@ -103,17 +103,10 @@ export class KubeHttp {
     });
   }
 
-  /** HTTP to a pod's port through pods/portforward (see port-forward.ts). */
-  async podHttp(namespace: string, pod: string, port: number, request: PodHttpRequest): Promise<PodHttpResponse> {
-    const started = Date.now();
-    let status: number | undefined;
-    try {
-      const response = await forwardHttp(this.kc, this.server, namespace, pod, port, request);
-      status = response.status;
-      return response;
-    } finally {
-      this.options.log?.({ method: request.method, path: `/api/v1/namespaces/${namespace}/pods/${pod}/portforward:${port}${request.path}`, status, ms: Date.now() - started, attempt: 1 });
-    }
+  /** HTTP to a pod's port through pods/portforward (see port-forward.ts); each request logged. */
+  podHttp<T>(namespace: string, pod: string, port: number, exchange: (send: PodHttpSend) => Promise<T>): Promise<T> {
+    const log = this.options.log;
+    return forwardHttp({ kc: this.kc, server: this.server, namespace, pod, port, log: log && ((entry) => log({ ...entry, attempt: 1 })) }, exchange);
   }
 
   close(): void {

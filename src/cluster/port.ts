@@ -83,7 +83,12 @@ export interface PodHttpRequest {
   readonly path: string;
   readonly body?: unknown;
   readonly timeoutMs: number;
+  /** A POST that only reads (a query with a body): pipelined, and sent again, like a GET. */
+  readonly idempotent?: boolean;
 }
+
+/** Sends one request of an exchange (see ClusterPort.podHttp). */
+export type PodHttpSend = (request: PodHttpRequest) => Promise<PodHttpResponse>;
 
 export interface PodHttpResponse {
   readonly status: number;
@@ -168,10 +173,11 @@ export interface ClusterPort {
   readHelmRelease(namespace: string, release: string): Promise<HelmReleaseRead>;
 
   /**
-   * One HTTP request to a port of a pod through the API server (pods/portforward): how flow-api's
-   * gateway is reached with nothing but the kubeconfig. Transport failures throw ClusterError.
+   * HTTP to a port of a pod through the API server (pods/portforward): how flow-api's gateway is
+   * reached with nothing but the kubeconfig. The requests `exchange` sends share one forwarded
+   * connection, closed when it settles. Transport failures throw ClusterError.
    */
-  podHttp(namespace: string, pod: string, port: number, request: PodHttpRequest): Promise<PodHttpResponse>;
+  podHttp<T>(namespace: string, pod: string, port: number, exchange: (send: PodHttpSend) => Promise<T>): Promise<T>;
 
   /** SelfSubjectAccessReview for each check; returns the ones denied. */
   deniedAccess(namespace: string, checks: readonly AccessCheck[]): Promise<readonly AccessCheck[]>;

@@ -1,6 +1,6 @@
 import { array, boolean, looseObject, string, type z } from 'zod';
 import { ClusterError } from '../cluster/cluster-error.js';
-import type { ClusterPort, PodHttpResponse } from '../cluster/port.js';
+import type { ClusterPort, PodHttpResponse, PodHttpSend } from '../cluster/port.js';
 import type { ClusterSpec } from '../spec/schema.js';
 
 /**
@@ -58,7 +58,10 @@ export class FlowApiUnreachable extends Error {
   }
 }
 
-/** A client for one flow-api pod. */
+/**
+ * A client for one flow-api pod. Each method is one exchange: its requests share one port-forward
+ * (state(): instance, version, the mirror list and every mirror's status over one connection).
+ */
 export class FlowApi {
   constructor(
     private readonly cluster: Pick<ClusterPort, 'podHttp'>,
@@ -68,9 +71,42 @@ export class FlowApi {
   ) {}
 
   async state(): Promise<PeerDBState> {
-    const [instance, version, mirrors] = await Promise.all([this.instanceStatus(), this.version(), this.mirrors()]);
-    return { instance, version, mirrors, pod: this.pod };
+    return this.exchange(async (calls) => {
+      const [instance, version, mirrors] = await Promise.all([calls.instanceStatus(), calls.version(), calls.mirrors()]);
+      return { instance, version, mirrors, pod: this.pod };
+    });
   }
+
+  async instanceStatus(): Promise<string> {
+    return this.exchange((calls) => calls.instanceStatus());
+  }
+
+  async version(): Promise<string> {
+    return this.exchange((calls) => calls.version());
+  }
+
+  /** The mirror list; statuses from /v1/mirrors/status where the list does not carry them (it does not in current PeerDB). */
+  async mirrors(): Promise<Mirror[]> {
+    return this.exchange((calls) => calls.mirrors());
+  }
+
+  async maintenance(): Promise<MaintenanceProgress> {
+    return this.exchange((calls) => calls.maintenance());
+  }
+
+  /** Asks PeerDB to resume a paused mirror (refused while maintenance mode is on). */
+  async resume(name: string): Promise<void> {
+    await this.exchange((calls) => calls.resume(name));
+  }
+
+  private exchange<T>(use: (calls: FlowApiCalls) => Promise<T>): Promise<T> {
+    return this.cluster.podHttp(this.namespace, this.pod, this.port, (send) => use(new FlowApiCalls(send)));
+  }
+}
+
+/** flow-api's calls over one exchange's `send`. */
+class FlowApiCalls {
+  constructor(private readonly send: PodHttpSend) {}
 
   async instanceStatus(): Promise<string> {
     return this.get('/v1/instance/info', instanceShape).then((r) => r.status);
@@ -80,14 +116,15 @@ export class FlowApi {
     return this.get('/v1/version', versionShape).then((r) => r.version);
   }
 
-  /** The mirror list; statuses from /v1/mirrors/status where the list does not carry them (it does not in current PeerDB). */
   async mirrors(): Promise<Mirror[]> {
     const list = (await this.get('/v1/mirrors/list', listShape)).mirrors ?? [];
-    const out: Mirror[] = [];
-    for (const m of list) {
-      const status = m.status ?? (await this.post('/v1/mirrors/status', { flowJobName: m.name, includeFlowInfo: false, excludeBatches: true }, mirrorStatusShape)).currentFlowState ?? 'STATUS_UNKNOWN';
-      out.push({ name: m.name, status, isCdc: m.isCdc ?? false });
-    }
+    // The status queries change nothing (a POST only for its body): sent together, answered in order.
+    const out = await Promise.all(
+      list.map(async (m): Promise<Mirror> => {
+        const status = m.status ?? (await this.post('/v1/mirrors/status', { flowJobName: m.name, includeFlowInfo: false, excludeBatches: true }, mirrorStatusShape, { idempotent: true })).currentFlowState ?? 'STATUS_UNKNOWN';
+        return { name: m.name, status, isCdc: m.isCdc ?? false };
+      }),
+    );
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }
 
@@ -102,7 +139,6 @@ export class FlowApi {
     return { running: r.maintenanceRunning ?? false, phase: r.phase ?? 'MAINTENANCE_PHASE_UNKNOWN', pending };
   }
 
-  /** Asks PeerDB to resume a paused mirror (refused while maintenance mode is on). */
   async resume(name: string): Promise<void> {
     await this.request('POST', '/v1/mirrors/state_change', { flowJobName: name, requestedFlowState: 'STATUS_RUNNING' });
   }
@@ -111,14 +147,14 @@ export class FlowApi {
     return parse(path, await this.request('GET', path), shape);
   }
 
-  private async post<S extends z.ZodType>(path: string, body: unknown, shape: S): Promise<z.infer<S>> {
-    return parse(path, await this.request('POST', path, body), shape);
+  private async post<S extends z.ZodType>(path: string, body: unknown, shape: S, options: { idempotent?: boolean } = {}): Promise<z.infer<S>> {
+    return parse(path, await this.request('POST', path, body, options), shape);
   }
 
-  private async request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+  private async request(method: 'GET' | 'POST', path: string, body?: unknown, options: { idempotent?: boolean } = {}): Promise<unknown> {
     let response: PodHttpResponse;
     try {
-      response = await this.cluster.podHttp(this.namespace, this.pod, this.port, { method, path, ...(body === undefined ? {} : { body }), timeoutMs: FLOW_API_TIMEOUT_MS });
+      response = await this.send({ method, path, ...(body === undefined ? {} : { body }), ...(options.idempotent ? { idempotent: true } : {}), timeoutMs: FLOW_API_TIMEOUT_MS });
     } catch (error) {
       // Forbidden (RBAC) is the user's to fix and stays a ClusterError; everything else means "cannot ask".
       if (error instanceof ClusterError && (error.kind === 'forbidden' || error.kind === 'unauthorized')) throw error;

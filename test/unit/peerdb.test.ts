@@ -5,7 +5,7 @@ import { resumeMirrors } from '../../src/apply/resume-mirrors.js';
 import { checkPeerDB } from '../../src/apply/verify-mirrors.js';
 import { parseHttpResponse } from '../../src/cluster/port-forward.js';
 import { ExitCode } from '../../src/exit-code.js';
-import { isVersion } from '../../src/peerdb/flow-api.js';
+import { isVersion, observePeerDB } from '../../src/peerdb/flow-api.js';
 import { parseSpecText, resolveSpec } from '../../src/spec/load-spec.js';
 import { MemoryCluster } from './fakes/memory-cluster.js';
 import { applyRequest, HELM_SPEC_TEXT, outcomeOf } from './fakes/apply-request.js';
@@ -30,6 +30,17 @@ describe('PeerDB through flow-api during apply (in-memory cluster)', () => {
     const verified = events.find((e) => e.type === 'step-done' && e.step.id === 'verify-mirrors');
     expect(verified).toMatchObject({ message: 'PeerDB stable-v0.37.4 out of maintenance; 2 mirrors running again: a, b' });
     expect(cluster.peerdb(NS).mirrors.get('mine')).toBe('STATUS_PAUSED');
+  });
+
+  it("reads PeerDB's state over one port-forward per observation: instance, version, the list and each mirror's status", async () => {
+    const cluster = withMirrors(new MemoryCluster().seedHelm(NS, 'v0.36.7'), { a: 'STATUS_RUNNING', b: 'STATUS_RUNNING', mine: 'STATUS_PAUSED' });
+    const observed = await observePeerDB(cluster, resolveSpec(parseSpecText('helm-default.yaml', HELM_SPEC_TEXT).document));
+    expect(observed.ok && observed.state.mirrors.map((m) => `${m.name} ${m.status}`)).toEqual(['a STATUS_RUNNING', 'b STATUS_RUNNING', 'mine STATUS_PAUSED']);
+    const requests = cluster.calls.filter((c) => c.method === 'podHttp').map((c) => (c.args[3] as { path: string }).path);
+    expect(requests).toHaveLength(3 + 3);
+    expect(cluster.portForwards).toBe(1);
+    // The status queries are marked as reads: pipelined and sent again like GETs.
+    expect(cluster.calls.filter((c) => c.method === 'podHttp' && (c.args[3] as { method: string }).method === 'POST').every((c) => (c.args[3] as { idempotent?: boolean }).idempotent === true)).toBe(true);
   });
 
   it('ends "needs a person" (exit 5) naming a mirror maintenance end left paused, with commands that work', async () => {

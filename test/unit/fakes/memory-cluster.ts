@@ -47,6 +47,7 @@ import type {
   LeaseState,
   PodHttpRequest,
   PodHttpResponse,
+  PodHttpSend,
   WatchKind,
   WorkloadPatch,
   WriteOptions,
@@ -76,6 +77,8 @@ export class MemoryCluster implements ClusterPort {
   /** Every port call, in order, with its arguments (copied) and the error kind if it failed. */
   readonly calls: CallRecord[];
   readonly events: ClusterEvent[];
+  /** Port-forwards opened: podHttp exchanges that sent at least one request. */
+  portForwards = 0;
   /** Log text per Job name, returned (tailed) by jobLogTail. */
   readonly jobLogs = new Map<string, string>();
 
@@ -418,10 +421,18 @@ export class MemoryCluster implements ClusterPort {
     }, absent);
   }
 
-  podHttp(namespace: string, pod: string, port: number, request: PodHttpRequest): Promise<PodHttpResponse> {
-    return this.call('podHttp', [namespace, pod, port, request], () => {
-      this.access.authorize(namespace, 'create', 'pods', '', 'portforward');
-      return flowApi(this.state, namespace, pod, port, request);
+  /** Each request is its own recorded call (podHttp, args [namespace, pod, port, request]); portForwards counts the exchanges that sent one. */
+  async podHttp<T>(namespace: string, pod: string, port: number, exchange: (send: PodHttpSend) => Promise<T>): Promise<T> {
+    let opened = false;
+    return exchange((request: PodHttpRequest): Promise<PodHttpResponse> => {
+      if (!opened) {
+        opened = true;
+        this.portForwards++;
+      }
+      return this.call('podHttp', [namespace, pod, port, request], () => {
+        this.access.authorize(namespace, 'create', 'pods', '', 'portforward');
+        return flowApi(this.state, namespace, pod, port, request);
+      });
     });
   }
 
