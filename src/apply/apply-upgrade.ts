@@ -118,16 +118,15 @@ async function applyOnce(request: ApplyRequest): Promise<ApplyOutcome> {
   const lock = new UpgradeLock(cluster, spec, request.host, owner, clock, (message) => emit({ type: 'warning', message, at: clock.now() }));
   await lock.acquire(0, request.signal, leaseSeen);
   try {
-    const again = await readCheckpoint(cluster, spec);
-    // The checkpoint read for planning is no longer the one in the cluster once the lock is held.
-    if (again?.resourceVersion !== stored?.resourceVersion) throw new RunStopped({ kind: 'checkpoint-moved' });
+    // The first write is at the version read for planning: it stops (checkpoint-moved) if that is
+    // no longer the one in the cluster now that the lock is held.
     const checkpoint = resumed
       ? continuedCheckpoint(unfinished!.checkpoint, plan, request.loaded.hash)
       : freshCheckpoint({ plan, specHash: request.loaded.hash, runId, holder: `${owner.user}@${owner.host}`, host: owner.host, observed, previous: stored?.checkpoint, now: clock.now() });
     const startedAt = clock.now();
-    emit({ type: 'run-start', runId, planHash: plan.hash, steps: plan.steps.length, resumed, at: startedAt });
     const record = new RunRecord(cluster, spec, checkpoint, stored?.resourceVersion, clock, request.outageMs ?? DEFAULT_OUTAGE_MS);
     await record.begin(firstToRun(plan, record));
+    emit({ type: 'run-start', runId, planHash: plan.hash, steps: plan.steps.length, resumed, at: startedAt });
     lock.startRenewing();
     await executePlan({
       cluster,

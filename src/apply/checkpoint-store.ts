@@ -34,14 +34,16 @@ export async function readUnfinishedRun(cluster: ClusterReader, spec: ClusterSpe
 /**
  * Writes the checkpoint with optimistic concurrency. A conflict means someone else wrote it since we
  * read it: re-read, and if it is still our run (same run id), write our copy over the newer
- * resourceVersion; never overwrite another run's checkpoint blindly.
+ * resourceVersion; never overwrite another run's checkpoint blindly. `unmoved` (a run's first
+ * write, at the version it planned from): a conflict stops with checkpoint-moved instead, unless
+ * what is there is this very write.
  */
 export async function writeCheckpoint(
   cluster: ClusterPort,
   spec: ClusterSpec,
   checkpoint: Checkpoint,
   resourceVersion: string | undefined,
-  options: { outage?: { ms: number; clock: Clock } } = {},
+  options: { outage?: { ms: number; clock: Clock }; unmoved?: boolean } = {},
 ): Promise<string> {
   const content = {
     data: { [CHECKPOINT_KEY]: serializeCheckpoint(checkpoint) },
@@ -66,6 +68,13 @@ export async function writeCheckpoint(
         }
       }
       const conflict = isClusterError(error, 'conflict') || isClusterError(error, 'already-exists');
+      if (conflict && options.unmoved) {
+        // The checkpoint must still be the one read at `resourceVersion`: what is there now is
+        // either exactly this write (it went through, its answer was lost) or someone else's.
+        const current = await cluster.getConfigMap(spec.namespace, spec.checkpointName);
+        if (current && current.data[CHECKPOINT_KEY] === content.data[CHECKPOINT_KEY]) return current.resourceVersion;
+        throw new RunStopped({ kind: 'checkpoint-moved' });
+      }
       if (!conflict || attempt >= WRITE_ATTEMPTS) throw error;
       const current = await readCheckpoint(cluster, spec);
       if (current && current.checkpoint.run.id !== checkpoint.run.id) {

@@ -112,15 +112,17 @@ export class RunRecord {
   /**
    * The run's first write: the checkpoint created (or written over the one read for planning, at
    * its resourceVersion) with `first`, the step the executor runs first, already marked running, so
-   * that its start costs no write of its own. Not through save(): a conflict here means the
-   * checkpoint moved while the run planned, and an outage before anything changed ends the run.
+   * that its start costs no write of its own. Not through save(): it is written at the version the
+   * run planned from, and a conflict means the checkpoint moved since (a dead run's late write):
+   * RunStopped checkpoint-moved, to plan again (the write is the check; no read before it). An
+   * outage before anything changed ends the run.
    */
   async begin(first: Step | undefined): Promise<void> {
     if (first) {
       markRunning(this.recordOf(first), this.clock.now());
       this.premarked = first.id;
     }
-    this.resourceVersion = await writeCheckpoint(this.cluster, this.spec, this.checkpoint, this.resourceVersion);
+    this.resourceVersion = await writeCheckpoint(this.cluster, this.spec, this.checkpoint, this.resourceVersion, { unmoved: true });
   }
 
   /** One write at a time: the lanes of a concurrent group share the checkpoint and its resourceVersion. */

@@ -285,6 +285,13 @@ describe('apply against an in-memory cluster', () => {
     expect(cluster.calls[firstWrite]!.args[3]).toBeUndefined(); // a create: refused if a Lease appeared since
   });
 
+  it('reads the checkpoint once before its first write: that write, at the version planned from, is the check that it did not move', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    expect(((await applyUpgrade(applyRequest(cluster).request)) as { kind: string }).kind).toBe('done');
+    const firstWrite = cluster.calls.findIndex((c) => c.method === 'writeConfigMap');
+    expect(cluster.calls.slice(0, firstWrite).filter((c) => c.method === 'getConfigMap')).toHaveLength(1);
+  });
+
   it('exits 3 when another run took the lock after the read before planning (while the user confirmed)', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM);
     const other = 'ci@runner-7/77/20250101T000000Z-other1';
