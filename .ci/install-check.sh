@@ -29,7 +29,7 @@ tarball="$(ls "$work"/peerdb-upgrade-*.tgz)"
 files="$(tar -tzf "$tarball" | sed 's|^package/||' | sort)"
 sed 's/^/   /' <<<"$files"
 echo "tarball: $(basename "$tarball"), $(stat -c %s "$tarball") bytes, $(wc -l <<<"$files") files, $(tar -xzOf "$tarball" | wc -c) bytes unpacked"
-grep -qx 'dist/cli.js' <<<"$files" || { echo 'FAILED: the tarball has no dist/cli.js' >&2; exit 1; }
+grep -qx 'dist/cli.cjs' <<<"$files" || { echo 'FAILED: the tarball has no dist/cli.cjs' >&2; exit 1; }
 if grep -q '\.map$' <<<"$files"; then echo 'FAILED: the tarball ships source maps' >&2; exit 1; fi
 
 echo "install the tarball into a temporary prefix, from outside the repository"
@@ -37,7 +37,7 @@ mkdir -p "$work/outside" "$work/prefix"
 cd "$work/outside"
 start=$(ms)
 npm install --global --prefix "$work/prefix" --no-audit --no-fund --loglevel=error "$tarball"
-installed="$(find "$work/prefix/lib/node_modules" -name package.json -not -path '*/plans/*' | wc -l)"
+installed="$(find "$work/prefix/lib/node_modules" -name package.json -not -path '*/plans/*' -not -path '*/peerdb-upgrade/bin/package.json' | wc -l)"  # bin/package.json only marks bin/ CommonJS
 echo "installed in $(( $(ms) - start )) ms: $installed package(s) ($(du -sk "$work/prefix" | cut -f1) KiB)"
 [ "$installed" -eq 1 ] || { echo "FAILED: the install pulled $((installed - 1)) other packages" >&2; exit 1; }
 

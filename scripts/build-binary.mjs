@@ -34,7 +34,7 @@ try {
       // Kubernetes client, listr2) and runs one offline plan into a sink, so that the code an offline
       // plan runs is compiled in the snapshot. What this freezes was checked: no module of ours reads
       // the environment or the terminal when it loads (colour, CI format and TTY are read from the
-      // process when main() runs; chalk's own default instance, which reads them on load, is unused);
+      // process when main() runs; chalk's colour detection is left out of the bundle, see bundle-options.mjs);
       // the warm-up plan is given its own io and leaves no state behind (no module-level cache).
       // .ci/install-check.sh runs the binary with a terminal and as a GitHub Actions step to show it.
       contents: `

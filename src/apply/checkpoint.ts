@@ -18,79 +18,89 @@ export const CHECKPOINT_FORMAT_VERSION = 3;
 export const CHECKPOINT_KEY = 'checkpoint.json';
 export const HISTORY_LIMIT = 10;
 
-const stepState = zEnum(['pending', 'running', 'done', 'failed']);
-export type StepState = z.infer<typeof stepState>;
+/**
+ * The schemas are built when a checkpoint is first read: building them costs ~10 ms, paid otherwise
+ * by every start of the CLI, also by the commands that never read a checkpoint (plan --offline).
+ */
+function buildSchemas() {
+  const stepState = zEnum(['pending', 'running', 'done', 'failed']);
 
-const runState = zEnum(['running', 'failed', 'interrupted', 'needs-person', 'done', 'aborted']);
-export type RunState = z.infer<typeof runState>;
+  const runState = zEnum(['running', 'failed', 'interrupted', 'needs-person', 'done', 'aborted']);
 
-/** Short keys: a 1000-replica StatefulSet has 1000 step entries and the ConfigMap holds at most 1 MiB. */
-const stepRecord = object({
-  id: string(),
-  /** First 12 hex of the step's hash: a finished step must be unchanged to be skipped on resume. */
-  h: string(),
-  s: stepState,
-  /** Attempts made. */
-  a: number().int().min(0),
-  t0: string().optional(),
-  t1: string().optional(),
-  err: string().optional(),
-});
-export type StepRecord = z.infer<typeof stepRecord>;
-
-const historyEntry = object({
-  run: string(),
-  from: string().nullable(),
-  to: string(),
-  plan: string(),
-  started: string(),
-  finished: string(),
-  result: runState,
-});
-
-/** What is checked of a snapshot (snapshot.ts) when read back; its type is WorkloadSnapshot's. */
-const workloadSnapshot = object({
-  state: looseObject({ kind: zEnum(['Deployment', 'StatefulSet']), name: string() }),
-  containers: array(object({ name: string(), image: string() })),
-  pods: array(tuple([number(), string(), boolean()])),
-});
-
-const checkpointSchema = object({
-  format_version: literal([1, 2, CHECKPOINT_FORMAT_VERSION]),
-  cluster: object({ name: string(), namespace: string() }),
-  run: object({
+  /** Short keys: a 1000-replica StatefulSet has 1000 step entries and the ConfigMap holds at most 1 MiB. */
+  const stepRecord = object({
     id: string(),
-    state: runState,
-    plan_hash: string(),
-    spec_hash: string(),
+    /** First 12 hex of the step's hash: a finished step must be unchanged to be skipped on resume. */
+    h: string(),
+    s: stepState,
+    /** Attempts made. */
+    a: number().int().min(0),
+    t0: string().optional(),
+    t1: string().optional(),
+    err: string().optional(),
+  });
+
+  const historyEntry = object({
+    run: string(),
     from: string().nullable(),
     to: string(),
-    started_at: string(),
-    updated_at: string(),
-    host: string(),
-    holder: string(),
-    /** The last error, for `status` and for the next run's refusal message. */
-    error: string().optional(),
-  }),
-  /** What the plan started from (see snapshot.ts), so that --resume plans from the same point. */
-  initial: record(string(), custom<WorkloadSnapshot>((value) => workloadSnapshot.safeParse(value).success)),
-  /**
-   * The StatefulSet partitions the user had when the upgrade began (by workload reference), carried
-   * from a run that did not finish to the next: the partition a dead run left mid-roll is never
-   * taken for the user's.
-   */
-  partitions: record(string(), number()).optional(),
-  steps: array(stepRecord),
-  history: array(historyEntry),
-  /**
-   * PeerDB's mirrors as flow-api showed them when the run began: the ones running must run again
-   * after maintenance end (verify-mirrors), also when a resumed run no longer sees the start.
-   * Absent when flow-api could not be asked (best-effort) or the plan has no maintenance.
-   */
-  mirrors: object({ running: array(string()), in_between: array(string()), left_alone: array(string()), observed_at: string() }).optional(),
-});
-export type Checkpoint = z.infer<typeof checkpointSchema>;
-export type HistoryEntry = z.infer<typeof historyEntry>;
+    plan: string(),
+    started: string(),
+    finished: string(),
+    result: runState,
+  });
+
+  /** What is checked of a snapshot (snapshot.ts) when read back; its type is WorkloadSnapshot's. */
+  const workloadSnapshot = object({
+    state: looseObject({ kind: zEnum(['Deployment', 'StatefulSet']), name: string() }),
+    containers: array(object({ name: string(), image: string() })),
+    pods: array(tuple([number(), string(), boolean()])),
+  });
+
+  const checkpointSchema = object({
+    format_version: literal([1, 2, CHECKPOINT_FORMAT_VERSION]),
+    cluster: object({ name: string(), namespace: string() }),
+    run: object({
+      id: string(),
+      state: runState,
+      plan_hash: string(),
+      spec_hash: string(),
+      from: string().nullable(),
+      to: string(),
+      started_at: string(),
+      updated_at: string(),
+      host: string(),
+      holder: string(),
+      /** The last error, for `status` and for the next run's refusal message. */
+      error: string().optional(),
+    }),
+    /** What the plan started from (see snapshot.ts), so that --resume plans from the same point. */
+    initial: record(string(), custom<WorkloadSnapshot>((value) => workloadSnapshot.safeParse(value).success)),
+    /**
+     * The StatefulSet partitions the user had when the upgrade began (by workload reference), carried
+     * from a run that did not finish to the next: the partition a dead run left mid-roll is never
+     * taken for the user's.
+     */
+    partitions: record(string(), number()).optional(),
+    steps: array(stepRecord),
+    history: array(historyEntry),
+    /**
+     * PeerDB's mirrors as flow-api showed them when the run began: the ones running must run again
+     * after maintenance end (verify-mirrors), also when a resumed run no longer sees the start.
+     * Absent when flow-api could not be asked (best-effort) or the plan has no maintenance.
+     */
+    mirrors: object({ running: array(string()), in_between: array(string()), left_alone: array(string()), observed_at: string() }).optional(),
+  });
+  return { stepState, runState, stepRecord, historyEntry, checkpoint: checkpointSchema };
+}
+type Schemas = ReturnType<typeof buildSchemas>;
+let schemas: Schemas | undefined;
+
+export type StepState = z.infer<Schemas['stepState']>;
+export type RunState = z.infer<Schemas['runState']>;
+export type StepRecord = z.infer<Schemas['stepRecord']>;
+export type Checkpoint = z.infer<Schemas['checkpoint']>;
+export type HistoryEntry = z.infer<Schemas['historyEntry']>;
 
 /**
  * A step's identity for resume: what it changes and how. Its timeout is left out, so a longer
@@ -108,7 +118,7 @@ export function parseCheckpoint(text: string, where: string): Checkpoint {
   if (typeof version === 'number' && version > CHECKPOINT_FORMAT_VERSION) {
     throw new UserError(`${where}: checkpoint format ${version} was written by a newer peerdb-upgrade; use that version`);
   }
-  const result = checkpointSchema.safeParse(withPodsExpanded(value));
+  const result = (schemas ??= buildSchemas()).checkpoint.safeParse(withPodsExpanded(value));
   if (!result.success) {
     const issue = result.error.issues[0]!;
     throw new UserError(`${where}: the checkpoint is damaged (${issue.path.join('.') || 'top level'}: ${issue.message}); delete it to start over`);

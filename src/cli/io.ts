@@ -1,5 +1,5 @@
 import { Chalk } from 'chalk';
-import { isatty } from 'node:tty';
+import { createRequire } from 'node:module';
 import type { Style } from '../plan/style.js';
 
 export interface Sink {
@@ -16,9 +16,18 @@ export interface CliIO {
 }
 
 export function processIO(): CliIO {
-  // isatty(0), not process.stdin.isTTY: reading process.stdin opens a stream on it (a few ms at
-  // every start) that only the confirmation prompt needs.
-  return { stdout: closable(process.stdout), stderr: closable(process.stderr), env: process.env, stdinIsTTY: isatty(0) };
+  let stdinIsTTY: boolean | undefined;
+  return {
+    stdout: closable(process.stdout),
+    stderr: closable(process.stderr),
+    env: process.env,
+    // Asked only by the confirmation prompt, so looked up then: isatty(0), not process.stdin.isTTY,
+    // which opens a stream on stdin; and node:tty loaded only then, as loading it costs ~10 ms of a
+    // start whose output is not a terminal (CI). Built-ins resolve from any path given to createRequire.
+    get stdinIsTTY() {
+      return (stdinIsTTY ??= (createRequire(process.execPath)('node:tty') as typeof import('node:tty')).isatty(0));
+    },
+  };
 }
 
 /**

@@ -15,15 +15,22 @@ export const FLOW_API_TIMEOUT_MS = 10_000;
 /** FlowStatus values maintenance start waits on (peerdb_maintenance_wait in flow.proto). */
 export const IN_BETWEEN = new Set(['STATUS_UNKNOWN', 'STATUS_PAUSING', 'STATUS_SETUP', 'STATUS_SNAPSHOT', 'STATUS_RESYNC', 'STATUS_MODIFYING']);
 
-const versionShape = looseObject({ version: string() });
-const instanceShape = looseObject({ status: string() });
-const listShape = looseObject({ mirrors: array(looseObject({ name: string(), isCdc: boolean().optional(), status: string().optional() })).optional() });
-const mirrorStatusShape = looseObject({ currentFlowState: string().optional() });
-const maintenanceShape = looseObject({
-  maintenanceRunning: boolean().optional(),
-  phase: string().optional(),
-  pendingActivities: array(looseObject({ activityName: string().optional(), heartbeatPayloads: array(string()).optional() })).optional(),
-});
+/** Built when flow-api is first asked: building them costs every start of the CLI a few ms otherwise. */
+function buildShapes() {
+  return {
+    version: looseObject({ version: string() }),
+    instance: looseObject({ status: string() }),
+    list: looseObject({ mirrors: array(looseObject({ name: string(), isCdc: boolean().optional(), status: string().optional() })).optional() }),
+    mirrorStatus: looseObject({ currentFlowState: string().optional() }),
+    maintenance: looseObject({
+      maintenanceRunning: boolean().optional(),
+      phase: string().optional(),
+      pendingActivities: array(looseObject({ activityName: string().optional(), heartbeatPayloads: array(string()).optional() })).optional(),
+    }),
+  };
+}
+let builtShapes: ReturnType<typeof buildShapes> | undefined;
+const shapes = () => (builtShapes ??= buildShapes());
 
 export interface Mirror {
   readonly name: string;
@@ -109,19 +116,19 @@ class FlowApiCalls {
   constructor(private readonly send: PodHttpSend) {}
 
   async instanceStatus(): Promise<string> {
-    return this.get('/v1/instance/info', instanceShape).then((r) => r.status);
+    return this.get('/v1/instance/info', shapes().instance).then((r) => r.status);
   }
 
   async version(): Promise<string> {
-    return this.get('/v1/version', versionShape).then((r) => r.version);
+    return this.get('/v1/version', shapes().version).then((r) => r.version);
   }
 
   async mirrors(): Promise<Mirror[]> {
-    const list = (await this.get('/v1/mirrors/list', listShape)).mirrors ?? [];
+    const list = (await this.get('/v1/mirrors/list', shapes().list)).mirrors ?? [];
     // The status queries change nothing (a POST only for its body): sent together, answered in order.
     const out = await Promise.all(
       list.map(async (m): Promise<Mirror> => {
-        const status = m.status ?? (await this.post('/v1/mirrors/status', { flowJobName: m.name, includeFlowInfo: false, excludeBatches: true }, mirrorStatusShape, { idempotent: true })).currentFlowState ?? 'STATUS_UNKNOWN';
+        const status = m.status ?? (await this.post('/v1/mirrors/status', { flowJobName: m.name, includeFlowInfo: false, excludeBatches: true }, shapes().mirrorStatus, { idempotent: true })).currentFlowState ?? 'STATUS_UNKNOWN';
         return { name: m.name, status, isCdc: m.isCdc ?? false };
       }),
     );
@@ -129,7 +136,7 @@ class FlowApiCalls {
   }
 
   async maintenance(): Promise<MaintenanceProgress> {
-    const r = await this.get('/v1/instance/maintenance/status', maintenanceShape);
+    const r = await this.get('/v1/instance/maintenance/status', shapes().maintenance);
     const pending = (r.pendingActivities ?? [])
       .filter((a) => a.activityName !== 'BackgroundAlerter')
       .map((a) => {

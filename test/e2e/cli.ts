@@ -43,7 +43,7 @@ export async function setup(project: { provide(key: 'e2eCli', value: string): vo
     });
   });
   const bin = path.join(root, 'bin/peerdb-upgrade.js');
-  if (!existsSync(path.join(root, 'dist/cli.js'))) throw new Error(`the CLI build in ${root} produced no dist/cli.js`);
+  if (!existsSync(path.join(root, 'dist/cli.cjs'))) throw new Error(`the CLI build in ${root} produced no dist/cli.cjs`);
   project.provide('e2eCli', bin);
 }
 

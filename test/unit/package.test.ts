@@ -31,7 +31,7 @@ describe('the npm package', () => {
   });
 
   it('ships the code without its source maps, and the licence it declares', () => {
-    expect(pkg.files).toContain('dist/*.js');
+    expect(pkg.files).toContain('dist/*.cjs');
     expect(pkg.files.some((entry) => entry === 'dist' || entry.endsWith('.map'))).toBe(false);
     expect(readFileSync('LICENSE', 'utf8')).toMatch(/Apache License\s+Version 2\.0, January 2004/);
     expect(pkg.repository?.url).toMatch(/^git\+https:\/\/github\.com\//);
@@ -39,15 +39,15 @@ describe('the npm package', () => {
 });
 
 /**
- * The installed package is bin/, dist/*.js, plans/ and package.json with no node_modules anywhere above
- * it. Every command, including one that loads the Kubernetes client's chunk, must run there.
+ * The installed package is bin/, dist/*.cjs, plans/ and package.json with no node_modules anywhere above
+ * it. Every command, including one that loads the Kubernetes client, must run there.
  */
 describe('the bundle outside the repository (no node_modules)', () => {
   const root = mkdtempSync(join(tmpdir(), 'peerdb-upgrade-pkg-'));
   cpSync('bin', join(root, 'bin'), { recursive: true });
   cpSync('plans', join(root, 'plans'), { recursive: true });
   cpSync('package.json', join(root, 'package.json'));
-  for (const file of readdirSync('dist').filter((name) => name.endsWith('.js'))) cpSync(join('dist', file), join(root, 'dist', file));
+  for (const file of readdirSync('dist').filter((name) => name.endsWith('.cjs'))) cpSync(join('dist', file), join(root, 'dist', file));
   const run = (bin: string, args: string[]) => {
     const result = spawnSync(process.execPath, [join(root, 'bin', bin), ...args], {
       cwd: root,
@@ -73,7 +73,7 @@ describe('the bundle outside the repository (no node_modules)', () => {
     expect(plan.stdout).toMatch(/^Plan: \d+ steps/);
   });
 
-  it('loads the Kubernetes client chunk for a live command (a closed loopback port: exit 1, no stack)', () => {
+  it('loads the Kubernetes client for a live command (a closed loopback port: exit 1, no stack)', () => {
     writeFileSync(
       join(root, 'kubeconfig'),
       [

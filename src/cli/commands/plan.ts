@@ -1,4 +1,3 @@
-import { writeFile } from 'node:fs/promises';
 import { planUpgrade, type PlanRequest } from '../../apply/plan-upgrade.js';
 import { Option, type Command } from 'commander';
 import { UserError } from '../../errors.js';
