@@ -66,6 +66,8 @@ export function isStale(lease: LeaseState, now: number, host: RunHost): boolean 
 /** The Lease as a read found it (undefined: there was none), for UpgradeLock.acquire to start from. */
 export interface LeaseSeen {
   readonly lease: LeaseState | undefined;
+  /** Whether another run held the lock first: what was read beside the first look may be its. */
+  readonly waited?: boolean;
 }
 
 /**
@@ -76,10 +78,10 @@ export interface LeaseSeen {
  */
 export async function waitForLock(cluster: ClusterPort, spec: ClusterSpec, clock: Clock, host: RunHost, timeoutMs: number, signal?: AbortSignal): Promise<LeaseSeen> {
   const deadline = clock.now() + timeoutMs;
-  for (;;) {
+  for (let waited = false; ; waited = true) {
     const lease = await cluster.getLease(spec.namespace, spec.leaseName);
     const now = clock.now();
-    if (!lease || !lease.holderIdentity || isStale(lease, now, host)) return { lease };
+    if (!lease || !lease.holderIdentity || isStale(lease, now, host)) return waited ? { lease, waited } : { lease };
     if (now >= deadline || signal?.aborted) throw lockedError(spec, lease, now);
     await clock.sleep(Math.min(2_000, deadline - now), signal);
   }

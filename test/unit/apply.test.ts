@@ -136,6 +136,35 @@ describe('apply against an in-memory cluster', () => {
     await expectUpgraded(cluster);
   });
 
+  it('plans from what the run before it left when it had to wait for the lock, not from what it read beside its first look', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
+    let crashed = false;
+    const heal = cluster.inject((call) => {
+      if (cluster.calls.some((c) => c.method === 'patchWorkload' && (c.args[2] as { partition?: number }).partition === 1)) crashed = true;
+      return crashed ? fault('network', `crash during ${call.method}`) : undefined;
+    }, { times: 10_000 });
+    expect((await outcomeOf(applyUpgrade(applyRequest(cluster, { outageMs: 0 }).request))).code).not.toBe(0);
+    heal();
+    const name = 'peerdb-peerdb-upgrade';
+    expect(cluster.peekLease(NS, name)).toBeDefined();
+    // While the next run waits for the lock, the holder ends: its checkpoint says so, the lock goes.
+    let ended = false;
+    cluster.clock.onAdvance(() => {
+      if (ended) return;
+      ended = true;
+      const stored = cluster.peekConfigMap(NS, name)!;
+      const checkpoint = JSON.parse(stored.data[CHECKPOINT_KEY]!) as Checkpoint;
+      cluster.addConfigMap(NS, name, { ...stored.data, [CHECKPOINT_KEY]: JSON.stringify({ ...checkpoint, run: { ...checkpoint.run, state: 'aborted' } }) }, stored.labels);
+      void cluster.deleteLease(NS, name, undefined);
+    });
+    // Read beside the first look, the checkpoint was unfinished ("use --resume"); read again after
+    // the wait, it is ended, and a fresh run goes ahead.
+    const next = await outcomeOf(applyUpgrade(applyRequest(cluster, { lockTimeoutMs: 60_000 }).request));
+    expect(ended).toBe(true);
+    expect(next.code, next.message).toBe(0);
+    await expectUpgraded(cluster);
+  });
+
   it('rides out an API server outage mid-StatefulSet: the step is run again once the server answers, and finishes', async () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
     let downSince: number | undefined;
