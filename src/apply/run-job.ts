@@ -3,6 +3,7 @@ import type { JobState } from '../cluster/port.js';
 import type { JobManifest } from '../cluster/types.js';
 import type { JobStep } from '../plan/plan-types.js';
 import { LABEL_CLUSTER, LABEL_PLAN, LABEL_RUN, LABEL_STEP } from '../labels.js';
+import { isComplete, isFailed, jobSucceededByPods } from './job-outcome.js';
 import { waitUntil, type StepContext } from './step-context.js';
 import { STUCK_REASONS, StepFailure } from './step-failure.js';
 
@@ -60,11 +61,20 @@ export async function runJobStep(context: StepContext<JobStep>): Promise<string>
   let nextLogAt = context.startedAt + LOG_EVERY_MS;
   let peerdbDetail: string | undefined;
   let nextDetailAt = context.startedAt + MAINTENANCE_FIRST_MS;
-  const final = await stopMaintenanceJobOnFailure(context, name, () => waitUntil(context, { kind: 'jobs', fieldSelector: `metadata.name=${name}` }, async () => {
+  // Woken by a change of the Job or of its pods (the run's watch caches: no request per look): a
+  // pod that succeeded ends the step before the Job controller writes Complete (job-outcome.ts).
+  const watches = [
+    { kind: 'jobs', fieldSelector: `metadata.name=${name}` },
+    { kind: 'pods', labelSelector: `job-name=${name}` },
+  ] as const;
+  const final = await stopMaintenanceJobOnFailure(context, name, () => waitUntil(context, watches, async () => {
     const current = await cluster.getJob(namespace, name);
     if (!current) throw new StepFailure(`Job ${name} disappeared while it ran (deleted by someone else?)`);
     if (isComplete(current)) return { done: true, status: `Job ${name} completed` };
-    const pods = await cluster.listJobPods(namespace, name);
+    // Pods of an older Job of the same name (deleted, its pods not yet collected) are not this one's.
+    const pods = (await cluster.listJobPods(namespace, name)).filter((p) => p.controllerUid === undefined || p.controllerUid === current.uid);
+    const byPods = jobSucceededByPods(current, pods, context.clock.now());
+    if (byPods) return { done: true, status: `Job ${name} completed (${byPods})` };
     if (isFailed(current)) {
       // Since Kubernetes 1.31 the reason comes first on FailureTarget, before Failed and before
       // status.failed counts the pod: read both, and count failed pods from the pods themselves.
@@ -150,14 +160,6 @@ async function supersededBy(context: StepContext, job: JobState): Promise<string
   const jobs = await context.cluster.listJobs(context.spec.namespace, `${LABEL_CLUSTER}=${context.spec.name},${LABEL_STEP}=${opposite}`);
   const later = jobs.find((j) => j.createdAt !== undefined && j.name !== job.name && Date.parse(j.createdAt) >= Date.parse(job.createdAt!));
   return later ? `${opposite} Job ${later.name}` : undefined;
-}
-
-export function isComplete(job: JobState): boolean {
-  return job.conditions.some((c) => (c.type === 'Complete' || c.type === 'SuccessCriteriaMet') && c.status === 'True');
-}
-
-export function isFailed(job: JobState): boolean {
-  return job.conditions.some((c) => (c.type === 'Failed' || c.type === 'FailureTarget') && c.status === 'True');
 }
 
 function logBlock(name: string, logs: string): string {

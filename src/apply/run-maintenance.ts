@@ -6,6 +6,7 @@ import { parseImageRef } from '../plan/image-ref.js';
 import { parseVersion, versionInTag, type Version } from '../spec/version.js';
 import { LABEL_CLUSTER, LABEL_RUN, LABEL_STEP } from '../labels.js';
 import { isActive } from './verify-converged.js';
+import { jobSucceededByPods } from './job-outcome.js';
 import type { JobStep, Plan } from '../plan/plan-types.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { isUnfinished, mirrorsPaused } from './checkpoint.js';
@@ -58,7 +59,7 @@ export async function runMaintenance(request: MaintenanceRequest): Promise<{ ver
     const startedAt = clock.now();
     emit({ type: 'run-start', runId, planHash: hashOf(step), steps: 1, resumed: false, at: startedAt });
     const plan: Plan = { cluster: { name: spec.name, namespace: spec.namespace }, mode: 'live', from: version.tag, to: version.tag, componentVersions: {}, hash: hashOf(step), steps: [step], warnings: [], notices: [], summary: { steps: 1, jobs: 1, components: 0, podRestarts: 0 } };
-    await stopAbandonedJobs(cluster, spec, mode === 'end' ? 'maintenance-start' : 'maintenance-end', (message) => emit({ type: 'warning', message, at: clock.now() }));
+    await stopAbandonedJobs(cluster, spec, mode === 'end' ? 'maintenance-start' : 'maintenance-end', clock, (message) => emit({ type: 'warning', message, at: clock.now() }));
     emit({ type: 'step-start', step, index: 0, attempt: 1, at: startedAt });
     try {
       const message = await runJobStep({ cluster, spec, plan, step, runId, clock, signal: request.signal, emit, startedAt, runDeadline: undefined });
@@ -162,11 +163,15 @@ async function runningVersion(cluster: ClusterPort, spec: ClusterSpec, image: st
 
 /**
  * Maintenance Jobs of the opposite mode still active (left by a run that failed or died): deleted
- * before this one runs, or a late start would pause the mirrors again after this end.
+ * before this one runs, or a late start would pause the mirrors again after this end. One whose
+ * pods already succeeded is left alone: it did its work (before this one) and runs nothing again.
  */
-async function stopAbandonedJobs(cluster: ClusterPort, spec: ClusterSpec, step: string, warn: (message: string) => void): Promise<void> {
+async function stopAbandonedJobs(cluster: ClusterPort, spec: ClusterSpec, step: string, clock: Clock, warn: (message: string) => void): Promise<void> {
   const jobs = await cluster.listJobs(spec.namespace, `${LABEL_CLUSTER}=${spec.name},${LABEL_STEP}=${step}`);
   for (const job of jobs.filter(isActive)) {
+    // Its pods succeeded (its step was done; the controller has yet to write Complete): it acted
+    // already and runs no pod again.
+    if (jobSucceededByPods(job, await cluster.listJobPods(spec.namespace, job.name), clock.now())) continue;
     warn(`deleting Job ${job.name} (${step}), still active from run ${job.labels[LABEL_RUN] ?? 'unknown'}: it must not act after this`);
     await cluster.deleteJob(spec.namespace, job.name);
   }

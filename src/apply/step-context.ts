@@ -1,4 +1,4 @@
-import type { ClusterPort, WatchKind } from '../cluster/port.js';
+import type { ClusterPort, WatchSpec } from '../cluster/port.js';
 import { formatDuration } from '../spec/duration.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { timeoutOf, type Plan, type Step } from '../plan/plan-types.js';
@@ -38,13 +38,14 @@ export interface Observation {
 }
 
 /**
- * Observes until `observe` says done, reacting to changes as they happen (the port's watch), and
+ * Observes until `observe` says done, reacting to changes as they happen (the port's watch, on
+ * the first change of any of `watch` when there are several), and
  * failing with what was still not true when the step's (`timeoutMs`, by default the step's own)
  * or the run's deadline passes.
  */
 export async function waitUntil(
   context: StepContext,
-  watch: { kind: WatchKind; labelSelector?: string; fieldSelector?: string },
+  watch: WatchSpec | readonly WatchSpec[],
   observe: () => Promise<Observation>,
   timeoutMs: number | undefined = timeoutOf(context.step),
 ): Promise<Observation> {
@@ -67,7 +68,9 @@ export async function waitUntil(
       throw new StepFailure(`timed out after ${formatDuration(now - context.startedAt)}, ${which}: ${observation.status}`);
     }
     const slice = Math.min(MAX_WAIT_SLICE_MS, deadline === undefined ? MAX_WAIT_SLICE_MS : Math.max(0, deadline - now));
-    await context.cluster.waitForChange(context.spec.namespace, watch.kind, watch, slice, context.signal);
+    const watches: readonly WatchSpec[] = 'kind' in watch ? [watch] : watch;
+    if (watches.length === 1) await context.cluster.waitForChange(context.spec.namespace, watches[0]!.kind, watches[0]!, slice, context.signal);
+    else await context.cluster.waitForAnyChange(context.spec.namespace, watches, slice, context.signal);
   }
 }
 

@@ -4,6 +4,7 @@ import { LABEL_CLUSTER, LABEL_RUN, MANAGED_BY } from '../labels.js';
 import { imageFor } from '../plan/image-ref.js';
 import { parseVersion } from '../spec/version.js';
 import type { ClusterSpec } from '../spec/schema.js';
+import { isComplete, isFailed } from './job-outcome.js';
 import { containerImage } from './step-context.js';
 import { STUCK_REASONS } from './step-failure.js';
 
@@ -18,11 +19,12 @@ const SHOWN = 3;
 
 /**
  * The end of a run is a verification, not a step count: every pod of every component runs the
- * target image on the update revision and is Ready, and no Job this run created is still active.
+ * target image on the update revision and is Ready, no Job this run created is still active, and
+ * none of `runJobs` (the Jobs of the plan's Job steps, all done by now) ended Failed.
  * Components already on the target before the run are checked too: "done" is about the
  * installation, not about the steps that ran.
  */
-export async function checkConverged(cluster: ClusterPort, spec: ClusterSpec, runId: string | undefined): Promise<Convergence> {
+export async function checkConverged(cluster: ClusterPort, spec: ClusterSpec, runId: string | undefined, runJobs: ReadonlySet<string> = new Set()): Promise<Convergence> {
   const version = parseVersion(spec.version);
   if (!version.ok) return { problems: [`spec.version: ${version.reason}`], stuck: true };
   const problems: string[] = [];
@@ -48,10 +50,26 @@ export async function checkConverged(cluster: ClusterPort, spec: ClusterSpec, ru
     stuck ||= found.stuck;
   }
   if (runId !== undefined) {
-    const jobs = await cluster.listJobs(spec.namespace, `app.kubernetes.io/managed-by=${MANAGED_BY},${LABEL_CLUSTER}=${spec.name},${LABEL_RUN}=${runId}`);
-    for (const job of jobs.filter(isActive)) problems.push(`Job ${job.name} of this run is still active`);
+    const jobs = await cluster.listJobs(spec.namespace, runJobsSelector(spec, runId));
+    // A Job step is done once its pods succeeded (job-outcome.ts): the controller's Complete may
+    // still be on its way (waited for, as active), and a Job of a step counted done that ended
+    // Failed after all (its deadline passed first) is not done. A failed Job of this run that
+    // the plan no longer runs (a resumed run ran a corrected one, of another name) is history.
+    for (const job of jobs) {
+      if (isActive(job)) problems.push(`Job ${job.name} of this run is still active`);
+      else if (runJobs.has(job.name) && !job.deleting && isFailed(job) && !isComplete(job)) {
+        const condition = job.conditions.find((c) => c.type === 'Failed' && c.status === 'True') ?? job.conditions.find((c) => c.type === 'FailureTarget' && c.status === 'True');
+        problems.push(`Job ${job.name} of this run failed (${[condition?.reason, condition?.message].filter(Boolean).join(': ') || 'failed'})`);
+        stuck = true;
+      }
+    }
   }
   return { problems, stuck };
+}
+
+/** The Jobs a run created, by their labels. */
+export function runJobsSelector(spec: ClusterSpec, runId: string): string {
+  return `app.kubernetes.io/managed-by=${MANAGED_BY},${LABEL_CLUSTER}=${spec.name},${LABEL_RUN}=${runId}`;
 }
 
 /** A Job that has not finished (and is not being deleted): its pods may still act. */

@@ -1,7 +1,8 @@
 import { formatDuration } from '../spec/duration.js';
+import { isJobStep } from '../plan/plan-types.js';
 import { waitUntil, type StepContext } from './step-context.js';
 import { StepFailure } from './step-failure.js';
-import { checkConverged } from './verify-converged.js';
+import { checkConverged, runJobsSelector } from './verify-converged.js';
 
 /** How long the final check waits for the installation to settle (a pod restarting, say). */
 export const CONVERGE_TIMEOUT_MS = 120_000;
@@ -12,13 +13,15 @@ export const CONVERGE_TIMEOUT_MS = 120_000;
  */
 export async function verifyConverged(context: StepContext): Promise<string> {
   const { cluster, spec, runId } = context;
+  const runJobs = new Set(context.plan.steps.filter(isJobStep).map((s) => s.job));
   let last: readonly string[] = [];
   try {
     await waitUntil(
       context,
-      { kind: 'pods' },
+      // The run's Jobs too: one whose pods succeeded may still wait for the controller's Complete.
+      [{ kind: 'pods' }, { kind: 'jobs', labelSelector: runJobsSelector(spec, runId) }],
       async () => {
-        const found = await checkConverged(cluster, spec, runId);
+        const found = await checkConverged(cluster, spec, runId, runJobs);
         last = found.problems;
         if (found.problems.length === 0) return { done: true, status: 'every pod on the target and Ready' };
         if (found.stuck) throw notDone(found.problems, context);

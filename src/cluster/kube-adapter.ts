@@ -4,7 +4,7 @@ import { WatchCaches } from './watch-cache.js';
 import { decodeReleaseSecret, HELM_RELEASE_SELECTOR, newestRelease, type HelmReleaseRead } from './helm-release.js';
 import { loadKubeConfig } from './kube-config.js';
 import { KubeHttp, type RequestLog } from './kube-http.js';
-import type { AccessCheck, ClusterPort, ClusterTarget, ConfigMapState, JobState, LeaseSpec, LeaseState, PodHttpSend, WatchKind, WorkloadPatch, WriteOptions } from './port.js';
+import type { AccessCheck, ClusterPort, ClusterTarget, ConfigMapState, JobState, LeaseSpec, LeaseState, PodHttpSend, WatchKind, WatchSpec, WorkloadPatch, WriteOptions } from './port.js';
 import { DEFAULT_OUTAGE_MS, DEFAULT_RETRY, sleep, type Sleep } from './retry.js';
 import { selectorString, toConfigMapState, toJobState, toLeaseState, toPodState, toWorkloadState } from './to-state.js';
 import type { JobManifest, PodState, WorkloadRef, WorkloadState } from './types.js';
@@ -316,9 +316,26 @@ export class KubeCluster implements ClusterPort {
     return results.filter((c): c is AccessCheck => c !== undefined);
   }
 
+  async waitForAnyChange(namespace: string, watches: readonly WatchSpec[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (timeoutMs <= 0 || signal?.aborted) return;
+    if (watches.length <= 1) return watches[0] && this.waitForChange(namespace, watches[0].kind, watches[0], timeoutMs, signal);
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      await Promise.race(watches.map((w) => this.waitForChange(namespace, w.kind, w, timeoutMs, controller.signal)));
+    } finally {
+      signal?.removeEventListener('abort', stop);
+      controller.abort();
+    }
+  }
+
   async waitForChange(namespace: string, kind: WatchKind, selector: { labelSelector?: string; fieldSelector?: string }, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if (timeoutMs <= 0 || signal?.aborted) return;
-    if ((kind !== 'pods' || selector.labelSelector || selector.fieldSelector) && (await this.caches.wait(namespace, kind, selector, timeoutMs, signal))) return;
+    // A wait on every pod of a namespace opens no cache of its own (it would hold every pod); the
+    // namespace's, when the run keeps one, answers it.
+    const cached = kind !== 'pods' || selector.labelSelector || selector.fieldSelector || this.caches.keepsWhole('pods', namespace);
+    if (cached && (await this.caches.wait(namespace, kind, selector, timeoutMs, signal))) return;
     const since = this.lastSeen.get(`${kind}/${namespace}`);
     if (!since) return this.sleep(Math.min(timeoutMs, 1_000), signal);
     const controller = new AbortController();

@@ -55,6 +55,25 @@ export interface JobState {
   readonly createdAt?: string | undefined;
   /** spec.suspend. */
   readonly suspended?: boolean | undefined;
+  /** status.startTime (RFC 3339), when the controller has started it. */
+  readonly startTime?: string | undefined;
+  /** What of its spec decides when it succeeds (see jobSucceededByPods in src/apply/job-outcome.ts); absent when unknown. */
+  readonly spec?: JobSpecFacts | undefined;
+}
+
+/** The parts of a Job's spec that decide when it succeeds or fails, as the API server returned them. */
+export interface JobSpecFacts {
+  readonly completions: number | undefined;
+  readonly parallelism: number | undefined;
+  readonly backoffLimit: number | undefined;
+  readonly activeDeadlineSeconds: number | undefined;
+  readonly completionMode: string | undefined;
+  /** spec.successPolicy is set. */
+  readonly successPolicy: boolean;
+  /** spec.podFailurePolicy is set. */
+  readonly podFailurePolicy: boolean;
+  /** spec.managedBy (another controller than the built-in Job controller runs it). */
+  readonly managedBy: string | undefined;
 }
 
 export interface WriteOptions {
@@ -187,6 +206,18 @@ export interface ClusterPort {
    * (whichever is first). Implementations watch and fall back to a short sleep when a watch breaks.
    */
   waitForChange(namespace: string, kind: WatchKind, selector: { labelSelector?: string; fieldSelector?: string }, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * As waitForChange, for the first change of any of `watches` (a Job and its pods, say): on the
+   * run's watch caches, no request; the waits that lose are cancelled.
+   */
+  waitForAnyChange(namespace: string, watches: readonly WatchSpec[], timeoutMs: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** What a wait watches: a kind, narrowed by selectors. */
+export interface WatchSpec {
+  readonly kind: WatchKind;
+  readonly labelSelector?: string | undefined;
+  readonly fieldSelector?: string | undefined;
 }
 
 export type ClusterReader = Pick<ClusterPort, 'target' | 'getWorkload' | 'listWorkloads' | 'getConfigMap' | 'readHelmRelease' | 'listPods' | 'podHttp'>;

@@ -1,4 +1,4 @@
-import type { JobState, ConfigMapState, LeaseState } from './port.js';
+import type { JobState, JobSpecFacts, ConfigMapState, LeaseState } from './port.js';
 import { ownerOf } from './workload-owner.js';
 import type { ContainerState, EnvFromSource, EnvVar, PodState, WorkloadKind, WorkloadState } from './types.js';
 
@@ -48,6 +48,8 @@ export function toPodState(obj: Json): PodState {
   const statuses: Json[] = [...(status.initContainerStatuses ?? []), ...(status.containerStatuses ?? [])];
   const waiting = statuses.find((s) => s.state?.waiting?.reason && s.state.waiting.reason !== 'PodInitializing' && s.state.waiting.reason !== 'ContainerCreating');
   const ready = (status.conditions ?? []).some((c: Json) => c.type === 'Ready' && c.status === 'True');
+  const labels = obj.metadata?.labels ?? {};
+  const controllerUid: string | undefined = labels['batch.kubernetes.io/controller-uid'] ?? labels['controller-uid'];
   return {
     name,
     uid: obj.metadata?.uid ?? '',
@@ -61,6 +63,7 @@ export function toPodState(obj: Json): PodState {
     restartCount: statuses.reduce((sum, s) => sum + (s.restartCount ?? 0), 0),
     images: (obj.spec?.containers ?? []).map((c: Json) => c.image),
     node: obj.spec?.nodeName || undefined,
+    ...(controllerUid ? { controllerUid } : {}),
   };
 }
 
@@ -77,6 +80,21 @@ export function toJobState(obj: Json): JobState {
     deleting: Boolean(obj.metadata?.deletionTimestamp),
     createdAt: obj.metadata?.creationTimestamp,
     suspended: obj.spec?.suspend === true,
+    startTime: status.startTime,
+    ...(obj.spec ? { spec: toJobSpecFacts(obj.spec) } : {}),
+  };
+}
+
+function toJobSpecFacts(spec: Json): JobSpecFacts {
+  return {
+    completions: spec.completions ?? undefined,
+    parallelism: spec.parallelism ?? undefined,
+    backoffLimit: spec.backoffLimit ?? undefined,
+    activeDeadlineSeconds: spec.activeDeadlineSeconds ?? undefined,
+    completionMode: spec.completionMode ?? undefined,
+    successPolicy: spec.successPolicy != null,
+    podFailurePolicy: spec.podFailurePolicy != null,
+    managedBy: spec.managedBy ?? undefined,
   };
 }
 

@@ -61,6 +61,11 @@ export interface PodState {
   readonly images: readonly string[];
   /** The node it is bound to (spec.nodeName); undefined while unscheduled. */
   readonly node?: string | undefined;
+  /**
+   * A Job's pod: the uid of the Job object that made it (its batch.kubernetes.io/controller-uid or
+   * controller-uid label), which tells it apart from a pod of an older Job of the same name.
+   */
+  readonly controllerUid?: string | undefined;
 }
 
 /**

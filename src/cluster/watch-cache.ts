@@ -230,6 +230,11 @@ export class WatchCaches {
     return match && ((_name, obj) => match(('state' in obj ? obj.labels : obj.metadata?.labels) ?? {}));
   }
 
+  /** Whether the namespace's own cache of `kind` is kept (watchNamespace) and alive: a wait on all of that kind costs no request. */
+  keepsWhole(kind: WatchKind, namespace: string): boolean {
+    return this.isWhole(kind, namespace);
+  }
+
   /** The namespace's own cache of `kind` is kept and alive (opened again once a give-up has passed). */
   private isWhole(kind: WatchKind, namespace: string): boolean {
     return this.whole.has(namespace) && this.informer(kind, namespace, {}, true) !== undefined;

@@ -10,6 +10,11 @@ export interface MemoryClusterOptions {
   readonly jobTicks?: number;
   /** Ticks a deleted Job stays visible with deleting: true (default 0: gone at once, like Background propagation). */
   readonly jobDeletionTicks?: number;
+  /**
+   * Ticks from the pod that decides a Job's outcome ending to the Job controller writing
+   * Complete/Failed (default 0: the same tick; the real controller batches pod updates for ~1 s).
+   */
+  readonly jobConditionLagTicks?: number;
   /** Clock ms per tick when time advances (default 1000). */
   readonly tickMs?: number;
   /** Namespaces that exist from the start besides `default`. */

@@ -90,6 +90,8 @@ export interface Job {
   failed: number;
   conditions: JobCondition[];
   deletedTick: number | undefined;
+  /** Its pods decided the outcome at this tick; the conditions follow jobConditionLagTicks later. */
+  ended: { tick: number; outcome: 'succeeded' | 'failed' } | undefined;
 }
 
 export interface StoredConfigMap {
@@ -127,6 +129,8 @@ export class ClusterState {
   readonly jobTicks: number;
   /** Ticks a deleted Job stays visible with deleting: true. */
   readonly jobDeletionTicks: number;
+  /** Ticks from the pod that decides a Job's outcome ending to the controller's condition. */
+  readonly jobConditionLagTicks: number;
   readonly tickMs: number;
   readonly maxTicks: number;
 
@@ -148,6 +152,7 @@ export class ClusterState {
     this.readyAfterTicks = options.readyAfterTicks ?? 1;
     this.jobTicks = Math.max(2, options.jobTicks ?? 2);
     this.jobDeletionTicks = options.jobDeletionTicks ?? 0;
+    this.jobConditionLagTicks = options.jobConditionLagTicks ?? 0;
     this.tickMs = options.tickMs ?? 1000;
     this.maxTicks = options.maxTicks ?? 200_000;
   }

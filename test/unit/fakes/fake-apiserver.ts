@@ -5,6 +5,11 @@
  * from a resourceVersion, 410 Gone for one that is too old), strategic PATCH of image and
  * partition, and counts what it sends: requests by verb and pod objects (in LISTs, GETs and watch
  * events), so that a test can say how much work a step costs at 10 and at 1000 replicas.
+ *
+ * With `jobs`, it also serves Jobs (GET/LIST/WATCH, POST) and plays a Job controller that is just
+ * enough for one Job step: a pod labelled with the Job's uid, Running, then Succeeded; the Job's
+ * Complete condition follows only after `completeAfterMs` (never when unset), as the real
+ * controller's lags behind its pod.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,15 +26,17 @@ export const NEW_IMAGE = 'ghcr.io/peerdb-io/flow-snapshot-worker:stable-v0.37.4'
 const LABELS = { 'app.kubernetes.io/name': STS };
 const STS_UID = 'sts-uid';
 
+type Kind = 'pods' | 'statefulsets' | 'jobs';
+
 interface Event {
-  readonly kind: 'pods' | 'statefulsets';
+  readonly kind: Kind;
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
   readonly object: Json;
   readonly rv: number;
 }
 
 interface Watcher {
-  readonly kind: 'pods' | 'statefulsets';
+  readonly kind: Kind;
   readonly match: (obj: Json) => boolean;
   readonly res: ServerResponse;
 }
@@ -50,11 +57,23 @@ export interface FakeApiServer {
   breakWatches(): void;
   /** Marks a pod not Ready (someone broke it) or Ready again. */
   setReady(ordinal: number, ready: boolean): void;
+  /** A pod as given (with `jobs`: one of an older Job, say). */
+  addPod(pod: Json): void;
+  /** The pods labelled job-name=`name`, as stored now. */
+  jobPods(name: string): Json[];
+  /** The Job of that name, as stored now. */
+  job(name: string): Json | undefined;
   reset(): void;
   close(): Promise<void>;
 }
 
-export async function startFakeApiServer(replicas: number, options: { stepDelayMs?: number } = {}): Promise<FakeApiServer> {
+export interface FakeApiServerOptions {
+  readonly stepDelayMs?: number;
+  /** Serve Jobs and play their controller (see the module comment). */
+  readonly jobs?: { readonly completeAfterMs?: number };
+}
+
+export async function startFakeApiServer(replicas: number, options: FakeApiServerOptions = {}): Promise<FakeApiServer> {
   const delay = options.stepDelayMs ?? 2;
   let rv = 1000;
   const events: Event[] = [];
@@ -63,6 +82,8 @@ export async function startFakeApiServer(replicas: number, options: { stepDelayM
   let refuseNextWatches = false;
   let watchesBroken = false;
   const pods = new Map<string, Json>();
+  const jobs = new Map<string, Json>();
+  let uids = 0;
   const sts: Json = {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
@@ -115,6 +136,12 @@ export async function startFakeApiServer(replicas: number, options: { stepDelayM
       p.status.conditions = [{ type: 'Ready', status: ready ? 'True' : 'False' }];
       emit('pods', 'MODIFIED', p);
     },
+    addPod: (p) => {
+      pods.set(p.metadata.name, p);
+      emit('pods', 'ADDED', p);
+    },
+    jobPods: (name) => [...pods.values()].filter((p) => p.metadata.labels?.['job-name'] === name).map((p) => structuredClone(p)),
+    job: (name) => structuredClone(jobs.get(name)),
     reset: () => {
       for (const k of Object.keys(requests)) delete requests[k];
       server.podsSent = 0;
@@ -185,6 +212,54 @@ export async function startFakeApiServer(replicas: number, options: { stepDelayM
     }
   }
 
+  /** The Job controller: a pod for the Job, Running, Succeeded; Complete later (or never). */
+  function runJob(job: Json): void {
+    const name = `${job.metadata.name}-${(++uids).toString(36).padStart(5, 'x')}`;
+    const uid = job.metadata.uid;
+    const podOf: Json = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name,
+        namespace: NS,
+        uid: `pod-${name}`,
+        labels: { ...(job.spec.template?.metadata?.labels ?? {}), 'job-name': job.metadata.name, 'batch.kubernetes.io/job-name': job.metadata.name, 'controller-uid': uid, 'batch.kubernetes.io/controller-uid': uid },
+        ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: job.metadata.name, uid, controller: true }],
+      },
+      spec: { containers: job.spec.template.spec.containers, restartPolicy: 'Never' },
+      status: { phase: 'Pending' },
+    };
+    const steps = [
+      () => {
+        pods.set(name, podOf);
+        emit('pods', 'ADDED', podOf);
+        job.status = { startTime: new Date().toISOString(), active: 1 };
+        emit('jobs', 'MODIFIED', job);
+      },
+      () => {
+        podOf.status = { phase: 'Running' };
+        emit('pods', 'MODIFIED', podOf);
+      },
+      () => {
+        podOf.status = { phase: 'Succeeded' };
+        emit('pods', 'MODIFIED', podOf);
+        const after = options.jobs?.completeAfterMs;
+        if (after === undefined) return;
+        setTimeout(() => {
+          job.status = { ...job.status, active: 0, succeeded: 1, conditions: [{ type: 'SuccessCriteriaMet', status: 'True' }, { type: 'Complete', status: 'True' }] };
+          emit('jobs', 'MODIFIED', job);
+        }, after);
+      },
+    ];
+    const next = () => {
+      const step = steps.shift();
+      if (!step) return;
+      step();
+      setTimeout(next, delay);
+    };
+    setTimeout(next, delay);
+  }
+
   const http: Server = createServer((req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));
@@ -202,8 +277,9 @@ export async function startFakeApiServer(replicas: number, options: { stepDelayM
     const watch = q.get('watch') === '1' || q.get('watch') === 'true';
     const podPath = `/api/v1/namespaces/${NS}/pods`;
     const stsPath = `/apis/apps/v1/namespaces/${NS}/statefulsets`;
-    const kind = url.pathname.startsWith(podPath) ? 'pods' : url.pathname.startsWith(stsPath) ? 'statefulsets' : undefined;
-    const base = kind === 'pods' ? podPath : stsPath;
+    const jobPath = `/apis/batch/v1/namespaces/${NS}/jobs`;
+    const kind: Kind | undefined = url.pathname.startsWith(podPath) ? 'pods' : url.pathname.startsWith(stsPath) ? 'statefulsets' : options.jobs && url.pathname.startsWith(jobPath) ? 'jobs' : undefined;
+    const base = kind === 'pods' ? podPath : kind === 'jobs' ? jobPath : stsPath;
     const name = kind && url.pathname.length > base.length ? decodeURIComponent(url.pathname.slice(base.length + 1)) : undefined;
     const named = /\/namespaces\/[^/]+\/[^/]+\/[^/]+/.test(url.pathname);
     const verb = req.method === 'GET' ? (watch ? 'watch' : named ? 'get' : 'list') : req.method === 'PATCH' ? 'patch' : req.method!.toLowerCase();
@@ -228,9 +304,19 @@ export async function startFakeApiServer(replicas: number, options: { stepDelayM
       reconcile();
       return;
     }
+    if (req.method === 'POST' && kind === 'jobs' && !name) {
+      const manifest = JSON.parse(body);
+      if (jobs.has(manifest.metadata.name)) return reply(res, 409, { kind: 'Status', code: 409, reason: 'AlreadyExists', message: `jobs.batch "${manifest.metadata.name}" already exists` });
+      const job: Json = { ...manifest, metadata: { ...manifest.metadata, namespace: NS, uid: `job-uid-${++uids}`, creationTimestamp: new Date().toISOString() }, status: {} };
+      jobs.set(job.metadata.name, job);
+      emit('jobs', 'ADDED', job);
+      reply(res, 201, job);
+      runJob(job);
+      return;
+    }
     if (req.method !== 'GET') return reply(res, 405, { kind: 'Status', code: 405, reason: 'MethodNotAllowed', message: 'not here' });
 
-    const all = kind === 'pods' ? [...pods.values()] : [sts];
+    const all = kind === 'pods' ? [...pods.values()] : kind === 'jobs' ? [...jobs.values()] : [sts];
     if (name) {
       const obj = all.find((o) => o.metadata.name === name);
       if (!obj) return reply(res, 404, { kind: 'Status', code: 404, reason: 'NotFound', message: `${name} not found` });

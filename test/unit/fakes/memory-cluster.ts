@@ -28,9 +28,9 @@ import { seedDeployment, type DeploymentOptions } from './deployments.js';
 import type { FakeClock } from './fake-clock.js';
 import { flowApi, peerdbOf, type FakePeerDB } from './fake-peerdb.js';
 import { helmWorkloads } from './helm-chart.js';
-import { createJob, deleteJob, jobLogTail, jobState, seedJob } from './jobs.js';
+import { addJobPod, createJob, deleteJob, jobLogTail, jobState, seedJob } from './jobs.js';
 import type { Behaviour } from './markers.js';
-import { markDeleting, podsMatching } from './pods.js';
+import { markDeleting, podState, podsMatching } from './pods.js';
 import { PortCalls, type CallRecord, type FaultOptions, type FaultRule, type PortMethod } from './port-calls.js';
 import { Simulation } from './simulation.js';
 import { seedStatefulSet, type StatefulSetOptions } from './statefulsets.js';
@@ -49,6 +49,7 @@ import type {
   PodHttpResponse,
   PodHttpSend,
   WatchKind,
+  WatchSpec,
   WorkloadPatch,
   WriteOptions,
 } from '../../../src/cluster/port.js';
@@ -141,6 +142,15 @@ export class MemoryCluster implements ClusterPort {
 
   addLease(namespace: string, name: string, spec: Partial<LeaseSpec>): LeaseState {
     return seedLease(this.state, namespace, name, spec);
+  }
+
+  /**
+   * A pod the Job controller made for a Job named `jobName` whose uid is `controllerUid` (labels
+   * job-name and controller-uid), in `phase`: e.g. one of an older Job of that name that garbage
+   * collection has not removed yet.
+   */
+  addJobPod(namespace: string, jobName: string, controllerUid: string, phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed'): PodState {
+    return podState(addJobPod(this.state, namespace, jobName, controllerUid, phase));
   }
 
   /** A Job as a previous run left it (not logged as a call, not counted by created()). */
@@ -443,6 +453,12 @@ export class MemoryCluster implements ClusterPort {
   /** Moves the simulation on by min(timeoutMs, tickMs) of clock time (at least one tick), then resolves. */
   async waitForChange(namespace: string, kind: WatchKind, selector: { labelSelector?: string; fieldSelector?: string }, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     await this.call('waitForChange', [namespace, kind, selector, timeoutMs], () => undefined, () => ({ value: undefined }));
+    await this.simulation.waitForChange(timeoutMs, signal);
+  }
+
+  /** As waitForChange (one call recorded, args [namespace, watches, timeoutMs]): the simulation moves on once, whatever the number of watches. */
+  async waitForAnyChange(namespace: string, watches: readonly WatchSpec[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    await this.call('waitForAnyChange', [namespace, watches, timeoutMs], () => undefined, () => ({ value: undefined }));
     await this.simulation.waitForChange(timeoutMs, signal);
   }
 

@@ -145,5 +145,10 @@ export function podState(pod: Pod): PodState {
     restartCount: pod.restartCount,
     node: pod.node,
     images: [...pod.images],
+    ...(controllerUidOf(pod) ? { controllerUid: controllerUidOf(pod) } : {}),
   };
+}
+
+function controllerUidOf(pod: Pod): string | undefined {
+  return pod.labels['batch.kubernetes.io/controller-uid'] ?? pod.labels['controller-uid'];
 }
