@@ -137,7 +137,7 @@ export class KubeCluster implements ClusterPort {
     });
     if (options.dryRun) return;
     this.seen(plural, namespace, obj?.metadata?.resourceVersion);
-    if (ref.kind === 'StatefulSet') this.caches.wroteStatefulSet(namespace, ref.name, obj?.metadata?.resourceVersion);
+    if (ref.kind === 'StatefulSet') this.caches.wroteStatefulSet(namespace, ref.name, obj?.metadata?.resourceVersion, podsMayChange(obj));
     else this.caches.wrote([`${namespace}/deployments/${ref.name}`], obj?.metadata?.resourceVersion);
   }
 
@@ -447,4 +447,16 @@ function firstLine(response: http.IncomingMessage, signal: AbortSignal): Promise
     response.on('error', done);
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * Whether the StatefulSet as a write left it may make its controller replace pods: not when every
+ * pod is held (a partition at or above the replicas, as statefulset-prepare sets it) or pods are
+ * replaced only when deleted (OnDelete). Then no read of its pods has to wait for a pod event.
+ */
+function podsMayChange(set: Json | undefined): boolean {
+  const strategy = set?.spec?.updateStrategy;
+  if (strategy?.type === 'OnDelete') return false;
+  const partition = strategy?.rollingUpdate?.partition;
+  return !(typeof partition === 'number' && partition >= (set?.spec?.replicas ?? 1));
 }

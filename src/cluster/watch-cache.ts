@@ -114,9 +114,13 @@ export class WatchCaches {
     }
   }
 
-  /** A write to a StatefulSet: its cache and its pods' cache must see it. */
-  wroteStatefulSet(namespace: string, name: string, resourceVersion: unknown): void {
-    this.wrote([`${namespace}/statefulsets/${name}`, `${namespace}/sts-pods/${name}`], resourceVersion);
+  /**
+   * A write to a StatefulSet: its cache must see it, and its pods' cache too when the write may
+   * make the controller replace pods (see podsMayChange in kube-adapter.ts). A write that cannot is
+   * followed by no pod event: waiting for one cost every read of the pods CACHE_CATCH_UP_MS.
+   */
+  wroteStatefulSet(namespace: string, name: string, resourceVersion: unknown, podsMayChange = true): void {
+    this.wrote(podsMayChange ? [`${namespace}/statefulsets/${name}`, `${namespace}/sts-pods/${name}`] : [`${namespace}/statefulsets/${name}`], resourceVersion);
   }
 
   /** A pod deleted: the pods of every followed (or namespace-cached) StatefulSet of the namespace must see it. */

@@ -212,6 +212,19 @@ describe('a run keeps the whole namespace in watch-fed caches (issue 14 item 3)'
     expect(s!.pods.filter((p) => p.revision === 'new' && p.ready).map((p) => p.ordinal)).toEqual([9, 8, 7, 6]);
   }, 30_000);
 
+  it('reads the set and its pods from the caches right after a patch that holds every pod: no pod can change, so no pod event is waited for', async () => {
+    ({ server, cluster } = await start(10));
+    cluster.watchNamespace(NS);
+    await cluster.getWorkload(NS, sts);
+    server.reset();
+    // statefulset-prepare's patch: every pod held (partition = replicas), the image set.
+    await cluster.patchWorkload(NS, sts, { partition: 10, image: { container: STS, image: 'flow:new' } });
+    const after = await cluster.getWorkload(NS, sts);
+    expect(after!.pods).toHaveLength(10);
+    // Waiting for a pod event that never comes ended in a read from the API server.
+    expect(server.log.map((r) => r.verb)).toEqual(['patch']);
+  }, 30_000);
+
   it('gives up at once a kind it cannot list (this API server serves no Deployments or Jobs) and reads those directly, each read asked once', async () => {
     ({ server, cluster } = await start(3));
     cluster.watchNamespace(NS);
