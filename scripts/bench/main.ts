@@ -263,6 +263,7 @@ async function startObservers(cp: ControlPlane, ns: string): Promise<Observers> 
     pods: await startWatchRecorder(cp.kubeconfig, `/api/v1/namespaces/${ns}/pods`),
     jobs: await startWatchRecorder(cp.kubeconfig, `/apis/batch/v1/namespaces/${ns}/jobs`),
     deployments: await startWatchRecorder(cp.kubeconfig, `/apis/apps/v1/namespaces/${ns}/deployments`),
+    statefulsets: await startWatchRecorder(cp.kubeconfig, `/apis/apps/v1/namespaces/${ns}/statefulsets`),
   };
 }
 

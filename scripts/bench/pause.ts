@@ -13,6 +13,7 @@ export interface Observers {
   pods: WatchRecorder;
   jobs: WatchRecorder;
   deployments: WatchRecorder;
+  statefulsets: WatchRecorder;
 }
 
 export interface Delays {
@@ -87,7 +88,21 @@ export function stepTimes(plan: any, records: RequestRecord[], obs: Observers): 
           );
         })?.at;
       case 'statefulset-prepare':
-        return from; // nothing to wait for but the controller's bookkeeping
+        // Done when the StatefulSet controller has made the update revision of the new template: any
+        // client must wait for that before it moves a partition (the pods are judged by it), and the
+        // controller's time is not the client's.
+        return obs.statefulsets.events.find((e) => {
+          const s = e.object;
+          return (
+            e.type !== 'SYNC' &&
+            (from === undefined || e.at >= from) &&
+            s.metadata.name === step.workload.name &&
+            image(s, step.workload.container) === step.image &&
+            (s.status?.observedGeneration ?? 0) >= s.metadata.generation &&
+            s.status?.updateRevision !== undefined &&
+            s.status.updateRevision !== s.status.currentRevision
+          );
+        })?.at ?? from;
       case 'statefulset-pod':
         return obs.pods.events.find((e) => {
           if (e.type === 'SYNC') return false;
