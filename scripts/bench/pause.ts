@@ -3,8 +3,9 @@
  * resumed) — what an upgrade costs a PeerDB user, and the physical limit below which no client can
  * bring it: the Jobs' and restarts' own time on the critical path (the simulator's configured delays
  * plus the image pulls its Pulled events report). Both are read the same way for the tool and the
- * kubectl script: from independent watches (Job conditions, pod readiness) and the proxy's record of
- * the client's writes, never from what a client says about itself.
+ * kubectl script: from independent watches (a Job's pod Succeeded or its condition, whichever is
+ * first; pod readiness) and the proxy's record of the client's writes, never from what a client
+ * says about itself.
  */
 import type { RequestRecord } from '../../test/e2e/fault-proxy.js';
 import { podView, type WatchRecorder } from '../../test/e2e/watch-recorder.js';
@@ -63,13 +64,7 @@ export function stepTimes(plan: any, records: RequestRecord[], obs: Observers): 
       case 'maintenance-start':
       case 'maintenance-end':
       case 'init-job':
-        return obs.jobs.events.find(
-          // SuccessCriteriaMet (Kubernetes 1.31+) comes before Complete: the Job's outcome is decided.
-          (e) =>
-            e.type !== 'SYNC' &&
-            e.object.metadata.name === jobName(step) &&
-            (e.object.status?.conditions ?? []).some((c: any) => (c.type === 'Complete' || c.type === 'SuccessCriteriaMet') && c.status === 'True'),
-        )?.at;
+        return jobDone(jobName(step));
       case 'deployment-rollout':
         return obs.deployments.events.find((e) => {
           const d = e.object;
@@ -112,6 +107,24 @@ export function stepTimes(plan: any, records: RequestRecord[], obs: Observers): 
       default:
         return undefined;
     }
+  };
+  // A Job's work is done when its pod ends Succeeded; the Job controller writes SuccessCriteriaMet
+  // (Kubernetes 1.31+, before Complete) up to ~1 s later (it batches pod updates). The earlier of
+  // the two: a client that waits for the condition pays that second as its own reaction.
+  const jobDone = (name: string | undefined): number | undefined => {
+    const uid = obs.jobs.events.find((e) => e.type !== 'SYNC' && e.object.metadata.name === name)?.object.metadata.uid;
+    const condition = obs.jobs.events.find(
+      (e) =>
+        e.type !== 'SYNC' &&
+        e.object.metadata.name === name &&
+        (e.object.status?.conditions ?? []).some((c: any) => (c.type === 'Complete' || c.type === 'SuccessCriteriaMet') && c.status === 'True'),
+    )?.at;
+    const pod = obs.pods.events.find((e) => {
+      const labels = e.object.metadata?.labels ?? {};
+      return e.type !== 'SYNC' && labels['job-name'] === name && uid !== undefined && (labels['batch.kubernetes.io/controller-uid'] ?? labels['controller-uid']) === uid && e.object.status?.phase === 'Succeeded';
+    })?.at;
+    const both = [condition, pod].filter((t): t is number => t !== undefined);
+    return both.length ? Math.min(...both) : undefined;
   };
   return plan.steps.filter(isActing).map((step: any) => {
     const fc = firstChange(step);
@@ -182,7 +195,7 @@ export function criticalPathMs(steps: any[], own: (step: any) => number): number
 }
 
 export interface PauseWindow {
-  /** maintenance-start's Job complete → maintenance-end's Job complete (watch times). */
+  /** maintenance-start's Job done → maintenance-end's Job done (its pod Succeeded, or its condition if first; watch times). */
   windowMs?: number;
   /** The critical path's own time inside the window (steps after maintenance-start, end included). */
   limitMs?: number;
