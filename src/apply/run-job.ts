@@ -106,6 +106,27 @@ export async function runJobStep(context: StepContext<JobStep>): Promise<string>
 }
 
 /**
+ * Waits (on the Job's watch, bounded by the step's timeout) until the Job controller has written the
+ * outcome the Job's pods decided: Complete, or Failed (a StepFailure). For a command that ends with
+ * its Job (maintenance start|end by hand): it leaves no Job active behind it, and never says done
+ * for a Job that ends Failed after all. An upgrade run checks its Jobs at its end instead
+ * (verify-converged.ts), so that no Job step waits for the controller.
+ */
+export async function awaitJobCondition(context: StepContext<JobStep>): Promise<void> {
+  const name = context.step.manifest.metadata.name;
+  await waitUntil(context, { kind: 'jobs', fieldSelector: `metadata.name=${name}` }, async () => {
+    const job = await context.cluster.getJob(context.spec.namespace, name);
+    if (!job) throw new StepFailure(`Job ${name} disappeared before the Job controller marked it Complete (deleted by someone else?)`);
+    if (isComplete(job)) return { done: true, status: `Job ${name} completed` };
+    if (isFailed(job)) {
+      const condition = job.conditions.find((c) => c.type === 'Failed' && c.status === 'True') ?? job.conditions.find((c) => c.type === 'FailureTarget' && c.status === 'True');
+      throw new StepFailure(`Job ${name} failed after its pod succeeded (${[condition?.reason, condition?.message].filter(Boolean).join(': ') || 'failed'})`);
+    }
+    return { done: false, status: `Job ${name}: its pod succeeded; waiting for the Job controller to mark it Complete` };
+  });
+}
+
+/**
  * A maintenance Job that failed, is stuck or timed out is deleted before the run reports: left
  * active (an image that becomes pullable, a retried pod), it could pause the mirrors later with
  * nothing tracking it. Its log tail is already in the failure. Init Jobs stay, for a resumed run

@@ -14,7 +14,7 @@ import { readCheckpoint, writeCheckpoint } from './checkpoint-store.js';
 import type { Clock } from './clock.js';
 import { lockOwner, UpgradeLock } from './lock.js';
 import { observeCluster } from './observe-cluster.js';
-import { runJobStep } from './run-job.js';
+import { awaitJobCondition, runJobStep } from './run-job.js';
 import type { RunRequest } from './run-request.js';
 import { closedCheckpoint, newRunId } from './run-record.js';
 import { StepAborted } from './step-context.js';
@@ -62,7 +62,10 @@ export async function runMaintenance(request: MaintenanceRequest): Promise<{ ver
     await stopAbandonedJobs(cluster, spec, mode === 'end' ? 'maintenance-start' : 'maintenance-end', clock, (message) => emit({ type: 'warning', message, at: clock.now() }));
     emit({ type: 'step-start', step, index: 0, attempt: 1, at: startedAt });
     try {
-      const message = await runJobStep({ cluster, spec, plan, step, runId, clock, signal: request.signal, emit, startedAt, runDeadline: undefined });
+      const context = { cluster, spec, plan, step, runId, clock, signal: request.signal, emit, startedAt, runDeadline: undefined };
+      const message = await runJobStep(context);
+      // The command ends with this Job: it leaves it Complete, not active for a second more.
+      await awaitJobCondition(context);
       emit({ type: 'step-done', step, index: 0, message, elapsedMs: clock.now() - startedAt, at: clock.now() });
     } catch (error) {
       if (error instanceof StepAborted) throw new RunStopped({ kind: 'maintenance-interrupted', mode, namespace: spec.namespace, job: step.job });

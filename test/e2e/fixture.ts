@@ -411,7 +411,12 @@ export async function upgradeJobs(kubeconfig: string, namespace: string): Promis
       succeeded: j.status?.succeeded ?? 0,
       failed: j.status?.failed ?? 0,
     }))
-    .sort((a: UpgradeJob, b: UpgradeJob) => a.created.localeCompare(b.created) || a.name.localeCompare(b.name));
+    // creationTimestamp has whole seconds: Jobs created within one second keep the plan's order.
+    .sort((a: UpgradeJob, b: UpgradeJob) => a.created.localeCompare(b.created) || stepRank(a.step) - stepRank(b.step) || a.name.localeCompare(b.name));
+}
+
+function stepRank(step: string | undefined): number {
+  return step === 'maintenance-start' ? 0 : step === 'maintenance-end' ? 2 : 1;
 }
 
 /** The parsed checkpoint (ConfigMap `<name>-peerdb-upgrade`, key checkpoint.json), or undefined. */
