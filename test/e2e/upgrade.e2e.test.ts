@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startCli, stepIds, transcript } from './cli.js';
 import { COMPONENTS, expectedState, installationState, installPeerDB, livePods, podUids, readCheckpoint, readLease, upgradeJobs } from './fixture.js';
-import { type ControlPlane, createNamespace, sharedControlPlane, waitFor } from './harness.js';
+import { type ControlPlane, createNamespace, getJson, sharedControlPlane, waitFor } from './harness.js';
 import { FROM, helmDefaultSpec, TO } from './specs.js';
 import { HELM_STEP_IDS } from '../helm-step-ids.js';
 
@@ -47,7 +47,9 @@ describe('a full upgrade', () => {
     expect(created[2]!).toBeLessThanOrEqual(created[1]!);
     expect(created[1]!).toBeLessThanOrEqual(created[0]!);
 
-    // The Jobs: one per purpose, all succeeded, each created only after the previous one completed.
+    // The Jobs: one per purpose, all succeeded (Complete by the end of the run), each created only
+    // after the previous one's pod succeeded: its work was done then; the tool does not wait for
+    // the Job controller's Complete, written up to ~1 s later.
     const jobs = await upgradeJobs(kubeconfig, ns);
     const byStep = Object.fromEntries(jobs.map((j) => [j.step, j]));
     expect(jobs.map((j) => j.step).sort()).toEqual(['init-catalog-migrations', 'maintenance-end', 'maintenance-start']);
@@ -60,8 +62,11 @@ describe('a full upgrade', () => {
       [order[1]!, order[2]!],
     ] as const) {
       expect(before.completed, `${before.name} completed`).toBeDefined();
+      const pods = (await getJson(kubeconfig, `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(`batch.kubernetes.io/controller-uid=${before.uid}`)}`))?.items ?? [];
+      const finished = pods.filter((p: any) => p.status?.phase === 'Succeeded').map((p: any) => Date.parse(p.status.containerStatuses[0].state.terminated.finishedAt));
+      expect(finished, `${before.name}: its pod succeeded`).toHaveLength(1);
       // API timestamps have one-second resolution: "not before" is what they can prove.
-      expect(Date.parse(after.created), `${after.name} created after ${before.name} completed`).toBeGreaterThanOrEqual(Date.parse(before.completed!));
+      expect(Date.parse(after.created), `${after.name} created after ${before.name}'s pod succeeded`).toBeGreaterThanOrEqual(finished[0]!);
     }
     expect(new Set(jobs.map((j) => j.run))).toEqual(new Set([apply.events.find((e) => e.type === 'run-start')!.runId]));
     // The event stream agrees, at millisecond resolution.
