@@ -47,8 +47,8 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
   const { plan, record, clock, emit } = input;
   const checkpoint = record.checkpoint;
 
-  /** Runs plan.steps[index]; true when the run is complete. `alone`: not one of a group's lanes. */
-  const runOne = async (index: number, alone: boolean): Promise<boolean> => {
+  /** Runs plan.steps[index]; true when the run is complete. `next`: the steps that start once it is done. */
+  const runOne = async (index: number, next: () => readonly Step[]): Promise<boolean> => {
     const step = plan.steps[index]!;
     if (record.isDone(step)) {
       emit({ type: 'step-skip', step, index, reason: step.kind === 'preflight' ? 'checked before the lock was taken' : 'done in an earlier attempt', at: clock.now() });
@@ -101,24 +101,42 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
       throw new RunStopped({ kind: 'step-failed', step: step.id, reason, detail, mirrors, ...(missingAccess === undefined ? {} : { missingAccess }) });
     }
     if (step.kind === 'maintenance-start') await recordPausedByStart(input);
-    // The next step is marked running in the same write, unless a signal came, or it is a
-    // concurrent group's (each lane marks its own) or this is. (complete was left out while it
-    // only wrote the run's result; since it checks the cluster first, its running mark rides along
-    // and the write that records this step done is its own: see RunRecord.done.)
-    const next = plan.steps[index + 1];
-    const premark = alone && markableAhead(next) && !input.signal.aborted;
-    await record.done(step, premark ? next : undefined);
+    // The steps that start next are marked running in the same write (the next one, the first of
+    // each lane of a concurrent group that follows, or a lane's own next), unless a signal came.
+    // (complete was left out while it only wrote the run's result; since it checks the cluster
+    // first, its running mark rides along and the write that records this step done is its own:
+    // see RunRecord.done.)
+    await record.done(step, input.signal.aborted ? [] : next());
     emit({ type: 'step-done', step, index, message, elapsedMs: clock.now() - startedAt, at: clock.now() });
     return false;
   };
 
-  for (const unit of stepUnits(plan.steps)) {
+  const units = stepUnits(plan.steps);
+  for (const [u, unit] of units.entries()) {
     if (unit.group === undefined) {
-      if (await runOne(unit.indexes[0]!, true)) return;
+      if (await runOne(unit.indexes[0]!, () => startsOf(plan, units[u + 1]))) return;
     } else {
-      await runGroup(plan, unit.indexes, runOne);
+      await runGroup(plan, unit.indexes, runOne, () => startsOf(plan, units[u + 1]));
     }
   }
+}
+
+/** The steps a unit starts with: its one step, or the first step of each lane of a group. */
+function startsOf(plan: Plan, unit: { readonly group: string | undefined; readonly indexes: readonly number[] } | undefined): Step[] {
+  if (!unit) return [];
+  if (unit.group === undefined) return [plan.steps[unit.indexes[0]!]!];
+  return [...lanesOf(plan, unit.indexes).values()].map((lane) => plan.steps[lane[0]!]!);
+}
+
+/** A group's lanes: one per component, its steps in plan order. */
+function lanesOf(plan: Plan, indexes: readonly number[]): Map<string, number[]> {
+  const lanes = new Map<string, number[]>();
+  for (const index of indexes) {
+    const step = plan.steps[index]!;
+    const lane = isComponentStep(step) ? step.component : step.id;
+    lanes.set(lane, [...(lanes.get(lane) ?? []), index]);
+  }
+  return lanes;
 }
 
 /** Whether `step` may be marked running by the write before it: not a concurrent group's lane. */
@@ -139,20 +157,28 @@ export function firstToRun(plan: Plan, record: RunRecord): Step | undefined {
  * first failure is the run's. Each step is recorded on its own, so a resumed run skips what every
  * lane finished and each lane goes on from its own next step.
  */
-async function runGroup(plan: Plan, indexes: readonly number[], runOne: (index: number, alone: boolean) => Promise<boolean>): Promise<void> {
-  const lanes = new Map<string, number[]>();
-  for (const index of indexes) {
-    const step = plan.steps[index]!;
-    const lane = isComponentStep(step) ? step.component : step.id;
-    lanes.set(lane, [...(lanes.get(lane) ?? []), index]);
-  }
+async function runGroup(
+  plan: Plan,
+  indexes: readonly number[],
+  runOne: (index: number, next: () => readonly Step[]) => Promise<boolean>,
+  after: () => readonly Step[],
+): Promise<void> {
+  const lanes = [...lanesOf(plan, indexes).values()];
   let stopped = false;
+  let finished = 0;
+  // A lane marks its own next step running as it records a step done; the last lane to finish
+  // marks the step after the group.
+  const nextIn = (lane: readonly number[], i: number) => () => {
+    if (i + 1 < lane.length) return [plan.steps[lane[i + 1]!]!];
+    finished++;
+    return finished === lanes.length && !stopped ? after() : [];
+  };
   const results = await Promise.allSettled(
-    [...lanes.values()].map(async (lane) => {
-      for (const index of lane) {
+    lanes.map(async (lane) => {
+      for (const [i, index] of lane.entries()) {
         if (stopped) return;
         try {
-          await runOne(index, false);
+          await runOne(index, nextIn(lane, i));
         } catch (error) {
           stopped = true;
           throw error;

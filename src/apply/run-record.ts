@@ -97,7 +97,8 @@ export function closedCheckpoint(checkpoint: Checkpoint, now: number, why: strin
  * marked running in the same write (one write per step boundary instead of two).
  */
 export class RunRecord {
-  private premarked: string | undefined;
+  /** Steps marked running by the write before them: their start costs no write of its own. */
+  private readonly premarked = new Set<string>();
   private writes: Promise<void> = Promise.resolve();
 
   constructor(
@@ -120,7 +121,7 @@ export class RunRecord {
   async begin(first: Step | undefined): Promise<void> {
     if (first) {
       markRunning(this.recordOf(first), this.clock.now());
-      this.premarked = first.id;
+      this.premarked.add(first.id);
     }
     this.resourceVersion = await writeCheckpoint(this.cluster, this.spec, this.checkpoint, this.resourceVersion, { unmoved: true });
   }
@@ -157,30 +158,31 @@ export class RunRecord {
    * step's running mark goes with its result (complete): one write.
    */
   async start(step: Step): Promise<void> {
-    if (this.premarked !== step.id) {
+    if (!this.premarked.delete(step.id)) {
       markRunning(this.recordOf(step), this.clock.now());
       if (step.kind !== 'complete') await this.save();
     }
-    this.premarked = undefined;
   }
 
   /**
-   * Marks the step done and `next` (if any, and not done) running, in one write. When `next` is the
-   * run's final step (complete: a read-only look at the cluster, milliseconds), the write is left to
-   * it: its result carries this step's done mark too, and so does its failure or interruption (each
-   * saves). The checkpoint in the cluster says this step is running until then, which a resumed
-   * run reads correctly: it runs this (idempotent) step again.
+   * Marks the step done and the steps that start next (those not done: one, or the first step of
+   * each lane of a concurrent group) running, in one write. When the next is the run's final step
+   * (complete: a read-only look at the cluster, milliseconds), the write is left to it: its result
+   * carries this step's done mark too, and so does its failure or interruption (each saves). The
+   * checkpoint in the cluster says this step is running until then, which a resumed run reads
+   * correctly: it runs this (idempotent) step again.
    */
-  async done(step: Step, next: Step | undefined): Promise<void> {
+  async done(step: Step, next: readonly Step[]): Promise<void> {
     const record = this.recordOf(step);
     record.s = 'done';
     record.t1 = new Date(this.clock.now()).toISOString();
-    const nextRecord = next ? this.recordOf(next) : undefined;
-    if (nextRecord && nextRecord.s !== 'done') {
+    for (const following of next) {
+      const nextRecord = this.recordOf(following);
+      if (nextRecord.s === 'done') continue;
       markRunning(nextRecord, this.clock.now());
-      this.premarked = nextRecord.id;
+      this.premarked.add(nextRecord.id);
     }
-    if (next?.kind === 'complete' && nextRecord?.s !== 'done') return;
+    if (next.length === 1 && next[0]!.kind === 'complete' && this.premarked.has(next[0]!.id)) return;
     await this.save();
   }
 

@@ -567,6 +567,20 @@ describe('concurrent rollouts (spec.rollout.concurrent)', () => {
     expect(done.indexOf('maintenance-end')).toBeGreaterThan(done.indexOf('statefulset-pod/flow-snapshot-worker/0'));
   });
 
+  it('writes the checkpoint once per step run here too: the write before a group marks the first step of every lane running', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
+    const run = applyRequest(cluster, { text: withRollout('    concurrent: deployments\n') });
+    const outcome = await outcomeOf(applyUpgrade(run.request));
+    expect(outcome.code, outcome.message).toBe(0);
+    const writes = cluster.calls.filter((c) => c.method === 'writeConfigMap').map((c) => parseCheckpoint((c.args[2] as { data: Record<string, string> }).data[CHECKPOINT_KEY]!, 'test'));
+    expect(writes).toHaveLength(ids(run.events, 'step-start').length);
+    // The last write before the first Deployment is patched: every lane already running.
+    const firstPatch = cluster.calls.findIndex((c) => c.method === 'patchWorkload');
+    const before = cluster.calls.slice(0, firstPatch).filter((c) => c.method === 'writeConfigMap').length;
+    const deployments = ['flow-api', 'flow-worker', 'peerdb-server', 'peerdb-ui'].map((n) => `deployment-rollout/${n}`);
+    expect(deployments.map((id) => writes[before - 1]!.steps.find((s) => s.id === id)?.s)).toEqual(['running', 'running', 'running', 'running']);
+  });
+
   it("runs a named group's StatefulSet pods one at a time beside the other members", async () => {
     const cluster = new MemoryCluster().seedHelm(NS, FROM, { snapshotReplicas: 3 });
     const run = applyRequest(cluster, { text: withRollout('    concurrent: [[flow-worker, flow-snapshot-worker]]\n') });
