@@ -2,10 +2,13 @@
 // Starts the CLI: dist/cli.cjs, one CommonJS bundle (scripts/build.mjs), compiled with V8's code
 // cache. Every CI step pays the start-up, and Node 20 keeps no compiled code between runs of its
 // own, so this does: the first run of each command saves what V8 compiled for it (once the command
-// has finished, so the functions it ran are in it) under $XDG_CACHE_HOME/peerdb-upgrade (default
-// ~/.cache/peerdb-upgrade), and later runs start from that instead of compiling again. A cache that
-// is missing, unreadable, unwritable or made by another build or Node only costs the compile.
+// has finished, so the functions it ran are in it) under $XDG_CACHE_HOME/peerdb-upgrade/code-cache
+// (default ~/.cache/peerdb-upgrade/code-cache), and later runs start from that instead of
+// compiling again. A cache that is missing, unreadable, unwritable or made by another build or
+// Node only costs the compile.
 'use strict';
+// The commands main.ts registers (test/unit/code-cache.test.ts keeps the two lists equal); any other
+// argument shares the cache 'other'.
 const COMMANDS = new Set(['plan', 'apply', 'status', 'validate', 'init', 'schema', 'rbac', 'unlock', 'maintenance', 'mirrors']);
 const CACHES_KEPT = 24;
 const fs = require('node:fs');

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { buildProgram } from '../../src/cli/main.js';
 
 /**
  * bin/peerdb-upgrade.js keeps V8's compiled code of dist/cli.cjs between runs (Node 20 has no
@@ -85,5 +86,11 @@ describe('the code cache of bin/peerdb-upgrade.js', () => {
     expect(kept.some((name) => name.endsWith('-plan-offline.bin'))).toBe(true);
     // The seven oldest went (30 + 1 made - 24).
     for (let i = 0; i < 7; i++) expect(kept).not.toContain(`code-${String(i).padStart(16, '0')}-v8-old-x64-plan.bin`);
+  });
+
+  it('knows every command the CLI has, so each gets a cache of its own', () => {
+    const listed = /const COMMANDS = new Set\(\[([^\]]*)\]\)/.exec(readFileSync('bin/peerdb-upgrade.js', 'utf8'))![1]!.match(/'([a-z-]+)'/g)!.map((q) => q.slice(1, -1));
+    const program = buildProgram({ io: { stdout: { write: () => true }, stderr: { write: () => true }, env: {}, stdinIsTTY: false }, setExitCode: () => undefined });
+    expect(listed.sort()).toEqual(program.commands.map((c) => c.name()).sort());
   });
 });
