@@ -29,10 +29,30 @@ export async function prepareStatefulSet(context: StepContext<StatefulSetPrepare
   if (patch) await cluster.patchWorkload(spec.namespace, ref, patch);
   const after = await waitUntil(context, { kind: 'statefulsets', fieldSelector: `metadata.name=${ref.name}` }, async () => {
     const s = await currentWorkload(context, ref);
-    const seen = s.observedGeneration >= s.generation && s.updateRevision !== undefined;
-    return { done: seen, status: seen ? `update revision ${s.updateRevision}` : `${s.name}: waiting for the controller to see generation ${s.generation}` };
+    // Judged on a read that shows the image: one older than the patch (a watch cache behind a direct
+    // read, the patch of an earlier attempt) has a generation the controller saw long ago, and with
+    // it the old template's revision.
+    const revision = targetRevision(s, step.workload.container, step.image);
+    if (revision !== undefined) return { done: true, status: `update revision ${revision}` };
+    return { done: false, status: containerImage(s, step.workload.container) !== step.image ? `${s.name}: waiting to see image ${step.image} on it` : `${s.name}: waiting for the controller to see generation ${s.generation}` };
   });
   return step.workload.strategy === 'OnDelete' ? `${ref.name}: image set (${after.status})` : `${ref.name}: every pod held, image set (${after.status})`;
+}
+
+/**
+ * The set's update revision when it is the target's: its template has the image and the
+ * controller has seen that template (observedGeneration at its generation). Otherwise undefined:
+ * right after the image patch, before the controller's next sync, status.updateRevision still
+ * names the old template, which the old pods carry.
+ */
+export function targetRevision(set: WorkloadState, container: string, image: string): string | undefined {
+  if (containerImage(set, container) !== image || set.observedGeneration < set.generation) return undefined;
+  return set.updateRevision;
+}
+
+/** The controller is behind what this read of the set shows (no pod can be judged by its update revision yet). */
+function notSeenYet(set: WorkloadState, container: string, image: string): string {
+  return containerImage(set, container) !== image ? `${set.name}: waiting to see image ${image} on it` : `${set.name}: waiting for the controller to see generation ${set.generation}`;
 }
 
 /**
@@ -55,7 +75,12 @@ export async function rollStatefulSetPod(context: StepContext<StatefulSetPodStep
   if (containerImage(s, workload.container) !== step.image) {
     throw new StepFailure(`StatefulSet ${s.name} no longer has image ${step.image} (now ${containerImage(s, workload.container)}): changed by someone else`);
   }
-  const updated = (p: PodState | undefined, set: WorkloadState) => p !== undefined && p.revision === set.updateRevision && !p.deleting;
+  // A pod is updated when it carries the target's revision (targetRevision): never a revision read
+  // off a set whose controller has not seen the image yet.
+  const updated = (p: PodState | undefined, set: WorkloadState) => {
+    const revision = targetRevision(set, workload.container, step.image);
+    return p !== undefined && revision !== undefined && p.revision === revision && !p.deleting;
+  };
   const pod = s.pods.find((p) => p.ordinal === ordinal);
 
   if (!(updated(pod, s) && pod!.ready)) {
@@ -64,6 +89,7 @@ export async function rollStatefulSetPod(context: StepContext<StatefulSetPodStep
     // this one is let go.
     await waitUntil(context, { kind: 'pods', labelSelector: s.selector }, async () => {
       const current = await currentWorkload(context, ref);
+      if (targetRevision(current, workload.container, step.image) === undefined) return { done: false, status: notSeenYet(current, workload.container, step.image) };
       const above = current.pods.filter((p) => p.ordinal !== undefined && p.ordinal > ordinal && p.ordinal < current.replicas).sort((a, b) => b.ordinal! - a.ordinal!);
       const missing = Array.from({ length: Math.max(0, current.replicas - ordinal - 1) }, (_, i) => current.replicas - 1 - i).find((o) => !above.some((p) => p.ordinal === o));
       if (missing !== undefined) return { done: false, status: `${workload.name}-${missing} (already updated) is missing; waiting for it before ${podName}` };
@@ -87,6 +113,7 @@ export async function rollStatefulSetPod(context: StepContext<StatefulSetPodStep
   await waitUntil(context, { kind: 'pods', labelSelector: s.selector, fieldSelector: `metadata.name=${podName}` }, async () => {
     const current = await currentWorkload(context, ref, { podName });
     const p = current.pods.find((x) => x.ordinal === ordinal);
+    if (targetRevision(current, workload.container, step.image) === undefined) return { done: false, status: notSeenYet(current, workload.container, step.image) };
     if (!p) return { done: false, status: `${podName}: not created yet` };
     if (updated(p, current) && p.ready) return { done: true, status: `${podName} Ready on revision ${current.updateRevision}` };
     if (p.revision === current.updateRevision && p.waitingReason && STUCK_REASONS.has(p.waitingReason)) {

@@ -79,9 +79,12 @@ export function componentSteps(component: Component, r: ResolvedComponent, recor
     });
   }
   let partition = needsImage ? r.replicas : (s?.partition ?? 0);
+  // Before the controller has seen the template (a patch just made, by someone or by a run that
+  // died), status.updateRevision is still the old template's: no pod is judged done by it.
+  const seen = s !== undefined && s.observedGeneration >= s.generation && s.updateRevision !== undefined;
   for (let ordinal = r.replicas - 1; ordinal >= 0; ordinal--) {
     const pod = s?.pods.find((p) => p.ordinal === ordinal);
-    const done = !needsImage && pod !== undefined && pod.revision === s?.updateRevision && pod.ready && !pod.deleting;
+    const done = !needsImage && seen && pod !== undefined && pod.revision === s.updateRevision && pod.ready && !pod.deleting;
     if (done) {
       partition = Math.min(partition, ordinal);
       continue;
