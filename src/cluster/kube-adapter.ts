@@ -8,6 +8,7 @@ import type { AccessCheck, ClusterPort, ClusterTarget, ConfigMapState, JobState,
 import { DEFAULT_OUTAGE_MS, DEFAULT_RETRY, sleep, type Sleep } from './retry.js';
 import { selectorString, toConfigMapState, toJobState, toLeaseState, toPodState, toWorkloadState } from './to-state.js';
 import type { JobManifest, PodState, WorkloadRef, WorkloadState } from './types.js';
+import { compareText } from '../compare.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -193,7 +194,7 @@ export class KubeCluster implements ClusterPort {
     try {
       const pods = await this.listPodObjects(namespace, `job-name=${jobName}`);
       if (pods.length === 0) return undefined;
-      const newest = [...pods].sort((a, b) => String(b.metadata?.creationTimestamp).localeCompare(String(a.metadata?.creationTimestamp)));
+      const newest = [...pods].sort((a, b) => compareText(String(b.metadata?.creationTimestamp), String(a.metadata?.creationTimestamp)));
       const pod = newest.find((p) => p.status?.phase === 'Failed') ?? newest[0]!;
       const text = await this.http.call<unknown>('GET', `/api/v1/namespaces/${enc(namespace)}/pods/${enc(pod.metadata.name)}/log`, {
         query: { tailLines: lines },

@@ -3,6 +3,7 @@ import type { HelmMark } from '../cluster/workload-owner.js';
 import { PEERDB_IMAGE_NAMES, describeRunning, peerdbContainers, type PeerDBContainer, type PeerDBImageName } from '../plan/peerdb-images.js';
 import { compareVersions, type Version } from '../spec/version.js';
 import { HELM_DEFAULT_COMPONENTS } from '../spec/helm-defaults.js';
+import { compareText } from '../compare.js';
 
 /** What `init` reads of a namespace: its workloads, and the keys of ConfigMaps they take env from. */
 export interface NamespaceView {
@@ -60,7 +61,7 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 export function discoverPeerDB(view: NamespaceView): Discovery {
   const undecided: string[] = [];
   const candidates = new Map<PeerDBImageName, { workload: WorkloadState; image: PeerDBContainer }[]>();
-  const workloads = [...view.workloads].sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`));
+  const workloads = [...view.workloads].sort((a, b) => compareText(`${a.kind}/${a.name}`, `${b.kind}/${b.name}`));
   for (const workload of workloads) {
     for (const image of peerdbContainers(workload)) {
       candidates.set(image.component, [...(candidates.get(image.component) ?? []), { workload, image }]);

@@ -2,6 +2,7 @@ import { array, boolean, looseObject, string, type z } from 'zod';
 import { ClusterError } from '../cluster/cluster-error.js';
 import type { ClusterPort, PodHttpResponse, PodHttpSend } from '../cluster/port.js';
 import type { ClusterSpec } from '../spec/schema.js';
+import { compareText } from '../compare.js';
 
 /**
  * PeerDB's own view of the installation, read from flow-api's HTTP gateway (PeerDB-io/peerdb
@@ -132,7 +133,7 @@ class FlowApiCalls {
         return { name: m.name, status, isCdc: m.isCdc ?? false };
       }),
     );
-    return out.sort((a, b) => a.name.localeCompare(b.name));
+    return out.sort((a, b) => compareText(a.name, b.name));
   }
 
   async maintenance(): Promise<MaintenanceProgress> {
@@ -219,7 +220,7 @@ export async function connectFlowApi(cluster: Pick<ClusterPort, 'getWorkload' | 
   const workload = await cluster.getWorkload(spec.namespace, component.ref);
   if (!workload) throw new FlowApiUnreachable(`${component.workload} not found in namespace ${spec.namespace}`);
   const pods = await cluster.listPods(spec.namespace, workload.selector);
-  const ready = pods.filter((p) => p.ready && !p.deleting).sort((a, b) => a.name.localeCompare(b.name));
+  const ready = pods.filter((p) => p.ready && !p.deleting).sort((a, b) => compareText(a.name, b.name));
   if (ready.length === 0) throw new FlowApiUnreachable(`no Ready pod of ${component.workload} to ask`);
   return new FlowApi(cluster, spec.namespace, ready[0]!.name, spec.flowApi.port);
 }

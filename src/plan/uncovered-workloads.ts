@@ -2,6 +2,7 @@ import type { WorkloadState } from '../cluster/types.js';
 import type { ClusterSpec } from '../spec/schema.js';
 import { describeRunning, peerdbContainers } from './peerdb-images.js';
 import type { PlanNote } from './plan-types.js';
+import { compareText } from '../compare.js';
 
 /**
  * Warnings for PeerDB workloads the namespace runs and the spec does not name: they would stay on
@@ -14,7 +15,7 @@ export function uncoveredWorkloadWarnings(spec: ClusterSpec, namespaceWorkloads:
   }
   const covered = new Set(spec.components.map((c) => c.workload));
   const warnings: PlanNote[] = [];
-  for (const workload of [...namespaceWorkloads].sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`))) {
+  for (const workload of [...namespaceWorkloads].sort((a, b) => compareText(`${a.kind}/${a.name}`, `${b.kind}/${b.name}`))) {
     const ref = `${workload.kind}/${workload.name}`;
     if (covered.has(ref)) continue;
     const found = peerdbContainers(workload);

@@ -36,6 +36,11 @@ const CLI_ONLY_TEXT: readonly { pattern: RegExp; why: string }[] = [
   { pattern: /\bconsole\.\w+/, why: 'only src/cli prints' },
 ];
 
+/** Source text no layer may contain. */
+const NOWHERE_TEXT: readonly { pattern: RegExp; why: string }[] = [
+  { pattern: /\.localeCompare\(/, why: "its first call loads ICU's collation data, ~12 ms of a command's start: use compareText (src/compare.ts)" },
+];
+
 /** Modules of shared/ that only the CLI may import: the core never chooses an exit code. */
 const CLI_ONLY_MODULES = ['exit-code.ts'];
 
@@ -86,12 +91,11 @@ export function violations(file: string, text: string): string[] {
       if (owned.pattern.test(specifier) && layer !== owned.layer) out.push(`${where}: ${layer} imports ${specifier} (${owned.why})`);
     }
   }
-  if (layer !== 'cli') {
-    text.split('\n').forEach((content, index) => {
-      const code = content.replace(/\/\/.*$/, '').replace(/^\s*\*.*$/, '');
-      for (const rule of CLI_ONLY_TEXT) if (rule.pattern.test(code)) out.push(`${file}:${index + 1}: ${code.trim()} (${rule.why})`);
-    });
-  }
+  text.split('\n').forEach((content, index) => {
+    const code = content.replace(/\/\/.*$/, '').replace(/^\s*\*.*$/, '');
+    const rules = layer === 'cli' ? NOWHERE_TEXT : [...CLI_ONLY_TEXT, ...NOWHERE_TEXT];
+    for (const rule of rules) if (rule.pattern.test(code)) out.push(`${file}:${index + 1}: ${code.trim()} (${rule.why})`);
+  });
   return out;
 }
 
@@ -117,5 +121,6 @@ describe('import rules of src/', () => {
     expect(violations('src/apply/x.ts', 'process.stdout.write(text);')).toHaveLength(1);
     expect(violations('src/cluster/x.ts', "import { KubeConfig } from '@kubernetes/client-node/dist/config.js';\nconst pid = 1; // process.pid")).toEqual([]);
     expect(violations('src/cli/x.ts', "import chalk from 'chalk';\nprocess.exit(1);")).toEqual([]);
+    expect(violations('src/cli/x.ts', 'names.sort((a, b) => a.localeCompare(b));')).toHaveLength(1);
   });
 });

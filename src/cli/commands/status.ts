@@ -14,6 +14,7 @@ import { observePeerDB, type PeerDBObservation } from '../../peerdb/flow-api.js'
 import { short } from '../../plan/mirrors-line.js';
 import type { GlobalOptions } from '../global-options.js';
 import type { CommandContext } from '../main.js';
+import { compareText } from '../../compare.js';
 
 export function registerStatus(program: Command, context: CommandContext): void {
   program
@@ -56,7 +57,7 @@ export function describePeerDB(peerdb: PeerDBObservation, checkpoint: Checkpoint
   const { state } = peerdb;
   const byStatus = new Map<string, string[]>();
   for (const m of state.mirrors) byStatus.set(m.status, [...(byStatus.get(m.status) ?? []), m.name]);
-  const lines = [`PeerDB ${state.version}: ${short(state.instance)}; ${state.mirrors.length} mirror${state.mirrors.length === 1 ? '' : 's'}${state.mirrors.length ? ': ' : ''}${[...byStatus].sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b)).map(([s, names]) => `${names.length} ${short(s)} (${names.join(', ')})`).join(', ')}`];
+  const lines = [`PeerDB ${state.version}: ${short(state.instance)}; ${state.mirrors.length} mirror${state.mirrors.length === 1 ? '' : 's'}${state.mirrors.length ? ': ' : ''}${[...byStatus].sort(([a], [b]) => rank(a) - rank(b) || compareText(a, b)).map(([s, names]) => `${names.length} ${short(s)} (${names.join(', ')})`).join(', ')}`];
   const recorded = checkpoint?.mirrors?.running ?? [];
   const statuses = new Map(state.mirrors.map((m) => [m.name, m.status]));
   const notRunning = recorded.filter((n) => statuses.get(n) !== 'STATUS_RUNNING');
