@@ -9,6 +9,12 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 export const INFORMER_MAX_FAILURES = 8;
 /** A watch is re-opened (from where it stood) this often, as client-go's reflector does, so a silently dead connection does not last. */
 const WATCH_SECONDS = 60;
+/**
+ * How long a first LIST answers reads that follow no write of ours, while its WATCH is still being
+ * opened: such a read is as fresh as a GET made when the LIST was answered, and the start of a run
+ * need not wait for four WATCHes to connect before it can plan (issue 14, the start).
+ */
+export const FIRST_LIST_FRESH_MS = 1_000;
 
 export interface InformerOptions<T> {
   /** Collection path, e.g. `/api/v1/namespaces/peerdb/pods`. */
@@ -43,6 +49,8 @@ export class Informer<T> {
   private readonly controller = new AbortController();
   private readonly listeners = new Set<(name: string | undefined, obj: T | undefined) => void>();
   private everWatched = false;
+  /** When the last LIST was answered (Date.now()). */
+  private listedAt = -Infinity;
   /** LISTs and WATCH requests made, for tests and the bench. */
   readonly requests = { list: 0, watch: 0 };
 
@@ -82,8 +90,12 @@ export class Informer<T> {
    * delivery.
    */
   current(atLeast: string | undefined): boolean {
-    if (this.status !== 'watching' || this.rv === undefined) return false;
-    return atLeast === undefined || compareVersions(this.rv, atLeast) >= 0;
+    if (this.rv === undefined) return false;
+    if (this.status === 'watching') return atLeast === undefined || compareVersions(this.rv, atLeast) >= 0;
+    // The first LIST, its WATCH not yet connected: see FIRST_LIST_FRESH_MS. After a write of ours,
+    // or once a watch has run (a later LIST or reconnect holds what may be long past), only a
+    // connected watch will do.
+    return atLeast === undefined && this.status === 'connecting' && !this.everWatched && Date.now() - this.listedAt <= FIRST_LIST_FRESH_MS;
   }
 
   /** Resolves when `current(atLeast)` holds, or with false after `timeoutMs` or when the informer stops. */
@@ -141,6 +153,10 @@ export class Informer<T> {
           this.status = 'listing';
           await this.list();
           needList = false;
+          if (this.isStopped()) return;
+          // Told only now that the LIST is in, so a reader woken by it may take it (see current()).
+          this.status = 'connecting';
+          this.notify(undefined);
         }
         if (this.isStopped()) return;
         this.status = 'connecting';
@@ -181,8 +197,8 @@ export class Informer<T> {
     this.items.clear();
     for (const obj of (list.items ?? []) as Json[]) this.put(obj);
     this.rv = list.metadata?.resourceVersion;
+    this.listedAt = Date.now();
     this.failures = 0;
-    this.notify(undefined);
   }
 
   private put(obj: Json): T | undefined {

@@ -48,6 +48,8 @@ const nameOf = (selector: Selector) => /^metadata\.name=([^,]+)$/.exec(selector.
  * A cache answers only when it is current: its watch is connected, and it has seen our last write
  * to what it holds (a partition patch, an image patch, a Job created or deleted, a pod deleted),
  * which it is given up to CACHE_CATCH_UP_MS to see. Otherwise the read goes to the API server.
+ * One exception: before any write of ours, a first LIST just answered (FIRST_LIST_FRESH_MS) is as
+ * fresh as a GET, and answers while its watch is being opened.
  *
  * For a run, watchNamespace keeps one cache per kind for the whole namespace instead (pods,
  * Deployments, StatefulSets, Jobs: four LISTs and four WATCHes for the run): every read and wait

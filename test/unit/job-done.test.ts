@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/apply/clock.js';
 import { connectKube, type KubeCluster } from '../../src/cluster/kube-adapter.js';
-import { NS as FAKE_NS, STS, startFakeApiServer, type FakeApiServer } from './fakes/fake-apiserver.js';
+import { NS as FAKE_NS, STS, startFakeApiServer, untilWatched, type FakeApiServer } from './fakes/fake-apiserver.js';
 import { jobSucceededByPods } from '../../src/apply/job-outcome.js';
 import { runJobStep } from '../../src/apply/run-job.js';
 import type { StepContext } from '../../src/apply/step-context.js';
@@ -267,6 +267,7 @@ describe('through the real adapter, on the run\'s watch caches (a fake API serve
     // The caches' first fill (a LIST and a WATCH per kind), as a run's start does.
     await cluster.getWorkload(FAKE_NS, { kind: 'StatefulSet', name: STS });
     expect(await cluster.getJob(FAKE_NS, 'none-yet')).toBeUndefined();
+    await untilWatched(server, 3);
     return { server, cluster };
   }
 

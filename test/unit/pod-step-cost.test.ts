@@ -13,7 +13,7 @@ import { INFORMER_MAX_FAILURES } from '../../src/cluster/informer.js';
 import { connectKube, type KubeCluster } from '../../src/cluster/kube-adapter.js';
 import type { Plan, StatefulSetPodStep } from '../../src/plan/plan-types.js';
 import type { ClusterSpec } from '../../src/spec/schema.js';
-import { NEW_IMAGE, NS, STS, startFakeApiServer, type FakeApiServer } from './fakes/fake-apiserver.js';
+import { NEW_IMAGE, NS, STS, startFakeApiServer, untilWatched, type FakeApiServer } from './fakes/fake-apiserver.js';
 
 let server: FakeApiServer | undefined;
 let cluster: KubeCluster | undefined;
@@ -200,6 +200,28 @@ describe('a run keeps the whole namespace in watch-fed caches (issue 14 item 3)'
     expect(server.log).toEqual([]);
   }, 30_000);
 
+  it('answers the first reads from the LISTs while the WATCHes are still being opened, and goes to the API server after a write of its own until they are', async () => {
+    ({ server, cluster } = await start(10));
+    const release = server.holdWatches();
+    try {
+      cluster.watchNamespace(NS);
+      // Unanswered watches: a read that waited for them would end in a GET after INITIAL_SYNC_MS.
+      const first = await cluster.getWorkload(NS, sts);
+      expect(first!.pods).toHaveLength(10);
+      expect(await cluster.listPods(NS, selector)).toHaveLength(10);
+      await untilWatched(server, 2);
+      expect(server.log.filter((r) => r.verb === 'get' || r.verb === 'list').map((r) => r.path.split('/').at(-1)).sort()).toEqual(['deployments', 'jobs', 'pods', 'statefulsets']);
+      server.reset();
+      // After a write, what the LIST holds is past: the set and its pods are read from the API server.
+      await cluster.patchWorkload(NS, sts, { partition: 9 });
+      const after = await cluster.getWorkload(NS, sts);
+      expect(after!.partition).toBe(9);
+      expect(server.log.map((r) => r.verb)).toEqual(['patch', 'get', 'list']);
+    } finally {
+      release();
+    }
+  }, 30_000);
+
   it('rolls pods with the partition patch as the only request of a step', async () => {
     const replicas = 10;
     ({ server, cluster } = await start(replicas));
@@ -216,6 +238,7 @@ describe('a run keeps the whole namespace in watch-fed caches (issue 14 item 3)'
     ({ server, cluster } = await start(10));
     cluster.watchNamespace(NS);
     await cluster.getWorkload(NS, sts);
+    await untilWatched(server, 2);
     server.reset();
     // statefulset-prepare's patch: every pod held (partition = replicas), the image set.
     await cluster.patchWorkload(NS, sts, { partition: 10, image: { container: STS, image: 'flow:new' } });

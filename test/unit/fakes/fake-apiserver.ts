@@ -55,6 +55,8 @@ export interface FakeApiServer {
   cutWatches(): void;
   /** Answers every watch from now on with 500 (a proxy that breaks watches). */
   breakWatches(): void;
+  /** Holds every watch request from now on unanswered (a slow API server) until the returned function is called. */
+  holdWatches(): () => void;
   /** Marks a pod not Ready (someone broke it) or Ready again. */
   setReady(ordinal: number, ready: boolean): void;
   /** A pod as given (with `jobs`: one of an older Job, say). */
@@ -73,6 +75,15 @@ export interface FakeApiServerOptions {
   readonly jobs?: { readonly completeAfterMs?: number };
 }
 
+/**
+ * Until the run's caches (KubeCluster.watchNamespace) have asked for their LISTs and `watches`
+ * long-lived WATCHes: their first reads are answered from the LISTs, without waiting for the
+ * watches, so a test that counts requests from some point on waits for them first.
+ */
+export async function untilWatched(server: FakeApiServer, watches: number, lists = 4): Promise<void> {
+  for (let i = 0; i < 500 && !((server.requests.list ?? 0) >= lists && (server.requests['informer-watch'] ?? 0) >= watches); i++) await new Promise((r) => setTimeout(r, 10));
+}
+
 export async function startFakeApiServer(replicas: number, options: FakeApiServerOptions = {}): Promise<FakeApiServer> {
   const delay = options.stepDelayMs ?? 2;
   let rv = 1000;
@@ -81,6 +92,7 @@ export async function startFakeApiServer(replicas: number, options: FakeApiServe
   let oldestWatchable = 0;
   let refuseNextWatches = false;
   let watchesBroken = false;
+  let heldWatches: (() => void)[] | undefined;
   const pods = new Map<string, Json>();
   const jobs = new Map<string, Json>();
   let uids = 0;
@@ -126,6 +138,14 @@ export async function startFakeApiServer(replicas: number, options: FakeApiServe
     },
     breakWatches: () => {
       watchesBroken = true;
+    },
+    holdWatches: () => {
+      const held: (() => void)[] = [];
+      heldWatches = held;
+      return () => {
+        if (heldWatches === held) heldWatches = undefined;
+        for (const answer of held.splice(0)) answer();
+      };
     },
     cutWatches: () => {
       for (const w of watchers) w.res.destroy();
@@ -328,6 +348,15 @@ export async function startFakeApiServer(replicas: number, options: FakeApiServe
       if (kind === 'pods') server.podsSent += items.length;
       return reply(res, 200, { kind: 'List', metadata: { resourceVersion: String(rv) }, items });
     }
+    if (heldWatches) {
+      heldWatches.push(() => openWatch(q, kind, match, res));
+      return;
+    }
+    openWatch(q, kind, match, res);
+  }
+
+  function openWatch(q: URLSearchParams, kind: Kind, match: (obj: Json) => boolean, res: ServerResponse): void {
+    if (res.destroyed) return;
     if (watchesBroken) return reply(res, 500, { kind: 'Status', code: 500, reason: 'InternalError', message: 'watch broken' });
     const from = Number(q.get('resourceVersion') ?? rv);
     res.writeHead(200, { 'Content-Type': 'application/json' });
