@@ -95,6 +95,17 @@ export async function rollStatefulSetPod(context: StepContext<StatefulSetPodStep
       if (missing !== undefined) return { done: false, status: `${workload.name}-${missing} (already updated) is missing; waiting for it before ${podName}` };
       const behind = above.find((p) => !(updated(p, current) && p.ready));
       if (!behind) return { done: true, status: 'every pod above is Ready on the update revision' };
+      if (!updated(behind, current) && !behind.deleting && (onDelete || current.partition > behind.ordinal!)) {
+        // Held: the controller never replaces it (the partition is above it; OnDelete and nobody
+        // deletes it), so waiting cannot help. Its step is recorded done without being so (by an
+        // earlier version that judged pods off a set its controller had not caught up with): what
+        // that step does is done now, every pod above it being Ready on the update revision.
+        if (onDelete) await cluster.deletePod(spec.namespace, behind.name);
+        else await cluster.patchWorkload(spec.namespace, ref, { partition: behind.ordinal! });
+        const what = onDelete ? 'deleted it' : `partition ${current.partition} held it; moved to ${behind.ordinal}`;
+        context.emit({ type: 'warning', message: `${step.id}: ${behind.name} is not on the update revision although its step is recorded done (${what})`, at: context.clock.now() });
+        return { done: false, status: `${behind.name} (released: ${what}) is not on the update revision yet; waiting for it before ${podName}` };
+      }
       if (behind.waitingReason && STUCK_REASONS.has(behind.waitingReason)) {
         throw new StepFailure(`${behind.name}: ${behind.waitingReason}${behind.waitingMessage ? ` (${behind.waitingMessage})` : ''}; ${podName} is not updated until it is Ready`);
       }
