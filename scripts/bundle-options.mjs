@@ -111,6 +111,38 @@ const chalkWithoutColorDetection = {
   },
 };
 
+/**
+ * Packages the Kubernetes client imports when it loads but needs only for what a kubeconfig rarely
+ * has: a proxy-url (socks-proxy-agent, with ip-address, socks, smart-buffer, agent-base and debug;
+ * hpagent) and the azure and gcp auth providers' token paths (jsonpath-plus). Evaluating them cost
+ * every live command ~8 ms of CPU before its first request. Each name the client takes from them is
+ * a function that loads the package when first called (as a constructor or not) and hands over the
+ * package's own object, so nothing else changes; test/unit/proxy-url.test.ts runs the bundle
+ * through both kinds of proxy.
+ */
+const LAZY_PACKAGES = [
+  { name: 'socks-proxy-agent', importer: /[\\/]@kubernetes[\\/]client-node[\\/]dist[\\/]config\.js$/, exports: ['SocksProxyAgent'] },
+  { name: 'hpagent', importer: /[\\/]@kubernetes[\\/]client-node[\\/]dist[\\/]config\.js$/, exports: ['HttpProxyAgent', 'HttpsProxyAgent'] },
+  { name: 'jsonpath-plus', importer: /[\\/]@kubernetes[\\/]client-node[\\/]dist[\\/](azure|gcp)_auth\.js$/, exports: ['JSONPath'] },
+];
+const lazyRarelyUsedPackages = {
+  name: 'lazy-rarely-used-packages',
+  setup(b) {
+    b.onResolve({ filter: /^(socks-proxy-agent|hpagent|jsonpath-plus)$/ }, (args) => {
+      const lazy = LAZY_PACKAGES.find((p) => p.name === args.path && p.importer.test(args.importer));
+      return lazy ? { path: lazy.name, namespace: 'lazy-package', pluginData: { resolveDir: dirname(args.importer) } } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-package' }, (args) => {
+      const lazy = LAZY_PACKAGES.find((p) => p.name === args.path);
+      const load = `let loaded;\nconst load = () => (loaded ??= require(${JSON.stringify(lazy.name)}));\n`;
+      const wrappers = lazy.exports.map(
+        (name) => `export function ${name}(...args) {\n  const real = load().${name};\n  return new.target ? Reflect.construct(real, args) : real.apply(this, args);\n}\n`,
+      );
+      return { contents: load + wrappers.join(''), resolveDir: args.pluginData.resolveDir, loader: 'js' };
+    });
+  },
+};
+
 export const sharedOptions = {
   bundle: true,
   platform: 'node',
@@ -118,7 +150,7 @@ export const sharedOptions = {
   legalComments: 'none',
   logLevel: 'warning',
   metafile: true,
-  plugins: [clientConfigWithoutModels, clientApisAreSideEffectFree, optionalPackagesLeftOut, whatwgUrlIsNodes, chalkWithoutColorDetection, lazyChildProcessForCommander],
+  plugins: [clientConfigWithoutModels, clientApisAreSideEffectFree, optionalPackagesLeftOut, whatwgUrlIsNodes, chalkWithoutColorDetection, lazyChildProcessForCommander, lazyRarelyUsedPackages],
   // Should anything bundled require Node's deprecated built-in punycode (tr46 did, before
   // whatwgUrlIsNodes), Node 21+ would print a deprecation warning; the userland package instead.
   alias: { punycode: 'punycode/' },

@@ -45,6 +45,8 @@ export class KubeHttp {
    */
   private readonly streamAgent: http.Agent | undefined;
   private readonly url: URL;
+  /** The server as a transport error names it: with the kubeconfig's proxy-url, if any (no credentials). */
+  private readonly reached: string;
   /** Until one request got an answer, an unreachable server fails fast instead of being retried. */
   private answered = false;
 
@@ -55,6 +57,7 @@ export class KubeHttp {
     const cluster = kc.getCurrentCluster()!;
     this.server = cluster.server.replace(/\/+$/, '');
     this.url = new URL(this.server);
+    this.reached = cluster.proxyUrl ? `${this.server} through proxy ${withoutCredentials(cluster.proxyUrl)}` : this.server;
     // One keep-alive agent for the run instead of a TLS handshake per request.
     this.agent = cluster.proxyUrl ? undefined : this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 8 }) : new http.Agent({ keepAlive: true, maxSockets: 8 });
     this.streamAgent = cluster.proxyUrl ? undefined : this.url.protocol === 'https:' ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
@@ -97,7 +100,7 @@ export class KubeHttp {
       req.on('error', (error) => {
         clearTimeout(timer);
         if ((error as { code?: string }).code === 'PEERDB_REQUEST_TIMEOUT') reject(new ClusterError('timeout', `no answer from the API server at ${this.server} to the ${options.what}`));
-        else reject(isAbort(error) ? new ClusterError('timeout', `watch of ${options.what} was stopped`) : errorFromTransport(error, this.server));
+        else reject(isAbort(error) ? new ClusterError('timeout', `watch of ${options.what} was stopped`) : errorFromTransport(error, this.reached));
       });
       req.end();
     });
@@ -135,7 +138,7 @@ export class KubeHttp {
         }
         if (isAbort(error)) throw new ClusterError('timeout', `${method} ${options.what} was stopped`);
         if (error instanceof ClusterError) throw error;
-        throw errorFromTransport(error, this.server);
+        throw errorFromTransport(error, this.reached);
       });
       status = statusCode;
       this.answered = true;
@@ -191,6 +194,19 @@ export class KubeHttp {
 
   private send(request: { options: https.RequestOptions }, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest {
     return request.options.protocol === 'http:' ? http.request(request.options, onResponse) : https.request(request.options, onResponse);
+  }
+}
+
+/** A proxy URL as it may be printed: a user name or password in it is left out. */
+export function withoutCredentials(proxyUrl: string): string {
+  try {
+    const url = new URL(proxyUrl);
+    if (!url.username && !url.password) return proxyUrl;
+    url.username = '';
+    url.password = '';
+    return url.toString().replace(/\/$/, '');
+  } catch {
+    return '(the kubeconfig\'s proxy-url)';
   }
 }
 
