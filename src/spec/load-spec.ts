@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 // Read synchronously: a spec is at most 1 MiB, and node:fs/promises would cost every start ~6 ms.
 import { readFileSync, statSync } from 'node:fs';
 import { isMap, isNode, isPair, isScalar, LineCounter, parseAllDocuments, type Document } from 'yaml';
-import type { z } from 'zod';
+import type { z } from 'zod/mini';
 import { UserError } from '../errors.js';
 import { didYouMean } from './did-you-mean.js';
 import { mergeComponents } from './merge-components.js';
