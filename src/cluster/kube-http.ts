@@ -109,7 +109,7 @@ export class KubeHttp {
   /** HTTP to a pod's port through pods/portforward (see port-forward.ts); each request logged. */
   podHttp<T>(namespace: string, pod: string, port: number, exchange: (send: PodHttpSend) => Promise<T>): Promise<T> {
     const log = this.options.log;
-    return forwardHttp({ kc: this.kc, server: this.server, namespace, pod, port, log: log && ((entry) => log({ ...entry, attempt: 1 })) }, exchange);
+    return forwardHttp({ kc: this.kc, server: this.server, namespace, pod, port, agent: this.agent, log: log && ((entry) => log({ ...entry, attempt: 1 })) }, exchange);
   }
 
   close(): void {

@@ -1,3 +1,4 @@
+import type http from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import WebSocket from 'ws';
 import { ClusterError, errorFromResponse, errorFromTransport } from './cluster-error.js';
@@ -15,6 +16,12 @@ export interface ForwardTarget {
   readonly namespace: string;
   readonly pod: string;
   readonly port: number;
+  /**
+   * The API requests' keep-alive agent: the forward's upgrade then goes out on one of its idle
+   * connections (the connection leaves the pool when it is upgraded) instead of a TLS handshake of
+   * its own. Undefined: a connection of its own (a proxy-url's agent, say).
+   */
+  readonly agent?: http.Agent | undefined;
   readonly log?: ((entry: { method: string; path: string; status: number | undefined; ms: number }) => void) | undefined;
 }
 
@@ -62,6 +69,8 @@ class ForwardSession {
   private readonly queue: Pending[] = [];
   /** The server closed a connection after an answer: one request per connection from then on. */
   private oneAtATime = false;
+  /** A pooled connection failed to upgrade (an idle one the server had dropped): connections of its own from then on. */
+  private ownConnections = false;
   private closed = false;
 
   constructor(private readonly target: ForwardTarget) {}
@@ -107,7 +116,7 @@ class ForwardSession {
         onOpen: () => this.pump(),
         onResponse: (connection, response) => this.answered(connection, response),
         onEnd: (connection, reason) => this.ended(connection, reason),
-      });
+      }, this.target.agent !== undefined && !this.ownConnections);
       return;
     }
     const connection = this.connection;
@@ -156,6 +165,13 @@ class ForwardSession {
   private ended(connection: ForwardConnection, reason: Error): void {
     if (connection !== this.connection) return;
     this.connection = undefined;
+    // An idle pooled connection may have been closed by the server as it was taken: nothing was
+    // written on it, so the forward is tried once more on a connection of its own.
+    if (connection.pooled && connection.failedToConnect) {
+      this.ownConnections = true;
+      this.pump();
+      return;
+    }
     const answeredAny = connection.responses > 0;
     if (answeredAny) this.oneAtATime = true;
     const { namespace, pod, port } = this.target;
@@ -244,6 +260,8 @@ interface ConnectionEvents {
 /** One WebSocket port-forward: bytes out on the data channel, HTTP responses parsed from what comes back. */
 class ForwardConnection {
   open = false;
+  /** The upgrade failed in transport (no HTTP answer) before the forward opened. */
+  failedToConnect = false;
   /** Answers read from it so far. */
   responses = 0;
   private ws: WebSocket | undefined;
@@ -256,6 +274,8 @@ class ForwardConnection {
     private readonly target: ForwardTarget,
     private readonly what: string,
     private readonly events: ConnectionEvents,
+    /** On one of target.agent's idle connections (see ForwardTarget.agent). */
+    readonly pooled: boolean,
   ) {
     void this.connect();
   }
@@ -279,6 +299,11 @@ class ForwardConnection {
       const context = sharedSecureContext(options as Parameters<typeof sharedSecureContext>[0]);
       if (context) options['secureContext'] = context;
     }
+    if (this.pooled && this.target.agent) {
+      // applyToHTTPSOptions built a throwaway agent with the same TLS material (see kube-http.ts).
+      (options['agent'] as http.Agent | undefined)?.destroy();
+      options['agent'] = this.target.agent;
+    }
     const ws = new WebSocket(address, [PROTOCOL], { ...options, perMessageDeflate: false } as WebSocket.ClientOptions);
     this.ws = ws;
     ws.on('unexpected-response', (_req, res) => {
@@ -295,7 +320,10 @@ class ForwardConnection {
       });
       res.on('error', (error) => this.end(errorFromTransport(error, server)));
     });
-    ws.on('error', (error) => this.end(errorFromTransport(error, server)));
+    ws.on('error', (error) => {
+      if (!this.open) this.failedToConnect = true;
+      this.end(errorFromTransport(error, server));
+    });
     ws.on('open', () => {
       if (ws.protocol !== PROTOCOL) {
         this.end(new ClusterError('bad-request', `the API server answered ${this.what} with WebSocket protocol "${ws.protocol}", not ${PROTOCOL}`));

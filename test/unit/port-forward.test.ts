@@ -23,6 +23,8 @@ interface FakeKubelet {
   readonly connections: string[][];
   /** Connections the client has closed. */
   closedByClient: number;
+  /** TCP connections accepted. */
+  tcp: number;
   close(): Promise<void>;
 }
 
@@ -33,7 +35,7 @@ afterEach(async () => {
 });
 
 /** Answers each request with its own path and number on the connection; some paths chunked. */
-async function startKubelet(mode: Mode, options: { dropOn?: string; stallOn?: string } = {}): Promise<FakeKubelet> {
+async function startKubelet(mode: Mode, options: { dropOn?: string; stallOn?: string; dropFirstUpgrade?: boolean } = {}): Promise<FakeKubelet> {
   const connections: string[][] = [];
   const sockets = new Set<WebSocket>();
   const wss = new WebSocketServer({ noServer: true, handleProtocols: (protocols) => (protocols.has('v4.channel.k8s.io') ? 'v4.channel.k8s.io' : false) });
@@ -42,13 +44,21 @@ async function startKubelet(mode: Mode, options: { dropOn?: string; stallOn?: st
     url: '',
     connections,
     closedByClient: 0,
+    tcp: 0,
     close: async () => {
       for (const s of sockets) s.terminate();
       wss.close();
       await new Promise((r) => server.close(r));
     },
   };
+  server.on('connection', () => state.tcp++);
+  let upgrades = 0;
   server.on('upgrade', (req, socket, head) => {
+    // An idle keep-alive connection the server drops just as the client takes it.
+    if (options.dropFirstUpgrade && upgrades++ === 0) {
+      socket.destroy();
+      return;
+    }
     if (!/^\/api\/v1\/namespaces\/peerdb\/pods\/flow-api-0\/portforward\?ports=8113$/.test(req.url ?? '')) {
       socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
       return;
@@ -220,6 +230,37 @@ describe('HTTP through pods/portforward', () => {
     kubelet = await startKubelet('forbidden');
     const error = await forwardHttp(target(kubelet.url), (send) => send(get('/v1/version'))).catch((e: unknown) => e);
     expect((error as ClusterError).kind).toBe('forbidden');
+  });
+
+  it("goes out on an idle connection of the API requests' agent, which leaves the pool when upgraded", async () => {
+    kubelet = await startKubelet('keep-alive');
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    try {
+      // An API request before it: its connection stays in the pool.
+      await new Promise<void>((resolve, reject) => http.get(`${kubelet!.url}/api`, { agent }, (res) => res.resume().on('end', resolve)).on('error', reject));
+      expect(await forwardHttp({ ...target(kubelet.url), agent }, observation)).toEqual(ANSWERS);
+      expect(kubelet.tcp).toBe(1);
+      expect(kubelet.connections).toEqual([READS]);
+      // Upgraded, then closed with the exchange: the pool keeps nothing of it.
+      for (let i = 0; i < 100 && kubelet.closedByClient === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(kubelet.closedByClient).toBe(1);
+      expect([Object.keys(agent.sockets).length, Object.values(agent.freeSockets).flat().length]).toEqual([0, 0]);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('an idle pooled connection the server drops as it is taken: the forward is tried again on a connection of its own', async () => {
+    kubelet = await startKubelet('keep-alive', { dropFirstUpgrade: true });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    try {
+      await new Promise<void>((resolve, reject) => http.get(`${kubelet!.url}/api`, { agent }, (res) => res.resume().on('end', resolve)).on('error', reject));
+      expect(await forwardHttp({ ...target(kubelet.url), agent }, observation)).toEqual(ANSWERS);
+      expect(kubelet.connections).toEqual([READS]);
+      expect(kubelet.tcp).toBe(2);
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('opens no forward for an exchange that sends nothing', async () => {
