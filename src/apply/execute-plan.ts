@@ -9,7 +9,7 @@ import { maintenanceAttempted, mirrorsPaused, type Checkpoint } from './checkpoi
 import type { Clock } from './clock.js';
 import type { EmitEvent } from './events.js';
 import type { UpgradeLock } from './lock.js';
-import { prepareStatefulSet, rollStatefulSetPod } from './roll-statefulset.js';
+import { lastPodStepUndone, prepareStatefulSet, rollStatefulSetPod } from './roll-statefulset.js';
 import { rollDeployment } from './roll-deployment.js';
 import { runJobStep } from './run-job.js';
 import { runPrePull } from './run-pre-pull.js';
@@ -51,8 +51,12 @@ export async function executePlan(input: ExecuteInput): Promise<void> {
   const runOne = async (index: number, next: () => readonly Step[]): Promise<boolean> => {
     const step = plan.steps[index]!;
     if (record.isDone(step)) {
-      emit({ type: 'step-skip', step, index, reason: step.kind === 'preflight' ? 'checked before the lock was taken' : 'done in an earlier attempt', at: clock.now() });
-      return false;
+      const undone = step.kind === 'statefulset-pod' ? await lastPodStepUndone({ ...input, step }).catch(trustRecord) : undefined;
+      if (undone === undefined) {
+        emit({ type: 'step-skip', step, index, reason: step.kind === 'preflight' ? 'checked before the lock was taken' : 'done in an earlier attempt', at: clock.now() });
+        return false;
+      }
+      emit({ type: 'warning', message: `${step.id} is recorded done, but ${undone}: running it again`, at: clock.now() });
     }
     if (input.signal.aborted) await stopInterrupted(input, step);
     input.lock.assertHeld();
@@ -293,6 +297,12 @@ async function stopInterrupted(input: ExecuteInput, step: Step): Promise<never> 
 /** Mirrors are paused once maintenance-start finished; maybe paused while it was tried. */
 function mirrorState(checkpoint: Checkpoint): MirrorState {
   return mirrorsPaused(checkpoint) ? 'paused' : maintenanceAttempted(checkpoint) ? 'maybe-paused' : 'running';
+}
+
+/** A look at the cluster that fails leaves the record as it is: the final check looks again. */
+function trustRecord(error: unknown): undefined {
+  if (error instanceof ClusterError) return undefined;
+  throw error;
 }
 
 /** A failed checkpoint write must not hide the step's own failure. */

@@ -143,7 +143,25 @@ export async function rollStatefulSetPod(context: StepContext<StatefulSetPodStep
 }
 
 /** No pod step of this component with a lower ordinal is planned. */
-function isLastPodStep(context: StepContext<StatefulSetPodStep>): boolean {
+function isLastPodStep(context: Pick<StepContext<StatefulSetPodStep>, 'step' | 'plan'>): boolean {
   const { step, plan } = context;
   return !plan.steps.some((x) => x.kind === 'statefulset-pod' && x.component === step.component && x.ordinal < step.ordinal);
+}
+
+/**
+ * For a resumed run, before the last pod step of a StatefulSet is skipped as done: the pods it and
+ * the steps before it rolled that are not on the target's revision now (each step's record says it
+ * was), which means a record written by an earlier version that judged pods off a set whose
+ * controller had not caught up with the image. Undefined when the record holds, or when the set
+ * cannot say (not on the image, the controller behind: the final check looks again). The other
+ * pod steps need no such look: the next pod step checks every pod above it (rollStatefulSetPod).
+ */
+export async function lastPodStepUndone(context: Pick<StepContext<StatefulSetPodStep>, 'cluster' | 'spec' | 'step' | 'plan'>): Promise<string | undefined> {
+  const { cluster, spec, step } = context;
+  if (!isLastPodStep(context)) return undefined;
+  const s = await cluster.getWorkload(spec.namespace, { kind: 'StatefulSet', name: step.workload.name });
+  const revision = s && targetRevision(s, step.workload.container, step.image);
+  if (!s || revision === undefined) return undefined;
+  const off = s.pods.filter((p) => p.ordinal !== undefined && p.ordinal >= step.ordinal && p.ordinal < s.replicas && p.revision !== revision && !p.deleting);
+  return off.length ? `${off.map((p) => p.name).join(', ')} ${off.length === 1 ? 'is' : 'are'} not on the update revision ${revision}` : undefined;
 }
