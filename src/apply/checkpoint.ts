@@ -1,7 +1,8 @@
-import type { z } from 'zod';
-// Named imports, not the `z` namespace: the bundle then carries only the parts of zod in use
-// (about a fifth of it), which is most of the CLI's start-up time.
-import { array, boolean, custom, enum as zEnum, literal, looseObject, number, object, record, string, tuple } from 'zod';
+import type { z } from 'zod/mini';
+// zod/mini, as every schema of the CLI: with one left on classic zod, the bundle evaluates classic's
+// module code too, ~3 ms of CPU at every start (src/spec/schema.ts).
+import { array, boolean, custom, enum as zEnum, int, literal, looseObject, minimum, nullable, number, object, optional, record, string, tuple } from 'zod/mini';
+import '../spec/zod-english.js';
 import { UserError } from '../errors.js';
 import { parseJson } from '../json.js';
 import { hashOf } from '../plan/hash.js';
@@ -34,15 +35,15 @@ function buildSchemas() {
     h: string(),
     s: stepState,
     /** Attempts made. */
-    a: number().int().min(0),
-    t0: string().optional(),
-    t1: string().optional(),
-    err: string().optional(),
+    a: int().check(minimum(0)),
+    t0: optional(string()),
+    t1: optional(string()),
+    err: optional(string()),
   });
 
   const historyEntry = object({
     run: string(),
-    from: string().nullable(),
+    from: nullable(string()),
     to: string(),
     plan: string(),
     started: string(),
@@ -65,14 +66,14 @@ function buildSchemas() {
       state: runState,
       plan_hash: string(),
       spec_hash: string(),
-      from: string().nullable(),
+      from: nullable(string()),
       to: string(),
       started_at: string(),
       updated_at: string(),
       host: string(),
       holder: string(),
       /** The last error, for `status` and for the next run's refusal message. */
-      error: string().optional(),
+      error: optional(string()),
     }),
     /** What the plan started from (see snapshot.ts), so that --resume plans from the same point. */
     initial: record(string(), custom<WorkloadSnapshot>((value) => workloadSnapshot.safeParse(value).success)),
@@ -81,7 +82,7 @@ function buildSchemas() {
      * from a run that did not finish to the next: the partition a dead run left mid-roll is never
      * taken for the user's.
      */
-    partitions: record(string(), number()).optional(),
+    partitions: optional(record(string(), number())),
     steps: array(stepRecord),
     history: array(historyEntry),
     /**
@@ -89,7 +90,7 @@ function buildSchemas() {
      * after maintenance end (verify-mirrors), also when a resumed run no longer sees the start.
      * Absent when flow-api could not be asked (best-effort) or the plan has no maintenance.
      */
-    mirrors: object({ running: array(string()), in_between: array(string()), left_alone: array(string()), observed_at: string() }).optional(),
+    mirrors: optional(object({ running: array(string()), in_between: array(string()), left_alone: array(string()), observed_at: string() })),
   });
   return { stepState, runState, stepRecord, historyEntry, checkpoint: checkpointSchema };
 }

@@ -8,7 +8,6 @@ import {
   array,
   boolean,
   clone,
-  config,
   enum as zEnum,
   globalRegistry,
   int,
@@ -25,14 +24,10 @@ import {
   superRefine,
   union,
 } from 'zod/mini';
-import { en } from 'zod/locales';
+import './zod-english.js';
 import { parseVersion } from './version.js';
 import { DURATION_HINT, DURATION_PATTERN, durationMs } from './duration.js';
 import { mergeComponents } from './merge-components.js';
-
-// zod/mini loads no message locale (classic sets English when it builds its first schema): the
-// messages zod words itself (load-spec's describeIssue passes some through) stay the English ones.
-config(en());
 
 export const API_VERSION = 'peerdb-upgrade/v1alpha1';
 export const KIND = 'PeerDBCluster';

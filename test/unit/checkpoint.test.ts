@@ -50,6 +50,17 @@ describe('the checkpoint document', () => {
     expect(size).toBeLessThan(32 * 1024);
   });
 
+  it("names what is damaged in zod's own English words (the same as before zod/mini)", () => {
+    const doc = JSON.parse(serializeCheckpoint(bigCheckpoint(2)));
+    const damaged = { ...doc, steps: doc.steps.map((s: object, i: number) => (i === 0 ? { ...s, a: 'once' } : s)) };
+    expect(() => parseCheckpoint(JSON.stringify(damaged), 'ConfigMap x/y')).toThrow(
+      'ConfigMap x/y: the checkpoint is damaged (steps.0.a: Invalid input: expected number, received string); delete it to start over',
+    );
+    expect(() => parseCheckpoint(JSON.stringify({ ...doc, run: { ...doc.run, state: 'sleeping' } }), 'x')).toThrow(
+      'x: the checkpoint is damaged (run.state: Invalid option: expected one of "running"|"failed"|"interrupted"|"needs-person"|"done"|"aborted"); delete it to start over',
+    );
+  });
+
   it('refuses a range whose hashes do not match it, and reads formats 1 and 2', () => {
     const text = serializeCheckpoint(bigCheckpoint(5));
     const doc = JSON.parse(text);
