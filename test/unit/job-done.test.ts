@@ -20,11 +20,12 @@ import type { JobState, WatchSpec } from '../../src/cluster/port.js';
 import type { JobManifest, PodState } from '../../src/cluster/types.js';
 import { LABEL_RUN } from '../../src/labels.js';
 import { buildJob } from '../../src/plan/build-job.js';
-import type { JobStep, Plan } from '../../src/plan/plan-types.js';
+import type { JobStep } from '../../src/plan/plan-types.js';
 import type { ClusterSpec } from '../../src/spec/schema.js';
 import { applyRequest, TEST_HOST } from './fakes/apply-request.js';
 import { MemoryCluster } from './fakes/memory-cluster.js';
 import { specFromPlans } from './fakes/specs.js';
+import { stepContext } from './fakes/step-context.js';
 
 const NS = 'peerdb';
 /** Far beyond any step here: the Job controller has not written the outcome when the step ends. */
@@ -37,18 +38,7 @@ function jobStep(extra: Record<string, unknown> = {}, image = 'ghcr.io/peerdb-io
 }
 
 function context(cluster: MemoryCluster, step: JobStep): StepContext<JobStep> {
-  return {
-    cluster,
-    spec: { namespace: NS, name: 'peerdb' } as ClusterSpec,
-    plan: { hash: '0123456789abcdef', steps: [step] } as unknown as Plan,
-    step,
-    runId: 'run-1',
-    clock: cluster.clock,
-    signal: new AbortController().signal,
-    emit: () => undefined,
-    startedAt: cluster.clock.now(),
-    runDeadline: undefined,
-  };
+  return stepContext(cluster, cluster.clock, NS, step);
 }
 
 const conditionTypes = (cluster: MemoryCluster, name: string) => cluster.peekJob(NS, name)!.conditions.filter((c) => c.status === 'True').map((c) => c.type);

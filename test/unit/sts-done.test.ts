@@ -18,11 +18,11 @@ import { prepareStatefulSet, rollStatefulSetPod } from '../../src/apply/roll-sta
 import type { StepContext } from '../../src/apply/step-context.js';
 import type { ClusterPort } from '../../src/cluster/port.js';
 import type { WorkloadRef, WorkloadState } from '../../src/cluster/types.js';
-import type { Plan, StatefulSetPodStep, StatefulSetPrepareStep, Step } from '../../src/plan/plan-types.js';
-import type { ClusterSpec } from '../../src/spec/schema.js';
+import type { StatefulSetPodStep, StatefulSetPrepareStep, Step } from '../../src/plan/plan-types.js';
 import { ExitCode } from '../../src/exit-code.js';
 import { applyRequest, outcomeOf } from './fakes/apply-request.js';
 import { MemoryCluster } from './fakes/memory-cluster.js';
+import { stepContext } from './fakes/step-context.js';
 
 const NS = 'peerdb';
 const STS = 'flow-snapshot-worker';
@@ -42,19 +42,7 @@ function podStep(ordinal: number): StatefulSetPodStep {
 }
 
 function context<S extends Step>(cluster: ClusterPort & { clock: MemoryCluster['clock'] }, step: S, replicas: number): StepContext<S> {
-  const steps = [prepareStep(), ...Array.from({ length: replicas }, (_, i) => podStep(replicas - 1 - i))];
-  return {
-    cluster,
-    spec: { namespace: NS, name: 'peerdb' } as ClusterSpec,
-    plan: { hash: '0123456789abcdef', steps } as unknown as Plan,
-    step,
-    runId: 'run-1',
-    clock: cluster.clock,
-    signal: new AbortController().signal,
-    emit: () => undefined,
-    startedAt: cluster.clock.now(),
-    runDeadline: undefined,
-  };
+  return stepContext(cluster, cluster.clock, NS, step, [prepareStep(), ...Array.from({ length: replicas }, (_, i) => podStep(replicas - 1 - i))]);
 }
 
 function seeded(replicas = 3, partition = 0): MemoryCluster {
