@@ -95,11 +95,14 @@ export class KubeCluster implements ClusterPort {
     const obj = await this.getOrUndefined<Json>(`/apis/apps/v1/namespaces/${enc(namespace)}/${plural}/${enc(ref.name)}`, `${plural}.apps ${namespace}/${ref.name}`);
     if (!obj) return undefined;
     this.seen(plural, namespace, obj.metadata?.resourceVersion);
+    this.caches.readDirectly([`${namespace}/${plural}/${ref.name}`], [obj.metadata?.resourceVersion]);
     let pods: PodState[] = [];
     if (ref.kind === 'StatefulSet') {
       const list = await this.listPodObjects(namespace, selectorString(obj.spec?.selector), options.podName === undefined ? undefined : `metadata.name=${options.podName}`);
       const uid = obj.metadata?.uid;
-      pods = list.filter((p) => (p.metadata?.ownerReferences ?? []).some((o: Json) => o.uid === uid)).map(toPodState);
+      const owned = list.filter((p) => (p.metadata?.ownerReferences ?? []).some((o: Json) => o.uid === uid));
+      this.caches.readDirectly([`${namespace}/sts-pods/${ref.name}`], owned.map((p) => p.metadata?.resourceVersion));
+      pods = owned.map(toPodState);
     }
     return toWorkloadState(ref.kind, obj, pods);
   }
@@ -159,6 +162,7 @@ export class KubeCluster implements ClusterPort {
     const obj = await this.getOrUndefined<Json>(`/apis/batch/v1/namespaces/${enc(namespace)}/jobs/${enc(name)}`, `jobs.batch ${namespace}/${name}`);
     if (!obj) return undefined;
     this.seen('jobs', namespace, obj.metadata?.resourceVersion);
+    this.caches.readDirectly([`${namespace}/jobs/${name}`], [obj.metadata?.resourceVersion]);
     return toJobState(obj);
   }
 
@@ -167,6 +171,7 @@ export class KubeCluster implements ClusterPort {
     if (cached !== 'miss') return cached.map(toJobState);
     const list = await this.http.call<Json>('GET', `/apis/batch/v1/namespaces/${enc(namespace)}/jobs`, { query: { labelSelector: labelSelector || undefined }, what: `jobs in ${namespace}` });
     this.seen('jobs', namespace, list.metadata?.resourceVersion);
+    this.caches.readDirectly([`${namespace}/jobs/*`], (list.items ?? []).map((j: Json) => j.metadata?.resourceVersion));
     return (list.items ?? []).map(toJobState);
   }
 

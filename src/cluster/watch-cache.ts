@@ -61,7 +61,7 @@ export class WatchCaches {
   private readonly informers = new Map<string, Informer<Json> | Informer<CachedPod>>();
   /** Pod selector of each followed StatefulSet, by namespace/name. */
   private readonly followed = new Map<string, string>();
-  /** resourceVersion of our newest write, by what a cache must have seen (namespace/kind/name). */
+  /** resourceVersion of our newest write (or direct read), by what a cache must have seen (namespace/kind/name). */
   private readonly lastWrite = new Map<string, string>();
   /** When a cache gave up (its watch kept failing): it is not opened again for GIVE_UP_MS. */
   private readonly gaveUp = new Map<string, number>();
@@ -114,6 +114,18 @@ export class WatchCaches {
       const old = this.lastWrite.get(key);
       if (old === undefined || compareVersions(resourceVersion, old) > 0 || !/^\d+$/.test(old)) this.lastWrite.set(key, resourceVersion);
     }
+  }
+
+  /**
+   * A read that went to the API server (a cache did not answer it): a later read from a cache must
+   * not answer with older news, as a watch just reconnected would until it has replayed what it
+   * missed. `resourceVersions` are the objects' own (never a LIST's, which a namespace's cache
+   * need not ever reach: it moves only with events of its kind there); the newest counts.
+   */
+  readDirectly(what: readonly string[], resourceVersions: readonly unknown[]): void {
+    let newest: string | undefined;
+    for (const rv of resourceVersions) if (typeof rv === 'string' && /^\d+$/.test(rv) && (newest === undefined || compareVersions(rv, newest) > 0)) newest = rv;
+    this.wrote(what, newest);
   }
 
   /**

@@ -63,7 +63,7 @@ async function start(replicas: number, options: { before?: (server: FakeApiServe
   return { server: s, cluster: c };
 }
 
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Rolls the top `steps` pods; returns requests and pod objects per step over the steps after the first. */
 async function roll(replicas: number, steps: number) {
@@ -246,6 +246,28 @@ describe('a run keeps the whole namespace in watch-fed caches (issue 14 item 3)'
     expect(after!.pods).toHaveLength(10);
     // Waiting for a pod event that never comes ended in a read from the API server.
     expect(server.log.map((r) => r.verb)).toEqual(['patch']);
+  }, 30_000);
+
+  it('never answers a read with older news than a direct read gave a moment before: a watch just reconnected must first replay past it', async () => {
+    // Informer back-off is 1 s here, so the read right after the cut finds the watches away.
+    ({ server, cluster } = await start(3, { sleep: () => pause(1_000) }));
+    cluster.watchNamespace(NS);
+    expect((await cluster.getWorkload(NS, sts))!.pods.every((p) => p.ready)).toBe(true);
+    await untilWatched(server, 4);
+    // The watches are cut; they come back answered at once, but their replay of what they missed
+    // (pod 0 no longer Ready) comes only 3 s later, as a slow API server's would.
+    server.delayReplay(3_000);
+    server.cutWatches();
+    await pause(100);
+    server.setReady(0, false);
+    server.reset();
+    const direct = await cluster.getWorkload(NS, sts);
+    expect(server.log.some((r) => r.verb === 'list' && r.path.endsWith('/pods'))).toBe(true);
+    expect(direct!.pods.find((p) => p.ordinal === 0)!.ready).toBe(false);
+    // The watches are connected again by now, their caches still holding pod 0 Ready.
+    await pause(1_500);
+    const later = await cluster.getWorkload(NS, sts);
+    expect(later!.pods.find((p) => p.ordinal === 0)!.ready).toBe(false);
   }, 30_000);
 
   it('gives up at once a kind it cannot list (this API server serves no Deployments or Jobs) and reads those directly, each read asked once', async () => {

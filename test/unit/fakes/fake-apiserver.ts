@@ -57,6 +57,8 @@ export interface FakeApiServer {
   breakWatches(): void;
   /** Holds every watch request from now on unanswered (a slow API server) until the returned function is called. */
   holdWatches(): () => void;
+  /** Watches from now on are answered at once, but what they missed since their resourceVersion comes `ms` later (a slow replay). */
+  delayReplay(ms: number): void;
   /** Marks a pod not Ready (someone broke it) or Ready again. */
   setReady(ordinal: number, ready: boolean): void;
   /** A pod as given (with `jobs`: one of an older Job, say). */
@@ -93,6 +95,7 @@ export async function startFakeApiServer(replicas: number, options: FakeApiServe
   let refuseNextWatches = false;
   let watchesBroken = false;
   let heldWatches: (() => void)[] | undefined;
+  let replayDelayMs = 0;
   const pods = new Map<string, Json>();
   const jobs = new Map<string, Json>();
   let uids = 0;
@@ -146,6 +149,9 @@ export async function startFakeApiServer(replicas: number, options: FakeApiServe
         if (heldWatches === held) heldWatches = undefined;
         for (const answer of held.splice(0)) answer();
       };
+    },
+    delayReplay: (ms) => {
+      replayDelayMs = ms;
     },
     cutWatches: () => {
       for (const w of watchers) w.res.destroy();
@@ -367,10 +373,15 @@ export async function startFakeApiServer(replicas: number, options: FakeApiServe
       res.end(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' } })}\n`);
       return;
     }
-    for (const e of events) if (e.kind === kind && e.rv > from && match(e.object)) send(res, e);
-    const watcher: Watcher = { kind, match, res };
-    watchers.add(watcher);
-    res.on('close', () => watchers.delete(watcher));
+    const replay = () => {
+      if (res.destroyed) return;
+      for (const e of events) if (e.kind === kind && e.rv > from && match(e.object)) send(res, e);
+      const watcher: Watcher = { kind, match, res };
+      watchers.add(watcher);
+      res.on('close', () => watchers.delete(watcher));
+    };
+    if (replayDelayMs > 0) setTimeout(replay, replayDelayMs);
+    else replay();
   }
 
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
