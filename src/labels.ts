@@ -14,6 +14,12 @@ export const ANNOTATION_TARGET = `${PREFIX}/target-version`;
 export const ANNOTATION_HOST = `${PREFIX}/host`;
 export const ANNOTATION_RUN = `${PREFIX}/run`;
 export const ANNOTATION_PLAN = `${PREFIX}/plan`;
+/**
+ * On a StatefulSet while a run rolls it: the user's own partition, set with the patch that holds
+ * every pod and removed with the one that sets it back. A run whose checkpoint was lost reads the
+ * user's partition here, not the one a dead run left mid-roll.
+ */
+export const ANNOTATION_PARTITION = `${PREFIX}/user-partition`;
 
 /** The labels of the checkpoint ConfigMap and the Lease of a cluster spec. */
 export function ownedLabels(cluster: string): Record<string, string> {

@@ -193,11 +193,14 @@ export function recordedPartitions(checkpoint: Checkpoint | undefined): Map<stri
   return out;
 }
 
-/** What to record for a new run: the partitions recorded before, else the ones found now. */
-export function partitionsToRecord(workloads: ReadonlyMap<string, { kind: string; partition: number } | undefined>, recorded: ReadonlyMap<string, number> | undefined): Record<string, number> {
+/** What to record for a new run: the partitions recorded before (in a checkpoint, else on the StatefulSet), else the ones found now. */
+export function partitionsToRecord(
+  workloads: ReadonlyMap<string, { kind: string; partition: number; userPartition?: number | undefined } | undefined>,
+  recorded: ReadonlyMap<string, number> | undefined,
+): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [ref, w] of workloads) {
-    if (w?.kind === 'StatefulSet') out[ref] = recorded?.get(ref) ?? w.partition;
+    if (w?.kind === 'StatefulSet') out[ref] = recorded?.get(ref) ?? w.userPartition ?? w.partition;
   }
   return out;
 }

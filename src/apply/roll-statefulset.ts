@@ -6,8 +6,10 @@ import { STUCK_REASONS, StepFailure } from './step-failure.js';
 
 /**
  * What statefulset-prepare sends: the image, and (RollingUpdate) the partition at replicas so that no
- * pod can be updated before the partition is in place. Undefined when the StatefulSet already has
- * both. The executor and the server dry run send the same patch.
+ * pod can be updated before the partition is in place, with the user's own partition recorded on
+ * the StatefulSet (should the checkpoint be lost, the next run does not take the partition this one
+ * leaves mid-roll for the user's). Undefined when the StatefulSet already has both. The executor
+ * and the server dry run send the same patch.
  */
 export function preparePatch(step: StatefulSetPrepareStep, before: WorkloadState): WorkloadPatch | undefined {
   const { workload, image } = step;
@@ -15,7 +17,7 @@ export function preparePatch(step: StatefulSetPrepareStep, before: WorkloadState
   const needsImage = containerImage(before, workload.container) !== image;
   const needsHold = !onDelete && needsImage && before.partition < before.replicas;
   if (!needsImage && !needsHold) return undefined;
-  return { image: { container: workload.container, image }, ...(onDelete ? {} : { partition: needsImage ? before.replicas : before.partition }) };
+  return { image: { container: workload.container, image }, ...(onDelete ? {} : { partition: needsImage ? before.replicas : before.partition, userPartition: step.finalPartition }) };
 }
 
 /**
@@ -117,7 +119,9 @@ export async function rollStatefulSetPod(context: StepContext<StatefulSetPodStep
     if (onDelete) {
       if (again && !updated(again, before) && !again.deleting) await cluster.deletePod(spec.namespace, podName);
     } else if (before.partition > ordinal) {
-      await cluster.patchWorkload(spec.namespace, ref, { partition: ordinal });
+      // The last pod's move to the user's own partition ends the roll's use of it: its record goes too.
+      const ends = ordinal === step.finalPartition && before.userPartition !== undefined && isLastPodStep(context);
+      await cluster.patchWorkload(spec.namespace, ref, { partition: ordinal, ...(ends ? { userPartition: null } : {}) });
     }
   }
 
@@ -134,10 +138,13 @@ export async function rollStatefulSetPod(context: StepContext<StatefulSetPodStep
     return { done: false, status: `${podName}: not Ready${p.waitingReason ? ` (${p.waitingReason})` : ` (${p.phase})`}` };
   });
 
-  // The last pod step of the roll sets the user's own partition back (finalPartition, normally 0).
+  // The last pod step of the roll sets the user's own partition back (finalPartition, normally 0)
+  // and removes the record of it that statefulset-prepare put on the StatefulSet.
   if (!onDelete && isLastPodStep(context)) {
     const last = await currentWorkload(context, ref, { podName });
-    if (last.partition !== step.finalPartition) await cluster.patchWorkload(spec.namespace, ref, { partition: step.finalPartition });
+    if (last.partition !== step.finalPartition || last.userPartition !== undefined) {
+      await cluster.patchWorkload(spec.namespace, ref, { partition: step.finalPartition, ...(last.userPartition !== undefined ? { userPartition: null } : {}) });
+    }
   }
   return `${podName} updated and Ready`;
 }

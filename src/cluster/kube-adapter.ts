@@ -9,6 +9,7 @@ import { DEFAULT_OUTAGE_MS, DEFAULT_RETRY, sleep, type Sleep } from './retry.js'
 import { selectorString, toConfigMapState, toJobState, toLeaseState, toPodState, toWorkloadState } from './to-state.js';
 import type { JobManifest, PodState, WorkloadRef, WorkloadState } from './types.js';
 import { compareText } from '../compare.js';
+import { ANNOTATION_PARTITION } from '../labels.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -132,9 +133,11 @@ export class KubeCluster implements ClusterPort {
     const spec: Json = {};
     if (patch.image) spec.template = { spec: { containers: [{ name: patch.image.container, image: patch.image.image }] } };
     if (patch.partition !== undefined) spec.updateStrategy = { type: 'RollingUpdate', rollingUpdate: { partition: patch.partition } };
+    // A null annotation value removes the annotation; any other annotation is left as it is.
+    const metadata = patch.userPartition === undefined ? undefined : { annotations: { [ANNOTATION_PARTITION]: patch.userPartition === null ? null : String(patch.userPartition) } };
     // Strategic merge: containers merge by name, so only the one container's image changes.
     const obj = await this.http.call<Json>('PATCH', `/apis/apps/v1/namespaces/${enc(namespace)}/${plural}/${enc(ref.name)}`, {
-      body: { spec },
+      body: metadata ? { metadata, spec } : { spec },
       patch: 'strategic',
       what: `${plural}.apps ${namespace}/${ref.name}`,
       dryRun: options.dryRun,

@@ -86,6 +86,8 @@ export interface WorkloadPatch {
   readonly image?: { readonly container: string; readonly image: string };
   /** StatefulSet RollingUpdate partition. */
   readonly partition?: number;
+  /** StatefulSet: records the user's own partition on it (ANNOTATION_PARTITION), or removes the record (null). */
+  readonly userPartition?: number | null;
 }
 
 export interface AccessCheck {

@@ -1,4 +1,5 @@
 import type { JobState, JobSpecFacts, ConfigMapState, LeaseState } from './port.js';
+import { ANNOTATION_PARTITION } from '../labels.js';
 import { ownerOf } from './workload-owner.js';
 import type { ContainerState, EnvFromSource, EnvVar, PodState, WorkloadKind, WorkloadState } from './types.js';
 
@@ -28,6 +29,7 @@ export function toWorkloadState(kind: WorkloadKind, obj: Json, pods: readonly Po
     serviceAccountName: podSpec.serviceAccountName || undefined,
     strategy,
     partition: kind === 'StatefulSet' ? (spec.updateStrategy?.rollingUpdate?.partition ?? 0) : 0,
+    userPartition: kind === 'StatefulSet' ? recordedUserPartition(obj.metadata?.annotations?.[ANNOTATION_PARTITION]) : undefined,
     currentRevision: status.currentRevision,
     updateRevision: status.updateRevision,
     conditions: (status.conditions ?? []).map((c: Json) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message })),
@@ -35,6 +37,11 @@ export function toWorkloadState(kind: WorkloadKind, obj: Json, pods: readonly Po
     pods: [...pods].sort((a, b) => (b.ordinal ?? 0) - (a.ordinal ?? 0)),
     owner: ownerOf(obj.metadata?.labels ?? {}, obj.metadata?.annotations ?? {}, obj.metadata?.namespace ?? ''),
   };
+}
+
+/** The annotation's value when it is a partition (a whole number ≥ 0); anything else counts as none. */
+function recordedUserPartition(value: unknown): number | undefined {
+  return typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : undefined;
 }
 
 function toContainerState(c: Json): ContainerState {

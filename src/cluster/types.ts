@@ -108,6 +108,8 @@ export interface WorkloadState {
   readonly strategy: string;
   /** StatefulSet RollingUpdate partition (0 when unset). */
   readonly partition: number;
+  /** The user's own partition as a run recorded it on the StatefulSet while rolling it (ANNOTATION_PARTITION); undefined when none is. */
+  readonly userPartition?: number | undefined;
   readonly currentRevision: string | undefined;
   readonly updateRevision: string | undefined;
   /** Deployment conditions that matter for a rollout, e.g. Progressing=False/ProgressDeadlineExceeded. */

@@ -4,9 +4,12 @@ import type { Component } from '../spec/schema.js';
 import type { Change, ComponentStep, StatefulSetPodStep, StepWorkload } from './plan-types.js';
 import type { ResolvedComponent } from './resolve-components.js';
 
-/** The partition to leave when the roll is done: the user's own, as recorded or as found. */
+/**
+ * The partition to leave when the roll is done: the user's own, as recorded (by an unfinished
+ * run's checkpoint, else on the StatefulSet itself by the run that rolls it) or as found.
+ */
 export function userPartitionOf(state: WorkloadState, recorded: number | undefined): number {
-  return Math.min(recorded ?? state.partition, state.replicas);
+  return Math.min(recorded ?? state.userPartition ?? state.partition, state.replicas);
 }
 
 /** Plan, apply and status say what happens to a partition the user set. */
@@ -15,7 +18,8 @@ export function partitionWarnings(component: Component, r: ResolvedComponent, st
   if (!s || r.workloadKind !== 'StatefulSet' || s.strategy === 'OnDelete' || steps.length === 0) return [];
   const out: string[] = [];
   const user = userPartitionOf(s, recorded);
-  if (recorded !== undefined && recorded !== s.partition) {
+  const found = recorded ?? s.userPartition;
+  if (found !== undefined && found !== s.partition) {
     out.push(`${component.name}: StatefulSet/${s.name} has partition ${s.partition}, left by an unfinished run; the partition it found, ${user}, is the one kept`);
   }
   if (user > 0) {
@@ -82,20 +86,29 @@ export function componentSteps(component: Component, r: ResolvedComponent, recor
   // Before the controller has seen the template (a patch just made, by someone or by a run that
   // died), status.updateRevision is still the old template's: no pod is judged done by it.
   const seen = s !== undefined && s.observedGeneration >= s.generation && s.updateRevision !== undefined;
+  // A run that died after its last pod was Ready, before it set the user's partition back: the
+  // record it put on the StatefulSet is still there. The last pod step does that part again.
+  const restorePending = !onDelete && s?.userPartition !== undefined;
   for (let ordinal = r.replicas - 1; ordinal >= 0; ordinal--) {
     const pod = s?.pods.find((p) => p.ordinal === ordinal);
     const done = !needsImage && seen && pod !== undefined && pod.revision === s.updateRevision && pod.ready && !pod.deleting;
-    if (done) {
+    const restoreOnly = done && ordinal === 0 && restorePending && steps.every((x) => x.kind !== 'statefulset-pod');
+    if (done && !restoreOnly) {
       partition = Math.min(partition, ordinal);
       continue;
     }
     const podName = `${r.workloadName}-${ordinal}`;
     const changes: Change[] = [{ object: `Pod/${podName}`, field: 'image', from: needsImage ? (r.currentImage ?? null) : 'previous revision', to: r.targetImage }];
     if (!onDelete && partition > ordinal) changes.unshift({ object, field: 'updateStrategy.rollingUpdate.partition', from: partition, to: ordinal });
+    if (restoreOnly) changes.splice(0, changes.length, ...(s.partition !== finalPartition ? [{ object, field: 'updateStrategy.rollingUpdate.partition', from: s.partition, to: finalPartition }] : []));
     const step: StatefulSetPodStep = {
       id: `statefulset-pod/${component.name}/${ordinal}`,
       kind: 'statefulset-pod',
-      title: onDelete ? `delete ${podName} and wait for it to return updated and Ready` : `update ${podName} and wait for it to be Ready`,
+      title: restoreOnly
+        ? `set the partition of ${object} back to yours (${finalPartition}): every pod is updated, an earlier run did not finish`
+        : onDelete
+          ? `delete ${podName} and wait for it to return updated and Ready`
+          : `update ${podName} and wait for it to be Ready`,
       ...base,
       ordinal,
       changes,
@@ -106,7 +119,7 @@ export function componentSteps(component: Component, r: ResolvedComponent, recor
   }
   // The last pod step sets the user's partition back.
   const last = steps.at(-1);
-  if (!onDelete && finalPartition > 0 && last?.kind === 'statefulset-pod') {
+  if (!onDelete && finalPartition > 0 && last?.kind === 'statefulset-pod' && last.changes.some((c) => c.field === 'image')) {
     steps[steps.length - 1] = { ...last, changes: [...last.changes, { object, field: 'updateStrategy.rollingUpdate.partition', from: last.ordinal, to: finalPartition }] };
   }
   return steps;

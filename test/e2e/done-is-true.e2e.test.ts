@@ -21,6 +21,12 @@ async function setPartition(kubeconfig: string, ns: string, partition: number): 
   await patchJson(kubeconfig, workloadPath(ns, SNAPSHOT), { spec: { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition } } } }, 'application/merge-patch+json');
 }
 
+/** The user's partition as a run recorded it on the StatefulSet (undefined when no record is left). */
+async function recordedUserPartition(kubeconfig: string, ns: string): Promise<string | undefined> {
+  const sts = await getJson(kubeconfig, workloadPath(ns, SNAPSHOT));
+  return sts.metadata.annotations?.['peerdb-upgrade.peerdb.io/user-partition'];
+}
+
 async function partitionOf(kubeconfig: string, ns: string): Promise<number> {
   const sts = await getJson(kubeconfig, workloadPath(ns, SNAPSHOT));
   return sts.spec.updateStrategy?.rollingUpdate?.partition ?? 0;
@@ -51,6 +57,7 @@ describe("the user's own StatefulSet partition (defect 1)", () => {
     const expected = expectedState(TO, inst);
     expected['flow-snapshot-worker']!.partition = 1;
     expect(await installationState(kubeconfig, inst)).toEqual(expected);
+    expect(await recordedUserPartition(kubeconfig, ns)).toBeUndefined();
 
     const status = await runCli(['status', '-f', spec], { kubeconfig });
     expect(status.stdout).toMatch(/flow-snapshot-worker.*partition 1/);
@@ -126,6 +133,25 @@ describe('a checkpoint deleted by hand (defect 3)', () => {
     expect(after.filter((j) => j.step === 'maintenance-start')).toHaveLength(1);
     expect(after.filter((j) => j.step === 'init-catalog-migrations')).toHaveLength(1);
     expect(await installationState(kubeconfig, inst)).toEqual(expectedState(TO, inst));
+  });
+
+  it("kill -9 mid-StatefulSet, checkpoint deleted: the next run sets the user's partition back, not the one the dead run left", async () => {
+    const kubeconfig = cp.kubeconfig;
+    const ns = await createNamespace(kubeconfig);
+    const inst = await installPeerDB(kubeconfig, { namespace: ns, version: FROM });
+    const spec = writeSpec({ namespace: ns, maintenance: false, initJobs: [] });
+    const dead = await killWhen(['apply', '-f', spec, '--yes', '-o', 'json'], stepStarted('statefulset-pod/flow-snapshot-worker/1'), { kubeconfig });
+    const runId = runIdOf(dead.result.events)!;
+    await waitFor(async () => (await partitionOf(kubeconfig, ns)) < 3, { description: 'the dead run to have moved the partition' });
+    expect(await recordedUserPartition(kubeconfig, ns)).toBe('0');
+    expect((await request(kubeconfig, 'DELETE', `/api/v1/namespaces/${ns}/configmaps/peerdb-peerdb-upgrade`)).status).toBe(200);
+    expect((await runCli(['unlock', '-f', spec, '--force', runId], { kubeconfig })).code).toBe(0);
+
+    const r = await runCli(['apply', '-f', spec, '--yes'], { kubeconfig });
+    expect(r.code, transcript(r)).toBe(0);
+    expect(await installationState(kubeconfig, inst)).toEqual(expectedState(TO, inst));
+    expect(await partitionOf(kubeconfig, ns)).toBe(0);
+    expect(await recordedUserPartition(kubeconfig, ns)).toBeUndefined();
   });
 });
 

@@ -101,6 +101,16 @@ describe('the Kubernetes adapter against real response shapes', () => {
     expect(JSON.parse(seen[0]!.body)).toEqual({ spec: { template: { spec: { containers: [{ name: 'w', image: 'x:2' }] } }, updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 3 } } } });
   });
 
+  it("records the user's partition on a StatefulSet as an annotation, and removes it with null (strategic merge), leaving other annotations alone", async () => {
+    handlers.push(reply(200, deployment), reply(200, deployment));
+    await cluster().patchWorkload('peerdb', { kind: 'StatefulSet', name: 'w' }, { partition: 4, userPartition: 2 });
+    await cluster().patchWorkload('peerdb', { kind: 'StatefulSet', name: 'w' }, { partition: 2, userPartition: null });
+    expect(seen.map((r) => JSON.parse(r.body))).toEqual([
+      { metadata: { annotations: { 'peerdb-upgrade.peerdb.io/user-partition': '2' } }, spec: { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 4 } } } },
+      { metadata: { annotations: { 'peerdb-upgrade.peerdb.io/user-partition': null } }, spec: { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 2 } } } },
+    ]);
+  });
+
   it('maps 403 to forbidden with the server message and the namespace, without retrying; the CLI words the way out for that namespace', async () => {
     handlers.push(reply(403, status(403, 'Forbidden', 'statefulsets.apps "w" is forbidden: User "system:serviceaccount:peerdb:upgrader" cannot patch resource "statefulsets" in API group "apps" in the namespace "peerdb"')));
     const error = await caught(cluster().patchWorkload('peerdb', { kind: 'StatefulSet', name: 'w' }, { partition: 1 }));

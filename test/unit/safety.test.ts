@@ -76,6 +76,7 @@ describe('a StatefulSet with a partition of its own', () => {
     expect(result.code, result.message).toBe(0);
     const sts = cluster.peekWorkload(NS, { kind: 'StatefulSet', name: STS })!;
     expect(sts.partition).toBe(2);
+    expect(sts.userPartition).toBeUndefined();
     expect(cluster.partitionHistory(NS, STS)).toEqual([4, 3, 2, 1, 0, 2]);
     expect(cluster.podUpdates(NS, STS).map((u) => u.ordinal)).toEqual([3, 2, 1, 0]);
     expect(sts.pods.map((p) => [p.ordinal, p.revision === sts.updateRevision && p.ready])).toEqual([
@@ -99,6 +100,43 @@ describe('a StatefulSet with a partition of its own', () => {
     expect(result.code, result.message).toBe(0);
     expect(lowered).toBe(true);
     expect(cluster.peekWorkload(NS, { kind: 'StatefulSet', name: STS })!.partition).toBe(2);
+  });
+});
+
+describe("a StatefulSet's partition when the run's checkpoint is lost", () => {
+  it.each([
+    ['no partition of their own', 0, 2],
+    ['a partition of their own', 2, 1],
+  ])("keeps the user's partition for a user with %s: the partition the dead run left is not taken for theirs", async (_what, userPartition, stopAt) => {
+    const cluster = new MemoryCluster().addNamespace(NS).addStatefulSet(NS, STS, { image: img('v0.36.7'), replicas: 4, partition: userPartition });
+    // A run stopped (Ctrl-C) mid-roll, the partition moved down to `stopAt`; then its checkpoint is deleted.
+    const first = applyRequest(cluster, { text: ONE_STATEFULSET, file: 'cluster.yaml', abortAfterStep: `statefulset-pod/${STS}/${stopAt}` }).request;
+    expect((await run(first)).code).not.toBe(0);
+    expect(cluster.peekWorkload(NS, { kind: 'StatefulSet', name: STS })!.partition).toBe(stopAt);
+    cluster.loseConfigMap(NS, 'peerdb-peerdb-upgrade');
+    const second = await run(request(cluster, ONE_STATEFULSET));
+    expect(second.code, second.message).toBe(0);
+    const sts = cluster.peekWorkload(NS, { kind: 'StatefulSet', name: STS })!;
+    expect(sts.partition).toBe(userPartition);
+    expect(sts.pods.every((p) => p.revision === sts.updateRevision && p.ready)).toBe(true);
+    // The record the runs put on the StatefulSet is gone with the roll.
+    expect(sts.userPartition).toBeUndefined();
+  });
+
+  it('sets the partition back when a run died after its last pod was Ready, before it did so itself (the record left on the StatefulSet says what to)', async () => {
+    // Every pod on the target, the partition at 0 where the dead run's last move left it, its record of the user's 2.
+    const cluster = new MemoryCluster().addNamespace(NS).addStatefulSet(NS, STS, { image: img('v0.37.4'), replicas: 3 });
+    await cluster.patchWorkload(NS, { kind: 'StatefulSet', name: STS }, { userPartition: 2 });
+    const events: ApplyEvent[] = [];
+    const result = await run(request(cluster, ONE_STATEFULSET, (e) => events.push(e)));
+    expect(result.code, result.message).toBe(0);
+    const started = events.flatMap((e) => (e.type === 'step-start' ? [e.step] : []));
+    expect(started.map((s) => s.id)).toEqual([`statefulset-pod/${STS}/0`, 'complete']);
+    expect(started[0]).toMatchObject({ title: expect.stringContaining('back to yours (2)'), changes: [{ field: 'updateStrategy.rollingUpdate.partition', from: 0, to: 2 }] });
+    const sts = cluster.peekWorkload(NS, { kind: 'StatefulSet', name: STS })!;
+    expect([sts.partition, sts.userPartition]).toEqual([2, undefined]);
+    // No pod was restarted for it.
+    expect(cluster.podUpdates(NS, STS)).toEqual([]);
   });
 });
 

@@ -35,6 +35,8 @@ export interface Workload {
   template: Template;
   strategy: string;
   partition: number;
+  /** The peerdb-upgrade user-partition annotation (ANNOTATION_PARTITION), when set. */
+  userPartition?: number | undefined;
   readyAfterTicks: number;
   progressDeadlineSeconds: number;
   /** ControllerRevisions (StatefulSet) / ReplicaSets (Deployment): hash → template. */

@@ -238,6 +238,12 @@ export class MemoryCluster implements ClusterPort {
     return configMapState(this.state, namespace, name)!;
   }
 
+  /** Someone deletes the ConfigMap (kubectl delete, a namespace clean-up): it is gone without a trace. */
+  loseConfigMap(namespace: string, name: string): void {
+    if (!this.state.ns(namespace).configMaps.delete(name)) throw new Error(`MemoryCluster.loseConfigMap: no ConfigMap ${namespace}/${name}`);
+    this.state.nextRv();
+  }
+
   // ─── Inspection (not logged) ─────────────────────────────────────────────────────────────────
 
   /** Successful (not dry-run) creations per object name. */

@@ -156,10 +156,14 @@ export function patchWorkload(s: ClusterState, namespace: string, ref: WorkloadR
       changed = true;
     }
   }
-  if (changed) {
-    w.generation++;
-    w.rv = s.nextRv();
+  if (changed) w.generation++;
+  // Metadata: no new generation, a new resourceVersion all the same.
+  if (patch.userPartition !== undefined && w.userPartition !== (patch.userPartition ?? undefined)) {
+    if (ref.kind !== 'StatefulSet') throw invalid(`${what}: the user-partition annotation is for StatefulSets`);
+    w.userPartition = patch.userPartition ?? undefined;
+    changed = true;
   }
+  if (changed) w.rv = s.nextRv();
 }
 
 /** The workload as the adapter reports it (a StatefulSet with its pods, highest ordinal first). */
@@ -183,6 +187,7 @@ export function workloadState(s: ClusterState, w: Workload): WorkloadState {
     serviceAccountName: w.template.serviceAccountName,
     strategy: w.strategy,
     partition: w.kind === 'StatefulSet' ? w.partition : 0,
+    userPartition: w.kind === 'StatefulSet' ? w.userPartition : undefined,
     currentRevision: w.status.currentRevision,
     updateRevision: w.status.updateRevision,
     conditions: copy(w.status.conditions),
