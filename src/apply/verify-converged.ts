@@ -1,6 +1,6 @@
 import type { ClusterPort, JobState } from '../cluster/port.js';
 import type { WorkloadState } from '../cluster/types.js';
-import { LABEL_CLUSTER, LABEL_RUN, MANAGED_BY } from '../labels.js';
+import { ANNOTATION_PARTITION, LABEL_CLUSTER, LABEL_RUN, MANAGED_BY } from '../labels.js';
 import { imageFor } from '../plan/image-ref.js';
 import { parseVersion } from '../spec/version.js';
 import type { ClusterSpec } from '../spec/schema.js';
@@ -45,7 +45,7 @@ export async function checkConverged(cluster: ClusterPort, spec: ClusterSpec, ru
       stuck = true;
       continue;
     }
-    const found = kind === 'Deployment' ? deploymentProblems(state) : statefulSetProblems(state);
+    const found = kind === 'Deployment' ? deploymentProblems(state) : statefulSetProblems(state, spec.namespace);
     problems.push(...found.problems.map((p) => `${component.workload}: ${p}`));
     stuck ||= found.stuck;
   }
@@ -89,21 +89,30 @@ function deploymentProblems(s: WorkloadState): Convergence {
   return { problems, stuck: failed !== undefined };
 }
 
-function statefulSetProblems(s: WorkloadState): Convergence {
+function statefulSetProblems(s: WorkloadState, namespace: string): Convergence {
   if (s.observedGeneration < s.generation || s.updateRevision === undefined) return { problems: [`the controller has not seen generation ${s.generation} yet`], stuck: false };
-  const problems: string[] = [];
+  const record: string[] = [];
+  const pods: string[] = [];
   let stuck = false;
+  // A run's record of the user's partition, removed with the patch that sets it back: left behind,
+  // the next run would take it for the user's partition. Nothing of this run will remove it now.
+  if (s.userPartition !== undefined) {
+    record.push(
+      `still annotated ${ANNOTATION_PARTITION}=${s.userPartition} (a run's record of your partition): the partition is ${s.partition}${s.partition === s.userPartition ? '' : `, not ${s.userPartition}`}; ` +
+        `set the partition you want, then \`kubectl -n ${namespace} annotate statefulset ${s.name} ${ANNOTATION_PARTITION}-\``,
+    );
+    stuck = true;
+  }
   for (let ordinal = 0; ordinal < s.replicas; ordinal++) {
     const pod = s.pods.find((p) => p.ordinal === ordinal);
     const name = `${s.name}-${ordinal}`;
-    if (!pod) problems.push(`pod ${name} does not exist`);
-    else if (pod.revision !== s.updateRevision) problems.push(`pod ${name} runs revision ${pod.revision ?? 'none'}, not the update revision ${s.updateRevision}${pod.ordinal! < s.partition ? ` (below partition ${s.partition})` : ''}`);
-    else if (pod.deleting) problems.push(`pod ${name} is terminating`);
+    if (!pod) pods.push(`pod ${name} does not exist`);
+    else if (pod.revision !== s.updateRevision) pods.push(`pod ${name} runs revision ${pod.revision ?? 'none'}, not the update revision ${s.updateRevision}${pod.ordinal! < s.partition ? ` (below partition ${s.partition})` : ''}`);
+    else if (pod.deleting) pods.push(`pod ${name} is terminating`);
     else if (!pod.ready) {
-      problems.push(`pod ${name} is not Ready${pod.waitingReason ? ` (${pod.waitingReason})` : ''}`);
+      pods.push(`pod ${name} is not Ready${pod.waitingReason ? ` (${pod.waitingReason})` : ''}`);
       if (pod.waitingReason && STUCK_REASONS.has(pod.waitingReason)) stuck = true;
     }
   }
-  if (problems.length > SHOWN) return { problems: [...problems.slice(0, SHOWN), `and ${problems.length - SHOWN} more pods`], stuck };
-  return { problems, stuck };
+  return { problems: [...record, ...(pods.length > SHOWN ? [...pods.slice(0, SHOWN), `and ${pods.length - SHOWN} more pods`] : pods)], stuck };
 }

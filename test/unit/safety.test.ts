@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { applyUpgrade, type ApplyRequest } from '../../src/apply/apply-upgrade.js';
 import { CHECKPOINT_KEY, parseCheckpoint } from '../../src/apply/checkpoint.js';
 import type { ApplyEvent } from '../../src/apply/events.js';
+import { checkConverged } from '../../src/apply/verify-converged.js';
 import { ExitCode } from '../../src/exit-code.js';
+import { ANNOTATION_PARTITION } from '../../src/labels.js';
+import { parseSpecText, resolveSpec } from '../../src/spec/load-spec.js';
 import { MemoryCluster } from './fakes/memory-cluster.js';
 import { applyRequest, HELM_SPEC_TEXT, outcomeOf } from './fakes/apply-request.js';
 import { skipDefaults } from './fakes/skip-defaults.js';
@@ -137,6 +140,19 @@ describe("a StatefulSet's partition when the run's checkpoint is lost", () => {
     expect([sts.partition, sts.userPartition]).toEqual([2, undefined]);
     // No pod was restarted for it.
     expect(cluster.podUpdates(NS, STS)).toEqual([]);
+  });
+
+  it('is not called done while the record of the user\'s partition is still on the StatefulSet: its next run would take it for theirs', async () => {
+    // Every pod on the target and Ready, the partition set back to 0; the record of a run (user's 2) left behind.
+    const cluster = new MemoryCluster().addNamespace(NS).addStatefulSet(NS, STS, { image: img('v0.37.4'), replicas: 3 });
+    await cluster.patchWorkload(NS, { kind: 'StatefulSet', name: STS }, { userPartition: 2 });
+    const spec = resolveSpec(parseSpecText('cluster.yaml', ONE_STATEFULSET).document);
+    const found = await checkConverged(cluster, spec, undefined);
+    expect(found.problems).toEqual([expect.stringMatching(new RegExp(`^StatefulSet/${STS}: still annotated ${ANNOTATION_PARTITION}=2 .*partition is 0, not 2`))]);
+    expect(found.stuck).toBe(true);
+    // Without the record, the same StatefulSet is done.
+    await cluster.patchWorkload(NS, { kind: 'StatefulSet', name: STS }, { userPartition: null });
+    expect(await checkConverged(cluster, spec, undefined)).toEqual({ problems: [], stuck: false });
   });
 });
 
