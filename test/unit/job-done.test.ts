@@ -4,10 +4,10 @@
  * of this very Job object count, completions are respected, a Failed condition still fails the
  * step, and the end of a run still checks every Job of the run against the cluster.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/apply/clock.js';
-import { connectKube, type KubeCluster } from '../../src/cluster/kube-adapter.js';
-import { NS as FAKE_NS, STS, startFakeApiServer, untilWatched, type FakeApiServer } from './fakes/fake-apiserver.js';
+import type { KubeCluster } from '../../src/cluster/kube-adapter.js';
+import { fakeApiServerPerTest, NS as FAKE_NS, STS, untilWatched } from './fakes/fake-apiserver.js';
 import { jobSucceededByPods } from '../../src/apply/job-outcome.js';
 import { runJobStep } from '../../src/apply/run-job.js';
 import type { StepContext } from '../../src/apply/step-context.js';
@@ -241,18 +241,10 @@ describe('maintenance by hand', () => {
 });
 
 describe('through the real adapter, on the run\'s watch caches (a fake API server on loopback)', () => {
-  let server: FakeApiServer | undefined;
-  let cluster: KubeCluster | undefined;
-  afterEach(async () => {
-    cluster?.close();
-    await server?.close();
-    server = undefined;
-    cluster = undefined;
-  });
+  const open = fakeApiServerPerTest();
 
   async function start(completeAfterMs?: number) {
-    server = await startFakeApiServer(1, { stepDelayMs: 20, jobs: completeAfterMs === undefined ? {} : { completeAfterMs } });
-    cluster = connectKube({ kubeconfig: server.kubeconfig, env: {}, requestTimeoutMs: 5_000 });
+    const { server, cluster } = await open(1, { stepDelayMs: 20, jobs: completeAfterMs === undefined ? {} : { completeAfterMs } });
     cluster.watchNamespace(FAKE_NS);
     // The caches' first fill (a LIST and a WATCH per kind), as a run's start does.
     await cluster.getWorkload(FAKE_NS, { kind: 'StatefulSet', name: STS });

@@ -5,24 +5,20 @@
  * same steps at 10 and at 1000 replicas must cost the same, and the re-check before each partition
  * move must still see what the API server says now.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/apply/clock.js';
 import { rollStatefulSetPod } from '../../src/apply/roll-statefulset.js';
 import type { StepContext } from '../../src/apply/step-context.js';
 import { INFORMER_MAX_FAILURES } from '../../src/cluster/informer.js';
-import { connectKube, type KubeCluster } from '../../src/cluster/kube-adapter.js';
+import type { KubeCluster } from '../../src/cluster/kube-adapter.js';
 import type { Plan, StatefulSetPodStep } from '../../src/plan/plan-types.js';
 import type { ClusterSpec } from '../../src/spec/schema.js';
-import { NEW_IMAGE, NS, STS, startFakeApiServer, untilWatched, type FakeApiServer } from './fakes/fake-apiserver.js';
+import { fakeApiServerPerTest, NEW_IMAGE, NS, STS, untilWatched, type FakeApiServer } from './fakes/fake-apiserver.js';
 
+/** A fake API server with `replicas` pods and the real adapter against it; both closed after each test. */
+const start = fakeApiServerPerTest();
 let server: FakeApiServer | undefined;
 let cluster: KubeCluster | undefined;
-afterEach(async () => {
-  cluster?.close();
-  await server?.close();
-  server = undefined;
-  cluster = undefined;
-});
 
 function podStep(ordinal: number): StatefulSetPodStep {
   return {
@@ -53,14 +49,6 @@ function context(c: KubeCluster, replicas: number, ordinal: number): StepContext
     startedAt: Date.now(),
     runDeadline: undefined,
   };
-}
-
-/** A fake API server with `replicas` pods and the real adapter against it (`before` runs in between). */
-async function start(replicas: number, options: { before?: (server: FakeApiServer) => void; sleep?: (ms: number) => Promise<void> } = {}) {
-  const s = await startFakeApiServer(replicas);
-  options.before?.(s);
-  const c = connectKube({ kubeconfig: s.kubeconfig, env: {}, requestTimeoutMs: 5_000, ...(options.sleep ? { sleep: options.sleep } : {}) });
-  return { server: s, cluster: c };
 }
 
 const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

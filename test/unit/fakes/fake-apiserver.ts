@@ -16,6 +16,8 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
+import { connectKube, type KubeCluster } from '../../../src/cluster/kube-adapter.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -84,6 +86,25 @@ export interface FakeApiServerOptions {
  */
 export async function untilWatched(server: FakeApiServer, watches: number, lists = 4): Promise<void> {
   for (let i = 0; i < 500 && !((server.requests.list ?? 0) >= lists && (server.requests['informer-watch'] ?? 0) >= watches); i++) await new Promise((r) => setTimeout(r, 10));
+}
+
+/**
+ * For a test file or describe block: `open` starts a fake API server and connects the real adapter
+ * to it (`before` runs in between); both are closed after each test.
+ */
+export function fakeApiServerPerTest(): (replicas: number, options?: FakeApiServerOptions & { before?: (server: FakeApiServer) => void; sleep?: (ms: number) => Promise<void> }) => Promise<{ server: FakeApiServer; cluster: KubeCluster }> {
+  const open: { server?: FakeApiServer | undefined; cluster?: KubeCluster | undefined } = {};
+  afterEach(async () => {
+    open.cluster?.close();
+    await open.server?.close();
+    open.server = open.cluster = undefined;
+  });
+  return async (replicas, { before, sleep, ...options } = {}) => {
+    const server = (open.server = await startFakeApiServer(replicas, options));
+    before?.(server);
+    const cluster = (open.cluster = connectKube({ kubeconfig: server.kubeconfig, env: {}, requestTimeoutMs: 5_000, ...(sleep ? { sleep } : {}) }));
+    return { server, cluster };
+  };
 }
 
 export async function startFakeApiServer(replicas: number, options: FakeApiServerOptions = {}): Promise<FakeApiServer> {
