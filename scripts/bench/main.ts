@@ -691,7 +691,10 @@ export async function main(argv: string[]): Promise<void> {
     if (!summary.allFinalStatesOk) row('  WARNING', 'a run failed', 'see the log above; figures include it');
 
     for (const [who, p] of Object.entries(summary.pause)) {
-      targets.push({ figure: `pause window, ${who}`, value: `${sec(p.windowMs)}`, target: `≤ its limit ${sec(p.limitMs)} + 10%`, met: p.windowMs - p.limitMs <= 0.1 * p.limitMs });
+      const beyond = `${(((p.windowMs - p.limitMs) / p.limitMs) * 100).toFixed(1)}% beyond its limit ${sec(p.limitMs)}`;
+      // The kubectl script is the comparison, not held to a target of this tool.
+      if (who === 'kubectl script') targets.push({ figure: `pause window, ${who}`, value: `${sec(p.windowMs)}`, target: `(no target of its own; ${beyond})`, met: undefined });
+      else targets.push({ figure: `pause window, ${who}`, value: `${sec(p.windowMs)}`, target: `≤ its limit ${sec(p.limitMs)} + 10% (${beyond})`, met: p.windowMs - p.limitMs <= 0.1 * p.limitMs });
     }
     const clientRatio = sp.tool.clientMs / sp.kubectl.clientMs;
     targets.push({ figure: "client's own time, peerdb-upgrade / kubectl", value: `${clientRatio.toFixed(2)}× (${sec(sp.tool.clientMs)} / ${sec(sp.kubectl.clientMs)})`, target: '≤ 0.35×', met: clientRatio <= 0.35 });
