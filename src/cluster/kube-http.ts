@@ -68,8 +68,10 @@ export class KubeHttp {
     if (options.noRetry) return attempt();
     const policy = this.options.retry ?? DEFAULT_RETRY;
     return withRetry(attempt, {
-      // Until the server answered once, a wrong server fails fast instead of being waited for.
-      policy: this.answered ? policy : { ...policy, attempts: Math.min(policy.attempts, 2), outageMs: 0 },
+      // Until the server answered once, a wrong server fails fast instead of being waited for. Any
+      // HTTP answer counts, a 503 too (a busy server is there): asked again after each failure, so
+      // the run's very first request rides out a busy server like any other.
+      policy: () => (this.answered ? policy : { ...policy, attempts: Math.min(policy.attempts, 2), outageMs: 0 }),
       ...(this.options.sleep ? { sleep: this.options.sleep } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       // Reads are repeated freely, and so are writes a repeat cannot do twice: a PUT carries its

@@ -40,7 +40,8 @@ export const sleep: Sleep = (ms, signal) =>
 export async function withRetry<T>(
   attempt: (n: number) => Promise<T>,
   options: {
-    policy?: RetryPolicy;
+    /** A function is asked again after each failure: what is known of the server may have changed. */
+    policy?: RetryPolicy | (() => RetryPolicy);
     sleep?: Sleep;
     random?: () => number;
     now?: () => number;
@@ -50,7 +51,7 @@ export async function withRetry<T>(
     signal?: AbortSignal;
   } = {},
 ): Promise<T> {
-  const policy = options.policy ?? DEFAULT_RETRY;
+  const policyNow = () => (typeof options.policy === 'function' ? options.policy() : options.policy ?? DEFAULT_RETRY);
   const wait = options.sleep ?? sleep;
   const random = options.random ?? Math.random;
   const now = options.now ?? Date.now;
@@ -62,6 +63,7 @@ export async function withRetry<T>(
       if (!(error instanceof ClusterError) || !error.retryable || options.signal?.aborted) throw error;
       if (options.retryIf && !options.retryIf(error)) throw error;
       firstFailure ??= now();
+      const policy = policyNow();
       if (n >= policy.attempts && now() - firstFailure >= (policy.outageMs ?? 0)) throw error;
       const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (n - 1));
       const jittered = backoff / 2 + random() * (backoff / 2);

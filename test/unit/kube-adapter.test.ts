@@ -188,6 +188,16 @@ describe('the Kubernetes adapter against real response shapes', () => {
     expect(seen).toHaveLength(2);
   });
 
+  it('rides out 5xx on its very first request: a server that answered, even 503, is there (only one that never answered fails fast)', async () => {
+    // An API server busy at the run's start (a leader change, a restart behind its load balancer):
+    // a CI job's `apply --resume` must not exit 1 for it.
+    const busy = reply(503, status(503, 'ServiceUnavailable', 'etcd leader changed'));
+    handlers.push(busy, busy, busy, reply(200, deployment));
+    expect((await cluster().getWorkload('peerdb', { kind: 'Deployment', name: 'flow-api' }))?.name).toBe('flow-api');
+    expect(seen).toHaveLength(4);
+    expect(sleeps).toHaveLength(3);
+  });
+
   it('puts a timeout on every request', async () => {
     handlers.push(() => undefined, () => undefined);
     // The server never answers: only the request timeout can end this (vitest would time out otherwise).
