@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { killWhen, runCli, startCli, stepStarted, transcript, type CliEvent } from './cli.js';
 import { expectedState, installationState, installPeerDB, livePods, upgradeJobs, workloadPath } from './fixture.js';
 import { type ControlPlane, createNamespace, getJson, patchJson, request, sharedControlPlane, waitFor } from './harness.js';
+import { shell } from './helm.js';
 import { FROM, TO, writeSpec } from './specs.js';
 
 let cp: ControlPlane;
@@ -152,6 +153,35 @@ describe('a checkpoint deleted by hand (defect 3)', () => {
     expect(await installationState(kubeconfig, inst)).toEqual(expectedState(TO, inst));
     expect(await partitionOf(kubeconfig, ns)).toBe(0);
     expect(await recordedUserPartition(kubeconfig, ns)).toBeUndefined();
+  });
+});
+
+describe("a run's record of the user's partition left on the StatefulSet", () => {
+  it('is not called complete; the printed kubectl annotate, followed literally, then apply --resume, finish the run', async () => {
+    const kubeconfig = cp.kubeconfig;
+    const ns = await createNamespace(kubeconfig);
+    const inst = await installPeerDB(kubeconfig, { namespace: ns, version: FROM });
+    const spec = writeSpec({ namespace: ns, maintenance: false, initJobs: [] });
+    const run = startCli(['apply', '-f', spec, '--yes', '-o', 'json'], { kubeconfig });
+    // The last pod step has set the partition back and removed the record; a concurrent writer puts
+    // one back while the Deployments after it still roll.
+    await run.waitForEvent((e) => e.type === 'step-done' && e.step?.id === 'statefulset-pod/flow-snapshot-worker/0');
+    await patchJson(kubeconfig, workloadPath(ns, SNAPSHOT), { metadata: { annotations: { 'peerdb-upgrade.peerdb.io/user-partition': '0' } } }, 'application/merge-patch+json');
+    const r = await run.done;
+    expect(r.code, transcript(r)).toBe(4);
+    const said = r.stdout + r.stderr;
+    expect(said).toContain('still annotated peerdb-upgrade.peerdb.io/user-partition=0');
+    const wayOut = /`(kubectl -n \S+ annotate [^`]+)`/.exec(said)?.[1];
+    expect(wayOut, said).toBeDefined();
+
+    // The way out, followed literally (kubectl finds the cluster through KUBECONFIG, as a user's would).
+    const annotated = await shell(kubeconfig, wayOut!);
+    expect(annotated.code, annotated.stderr).toBe(0);
+    expect(await recordedUserPartition(kubeconfig, ns)).toBeUndefined();
+    const resumed = await runCli(['apply', '-f', spec, '--yes', '--resume'], { kubeconfig });
+    expect(resumed.code, transcript(resumed)).toBe(0);
+    expect(await installationState(kubeconfig, inst)).toEqual(expectedState(TO, inst));
+    expect(await partitionOf(kubeconfig, ns)).toBe(0);
   });
 });
 
