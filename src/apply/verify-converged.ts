@@ -91,18 +91,17 @@ function deploymentProblems(s: WorkloadState): Convergence {
 
 function statefulSetProblems(s: WorkloadState, namespace: string): Convergence {
   if (s.observedGeneration < s.generation || s.updateRevision === undefined) return { problems: [`the controller has not seen generation ${s.generation} yet`], stuck: false };
-  const record: string[] = [];
-  const pods: string[] = [];
-  let stuck = false;
   // A run's record of the user's partition, removed with the patch that sets it back: left behind,
   // the next run would take it for the user's partition. Nothing of this run will remove it now.
-  if (s.userPartition !== undefined) {
-    record.push(
-      `still annotated ${ANNOTATION_PARTITION}=${s.userPartition} (a run's record of your partition): the partition is ${s.partition}${s.partition === s.userPartition ? '' : `, not ${s.userPartition}`}; ` +
-        `set the partition you want, then \`kubectl -n ${namespace} annotate statefulset ${s.name} ${ANNOTATION_PARTITION}-\``,
-    );
-    stuck = true;
-  }
+  const record =
+    s.userPartition === undefined
+      ? []
+      : [
+          `still annotated ${ANNOTATION_PARTITION}=${s.userPartition} (a run's record of your partition): the partition is ${s.partition}${s.partition === s.userPartition ? '' : `, not ${s.userPartition}`}; ` +
+            `set the partition you want, then \`kubectl -n ${namespace} annotate statefulset ${s.name} ${ANNOTATION_PARTITION}-\``,
+        ];
+  const pods: string[] = [];
+  let stuck = record.length > 0;
   for (let ordinal = 0; ordinal < s.replicas; ordinal++) {
     const pod = s.pods.find((p) => p.ordinal === ordinal);
     const name = `${s.name}-${ordinal}`;
