@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { killWhen, runCli, startCli, stepStarted, transcript, type CliEvent } from './cli.js';
-import { expectedState, installationState, installPeerDB, livePods, upgradeJobs, workloadPath } from './fixture.js';
+import { expectedState, type Installation, installationState, installPeerDB, livePods, upgradeJobs, waitForPeerDBReady, workloadPath } from './fixture.js';
 import { type ControlPlane, createNamespace, getJson, patchJson, request, sharedControlPlane, waitFor } from './harness.js';
 import { shell } from './helm.js';
 import { FROM, TO, writeSpec } from './specs.js';
@@ -31,6 +31,15 @@ async function recordedUserPartition(kubeconfig: string, ns: string): Promise<st
 async function partitionOf(kubeconfig: string, ns: string): Promise<number> {
   const sts = await getJson(kubeconfig, workloadPath(ns, SNAPSHOT));
   return sts.spec.updateStrategy?.rollingUpdate?.partition ?? 0;
+}
+
+/**
+ * After a run was killed mid-StatefulSet, the pod it was restarting comes up on its own. A new run's
+ * preflight refuses to start while a pod is not Ready ("fix these first; nothing was changed"), so an
+ * operator waits for it, as this does; without the wait the next run races the pod's restart.
+ */
+async function podsSettled(kubeconfig: string, inst: Installation): Promise<void> {
+  await waitForPeerDBReady(kubeconfig, inst);
 }
 
 /** Jobs of ours with pods still running (status.active > 0). */
@@ -83,6 +92,7 @@ describe("a dead run's partition is not the user's (defect 2)", () => {
     const dead = await killWhen(['apply', '-f', spec, '--yes', '-o', 'json'], stepStarted('statefulset-pod/flow-snapshot-worker/1'), { kubeconfig });
     const runId = runIdOf(dead.result.events)!;
     await waitFor(async () => (await partitionOf(kubeconfig, ns)) < 3, { description: 'the dead run to have moved the partition' });
+    await podsSettled(kubeconfig, inst);
 
     const unlock = await runCli(['unlock', '-f', spec, '--force', runId], { kubeconfig });
     expect(unlock.code, transcript(unlock)).toBe(0);
@@ -103,6 +113,7 @@ describe("a dead run's partition is not the user's (defect 2)", () => {
     const dead = await killWhen(['apply', '-f', spec, '--yes', '-o', 'json'], stepStarted('statefulset-pod/flow-snapshot-worker/1'), { kubeconfig });
     const runId = runIdOf(dead.result.events)!;
     await waitFor(async () => (await partitionOf(kubeconfig, ns)) < 3, { description: 'the dead run to have moved the partition' });
+    await podsSettled(kubeconfig, inst);
     expect((await runCli(['unlock', '-f', spec, '--force', runId], { kubeconfig })).code).toBe(0);
 
     writeSpec({ namespace: ns, version: NEXT, maintenance: false, initJobs: [] }, spec);
@@ -144,6 +155,7 @@ describe('a checkpoint deleted by hand (defect 3)', () => {
     const dead = await killWhen(['apply', '-f', spec, '--yes', '-o', 'json'], stepStarted('statefulset-pod/flow-snapshot-worker/1'), { kubeconfig });
     const runId = runIdOf(dead.result.events)!;
     await waitFor(async () => (await partitionOf(kubeconfig, ns)) < 3, { description: 'the dead run to have moved the partition' });
+    await podsSettled(kubeconfig, inst);
     expect(await recordedUserPartition(kubeconfig, ns)).toBe('0');
     expect((await request(kubeconfig, 'DELETE', `/api/v1/namespaces/${ns}/configmaps/peerdb-peerdb-upgrade`)).status).toBe(200);
     expect((await runCli(['unlock', '-f', spec, '--force', runId], { kubeconfig })).code).toBe(0);
