@@ -28,6 +28,13 @@ export interface StepTime {
   step: any;
   firstChange?: number;
   goal?: number;
+  /**
+   * A Job step's conditions as the watch first saw them: SuccessCriteriaMet (Kubernetes 1.31+) and
+   * Complete. The Job controller writes them up to ~1 s after the pod ended (it batches pod events:
+   * SyncJobBatchPeriod in pkg/controller/job), and a client that must see the Job finished waits for
+   * them (see decompose in main.ts).
+   */
+  conditions?: { criteriaMet?: number; complete?: number };
 }
 
 export function partitionOf(r: RequestRecord): number | undefined {
@@ -111,14 +118,13 @@ export function stepTimes(plan: any, records: RequestRecord[], obs: Observers): 
   // A Job's work is done when its pod ends Succeeded; the Job controller writes SuccessCriteriaMet
   // (Kubernetes 1.31+, before Complete) up to ~1 s later (it batches pod updates). The earlier of
   // the two: a client that waits for the condition pays that second as its own reaction.
+  const conditionAt = (name: string | undefined, types: string[]): number | undefined =>
+    obs.jobs.events.find(
+      (e) => e.type !== 'SYNC' && e.object.metadata.name === name && (e.object.status?.conditions ?? []).some((c: any) => types.includes(c.type) && c.status === 'True'),
+    )?.at;
   const jobDone = (name: string | undefined): number | undefined => {
     const uid = obs.jobs.events.find((e) => e.type !== 'SYNC' && e.object.metadata.name === name)?.object.metadata.uid;
-    const condition = obs.jobs.events.find(
-      (e) =>
-        e.type !== 'SYNC' &&
-        e.object.metadata.name === name &&
-        (e.object.status?.conditions ?? []).some((c: any) => (c.type === 'Complete' || c.type === 'SuccessCriteriaMet') && c.status === 'True'),
-    )?.at;
+    const condition = conditionAt(name, ['Complete', 'SuccessCriteriaMet']);
     const pod = obs.pods.events.find((e) => {
       const labels = e.object.metadata?.labels ?? {};
       return e.type !== 'SYNC' && labels['job-name'] === name && uid !== undefined && (labels['batch.kubernetes.io/controller-uid'] ?? labels['controller-uid']) === uid && e.object.status?.phase === 'Succeeded';
@@ -129,7 +135,9 @@ export function stepTimes(plan: any, records: RequestRecord[], obs: Observers): 
   return plan.steps.filter(isActing).map((step: any) => {
     const fc = firstChange(step);
     const g = goal(step, fc);
-    return { step, ...(fc !== undefined ? { firstChange: fc } : {}), ...(g !== undefined ? { goal: g } : {}) };
+    const job = ['maintenance-start', 'maintenance-end', 'init-job'].includes(step.kind) ? jobName(step) : undefined;
+    const conditions = job === undefined ? undefined : { criteriaMet: conditionAt(job, ['SuccessCriteriaMet']), complete: conditionAt(job, ['Complete']) };
+    return { step, ...(fc !== undefined ? { firstChange: fc } : {}), ...(g !== undefined ? { goal: g } : {}), ...(conditions ? { conditions } : {}) };
   });
 }
 
