@@ -35,8 +35,9 @@ async function partitionOf(kubeconfig: string, ns: string): Promise<number> {
 
 /**
  * After a run was killed mid-StatefulSet, the pod it was restarting comes up on its own. A new run's
- * preflight refuses to start while a pod is not Ready ("fix these first; nothing was changed"), so an
- * operator waits for it, as this does; without the wait the next run races the pod's restart.
+ * preflight refuses to start while a pod is not Ready, and prints a command that waits for it (followed
+ * literally in 'an installation still starting when apply begins'); an operator waits, as this does.
+ * Without the wait the next run races the pod's restart.
  */
 async function podsSettled(kubeconfig: string, inst: Installation): Promise<void> {
   await waitForPeerDBReady(kubeconfig, inst);
@@ -194,6 +195,43 @@ describe("a run's record of the user's partition left on the StatefulSet", () =>
     expect(resumed.code, transcript(resumed)).toBe(0);
     expect(await installationState(kubeconfig, inst)).toEqual(expectedState(TO, inst));
     expect(await partitionOf(kubeconfig, ns)).toBe(0);
+  });
+});
+
+describe('an installation still starting when apply begins', () => {
+  it('preflight refuses naming a wait, changing nothing; the printed wait, followed literally, then apply, upgrade', async () => {
+    const kubeconfig = cp.kubeconfig;
+    const ns = await createNamespace(kubeconfig);
+    const inst = await installPeerDB(kubeconfig, { namespace: ns, version: FROM });
+    const spec = writeSpec({ namespace: ns, maintenance: false, initJobs: [] });
+    // What `kubectl rollout restart` does, just before the upgrade; each new pod takes 2 s to be Ready.
+    await patchJson(
+      kubeconfig,
+      workloadPath(ns, SNAPSHOT),
+      { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString(), 'sim.peerdb-upgrade/ready-delay': '2s' } } } } },
+      'application/merge-patch+json',
+    );
+    const notReady = (p: any) => !(p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
+    await waitFor(async () => (await livePods(kubeconfig, ns, 'flow-snapshot-worker')).some(notReady), { description: 'a restarted pod still starting' });
+    const stsBefore = await getJson(kubeconfig, workloadPath(ns, SNAPSHOT));
+
+    const refused = await runCli(['apply', '-f', spec, '--yes'], { kubeconfig });
+    expect(refused.code, transcript(refused)).toBe(1);
+    expect(refused.stderr).toMatch(/not healthy enough to start an upgrade: pod flow-snapshot-worker-\d not Ready/);
+    const wait = /wait with `([^`]+)`/.exec(refused.stderr)?.[1];
+    expect(wait, refused.stderr).toBe(`kubectl -n ${ns} rollout status statefulset/flow-snapshot-worker --timeout=10m`);
+    // Nothing was changed: no checkpoint, no lock, the StatefulSet as the restart left it.
+    expect((await request(kubeconfig, 'GET', `/api/v1/namespaces/${ns}/configmaps/peerdb-peerdb-upgrade`)).status).toBe(404);
+    expect((await request(kubeconfig, 'GET', `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/peerdb-peerdb-upgrade`)).status).toBe(404);
+    expect((await getJson(kubeconfig, workloadPath(ns, SNAPSHOT))).metadata.generation).toBe(stsBefore.metadata.generation);
+
+    // The way out, followed literally (kubectl finds the cluster through KUBECONFIG, as a user's would).
+    const waited = await shell(kubeconfig, wait!);
+    expect(waited.code, waited.stderr).toBe(0);
+    expect((await livePods(kubeconfig, ns, 'flow-snapshot-worker')).filter(notReady)).toEqual([]);
+    const r = await runCli(['apply', '-f', spec, '--yes'], { kubeconfig });
+    expect(r.code, transcript(r)).toBe(0);
+    expect(await installationState(kubeconfig, inst)).toEqual(expectedState(TO, inst));
   });
 });
 

@@ -529,6 +529,41 @@ describe('apply against an in-memory cluster', () => {
     expect(cluster.resourceVersion).toBe(before);
   });
 
+  it('refuses in preflight while a pod is not Ready, naming it and a command that waits for it; nothing changed', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    cluster.setPod(NS, 'flow-snapshot-worker-1', { ready: false, phase: 'Running' });
+    const before = cluster.resourceVersion;
+    const result = await outcomeOf(applyUpgrade(applyRequest(cluster).request));
+    expect(result.code).toBe(ExitCode.Error);
+    expect(result.message).toContain('preflight: the installation is not healthy enough to start an upgrade: pod flow-snapshot-worker-1 not Ready');
+    expect(result.message).toContain('wait with `kubectl -n peerdb rollout status statefulset/flow-snapshot-worker --timeout=10m`), then run again; nothing was changed');
+    expect(cluster.resourceVersion).toBe(before);
+  });
+
+  it('an OnDelete StatefulSet, which rollout status refuses, is waited for pod by pod', async () => {
+    const cluster = new MemoryCluster();
+    cluster.addNamespace(NS).addStatefulSet(NS, 'flow-snapshot-worker', { image: img('flow-snapshot-worker', FROM), replicas: 3, strategy: 'OnDelete' });
+    cluster.setPod(NS, 'flow-snapshot-worker-0', { ready: false, phase: 'Pending', waitingReason: 'ContainerCreating' });
+    cluster.setPod(NS, 'flow-snapshot-worker-2', { ready: false, phase: 'Running' });
+    const text = HELM_SPEC_TEXT.replace(/  maintenance:\n(    .*\n)+  initJobs:\n(    .*\n)+/, `  components:\n    - { name: flow-snapshot-worker, workload: StatefulSet/flow-snapshot-worker }\n${skipDefaults('flow-snapshot-worker')}`);
+    const result = await outcomeOf(applyUpgrade(applyRequest(cluster, { text }).request));
+    expect(result.code).toBe(ExitCode.Error);
+    // Pods in the order a roll takes them, the highest ordinal first.
+    expect(result.message).toContain('pod flow-snapshot-worker-2 not Ready; pod flow-snapshot-worker-0 not Ready (ContainerCreating)');
+    expect(result.message).toContain('`kubectl -n peerdb wait --for=condition=Ready pod/flow-snapshot-worker-2 pod/flow-snapshot-worker-0 --timeout=10m`');
+  });
+
+  it('a pod that does not start is still told to be fixed, and the Deployment it belongs to is waited on', async () => {
+    const cluster = new MemoryCluster().seedHelm(NS, FROM);
+    const [pod] = cluster.peekPods(NS).filter((p) => p.name.startsWith('peerdb-ui-'));
+    cluster.setPod(NS, pod!.name, { ready: false, phase: 'Running', waitingReason: 'CrashLoopBackOff' });
+    cluster.tick(); // the Deployment controller counts it
+    const result = await outcomeOf(applyUpgrade(applyRequest(cluster).request));
+    expect(result.code).toBe(ExitCode.Error);
+    expect(result.message).toContain('Deployment/peerdb-ui: 0/1 Ready');
+    expect(result.message).toContain('fix these first (pods that are only starting need no fix: wait with `kubectl -n peerdb rollout status deployment/peerdb-ui --timeout=10m`)');
+  });
+
   it('keeps the checkpoint of a 1000-replica StatefulSet far below the 1 MiB ConfigMap limit', async () => {
     const cluster = new MemoryCluster();
     cluster.addNamespace(NS).addStatefulSet(NS, 'flow-snapshot-worker', { image: img('flow-snapshot-worker', FROM), replicas: 1000 });
