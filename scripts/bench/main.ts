@@ -288,8 +288,9 @@ function decompose(times: StepTime[], run: Spawned, intrinsicMs: number, awaits:
   const lastGoal = last?.goal;
   if (first === undefined || lastGoal === undefined) return undefined;
   const c = last?.conditions;
-  const awaited = awaits === 'complete' ? c?.complete : Math.min(c?.criteriaMet ?? Infinity, c?.complete ?? Infinity);
-  const lastDone = c && awaited !== undefined && Number.isFinite(awaited) ? Math.max(lastGoal, awaited) : lastGoal;
+  const seen = (awaits === 'complete' ? [c?.complete] : [c?.criteriaMet, c?.complete]).filter((t): t is number => t !== undefined);
+  // The first of the conditions the client waits for (none seen: the pod's end).
+  const lastDone = seen.length > 0 ? Math.max(lastGoal, Math.min(...seen)) : lastGoal;
   let reactionsMs = 0;
   const byKind: Record<string, number> = {};
   for (let i = 0; i + 1 < acting.length; i++) {
